@@ -1,0 +1,36 @@
+# Quick start: `make run` (default comparison on embedded data) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU wheel of torch lies on this project's machines; override for a CUDA build, e.g. TORCH=torch.
+TORCH ?= torch==2.13.0
+# uv finds the local torch wheel only when pointed at its folder.
+WHEELS ?= /opt/wheels
+OUTPUT ?= runs
+UV_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),)
+
+.PHONY: run test install install-test lint bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q uv
+
+install: $(VENV)/bin/python
+	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python $(UV_LINKS) -e . "$(TORCH)"
+
+install-test: $(VENV)/bin/python
+	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python $(UV_LINKS) -e ".[test]" "$(TORCH)"
+
+run: install
+	$(VENV)/bin/aecompare run quick --output $(OUTPUT)
+
+test: install-test
+	$(VENV)/bin/python -m pytest -q
+
+lint: install-test
+	$(VENV)/bin/ruff check src tests benchmarks
+
+bench: install
+	$(VENV)/bin/python benchmarks/quick_comparison.py
+
+clean:
+	rm -rf $(VENV) $(OUTPUT) .pytest_cache

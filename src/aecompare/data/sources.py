@@ -1,0 +1,169 @@
+"""Dataset sources: generated or embedded data, and loaders of real files in their standard formats.
+
+A source returns a :class:`Dataset` with a train and a test partition and class labels; the one-class
+split (:mod:`aecompare.data.split`) decides what is normal. Images come as float32 (N, C, H, W) in [0, 1];
+tables as float32 (N, D), unscaled.
+"""
+
+from __future__ import annotations
+
+import gzip
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aecompare.errors import ConfigError, DataError, DataNotFoundError, unknown_name
+
+DATA_ENV = "AECOMPARE_DATA"
+
+
+@dataclass
+class Dataset:
+    """A labelled dataset with a train and a test partition."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray  # (N,) index into class_names
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        """``"image"`` for (N, C, H, W) data, ``"table"`` for (N, D)."""
+        return "image" if self.x_train.ndim == 4 else "table"
+
+
+def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
+    """The folder file-based sources read: ``path``, else ``$AECOMPARE_DATA``, else ``~/.aecompare/data``."""
+    if path:
+        return Path(path).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    return Path.home() / ".aecompare" / "data"
+
+
+# --- generated and embedded -----------------------------------------------------------------------------
+
+LINE_CLASSES = ("line", "defect", "offcentre")
+
+
+def _line_images(n: int, size: int, rng: np.random.Generator, offset: np.ndarray | float = 0.0) -> np.ndarray:
+    """Binary (n, size, size) images split into a white and a black half by a line at a random angle.
+
+    The line passes ``offset`` pixels from the centre (0: through it, as in Patuzzo 2020).
+    """
+    angle = rng.uniform(0.0, 2.0 * np.pi, size=n)[:, None, None]  # direction of the white side's normal
+    coords = np.arange(size) - (size - 1) / 2.0
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")  # (size, size)
+    signed = xx * np.cos(angle) + yy * np.sin(angle)  # (n, size, size) signed distance to the line
+    return (signed > np.asarray(offset).reshape(-1, 1, 1)).astype(np.float32)
+
+
+def lines(data_dir: Path | None = None, *, n_train: int = 1000, n_test: int = 200, n_anomalies: int = 100,
+          size: int = 32, seed: int = 0) -> Dataset:
+    """Patuzzo's lines: binary ``size`` x ``size`` images cut in two by a line through the centre.
+
+    Test anomalies come in two groups of ``n_anomalies``: ``defect`` (a line image with a square patch of
+    ``size // 6`` pixels flipped) and ``offcentre`` (the line misses the centre by 15-35% of the size).
+    """
+    if min(n_train, n_test, n_anomalies) < 1 or size < 4:
+        raise ConfigError("lines needs n_train, n_test and n_anomalies of at least 1 and a size of at least 4")
+    rng = np.random.default_rng(seed)
+    train = _line_images(n_train, size, rng)
+    normal_test = _line_images(n_test, size, rng)
+    defect = _line_images(n_anomalies, size, rng)
+    patch = max(1, size // 6)
+    corners = rng.integers(0, size - patch + 1, size=(n_anomalies, 2))
+    rows = corners[:, 0, None] + np.arange(patch)  # (n, patch)
+    cols = corners[:, 1, None] + np.arange(patch)
+    idx = np.arange(n_anomalies)[:, None, None]
+    defect[idx, rows[:, :, None], cols[:, None, :]] = 1.0 - defect[idx, rows[:, :, None], cols[:, None, :]]
+    offset = rng.uniform(0.15, 0.35, size=n_anomalies) * size * rng.choice([-1.0, 1.0], size=n_anomalies)
+    offcentre = _line_images(n_anomalies, size, rng, offset)
+    x_test = np.concatenate([normal_test, defect, offcentre])[:, None]
+    y_test = np.repeat([0, 1, 2], [n_test, n_anomalies, n_anomalies])
+    return Dataset("lines", train[:, None], np.zeros(n_train, dtype=int), x_test, y_test, LINE_CLASSES)
+
+
+def digits(data_dir: Path | None = None, *, test_fraction: float = 0.3, seed: int = 0) -> Dataset:
+    """scikit-learn's 8x8 digits (1,797 images, ships with scikit-learn), split stratified by ``seed``."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError(f"digits: test_fraction must be in (0, 1), got {test_fraction}")
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8) in [0, 1]
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, bunch.target, test_size=test_fraction, stratify=bunch.target, random_state=seed)
+    return Dataset("digits", x_train, y_train, x_test, y_test, tuple(str(i) for i in range(10)))
+
+
+# --- files ----------------------------------------------------------------------------------------------
+
+MNIST_FILES = {
+    "x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
+    "x_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (plain or .gz), the format of the original MNIST files."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number {raw[:4]!r})")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise DataError(f"{path} is truncated: header says {dims}, found {data.size} values")
+    return data.reshape(dims)
+
+
+def mnist(data_dir: Path | None = None) -> Dataset:
+    """MNIST from the four original IDX ``.gz`` files in ``<data dir>/mnist/``."""
+    folder = (data_dir or resolve_data_dir()) / "mnist"
+    missing = [name for name in MNIST_FILES.values() if not (folder / name).exists()]
+    if missing:
+        raise DataNotFoundError(
+            f"MNIST file {missing[0]} not found in {folder}. Put the four original IDX files "
+            f"({', '.join(MNIST_FILES.values())}) there, or point --data-dir / ${DATA_ENV} at a folder "
+            "with an mnist/ subfolder that holds them.")
+    arrays = {key: read_idx(folder / name) for key, name in MNIST_FILES.items()}
+    to_float = lambda a: (a.astype(np.float32) / 255.0)[:, None]  # noqa: E731  (N, 1, 28, 28) in [0, 1]
+    return Dataset("mnist", to_float(arrays["x_train"]), arrays["y_train"].astype(int),
+                   to_float(arrays["x_test"]), arrays["y_test"].astype(int), tuple(str(i) for i in range(10)))
+
+
+SOURCES: dict[str, Callable[..., Dataset]] = {"digits": digits, "lines": lines, "mnist": mnist}
+
+
+def available_datasets() -> list[str]:
+    """The names :func:`load_dataset` accepts."""
+    return sorted(SOURCES)
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **params: Any) -> Dataset:
+    """Load or generate the dataset ``name`` with source-specific ``params``.
+
+    Raises:
+        ConfigError: for an unknown dataset or parameter (the valid ones are listed).
+        DataNotFoundError: when a file-based source finds no files (says where it looked).
+    """
+    if name not in SOURCES:
+        raise unknown_name("dataset", name, SOURCES)
+    source = SOURCES[name]
+    valid = [p for p in inspect.signature(source).parameters if p != "data_dir"]
+    for key in params:
+        if key not in valid:
+            raise ConfigError(f"dataset {name!r}: unknown parameter {key!r}; "
+                              f"valid parameters are: {', '.join(valid) or '(none)'}")
+    return source(resolve_data_dir(data_dir), **params)

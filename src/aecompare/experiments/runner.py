@@ -1,0 +1,183 @@
+"""Run an experiment's grid: models x normal-class choices x seeds, one atomic folder per finished run.
+
+A run folder appears only once complete (written under a temporary name, then renamed), so an
+interrupted experiment loses nothing that finished, and running it again skips what is there.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from aecompare.config import to_dict
+from aecompare.data import Dataset, OneClassSplit, Scaler, load_dataset, one_class_split
+from aecompare.experiments.spec import DatasetSpec, ExperimentSpec, ModelSpec, spec_to_dict
+from aecompare.metrics import metrics_by_group, threshold_from_normal
+from aecompare.models import build_model, config_to_dict, save_model
+from aecompare.scoring import reconstruct, score
+from aecompare.training import fit
+from aecompare.utils import atomic_write_text, read_json, seed_everything, write_json
+
+log = logging.getLogger(__name__)
+
+RESULT_COLUMNS = ("experiment", "dataset", "model", "normal", "seed", "group", "auroc", "auprc", "precision",
+                  "recall", "f1", "threshold", "n_normal", "n_anomalous", "train_seconds", "best_epoch", "epochs_run")
+N_EXAMPLES = 4  # normal and anomalous test inputs kept per run for reconstruction grids
+
+
+@dataclass(frozen=True)
+class Run:
+    """One cell of the grid."""
+
+    dataset: DatasetSpec
+    normal: tuple[str, ...]
+    model: ModelSpec
+    seed: int
+
+    @property
+    def relative_dir(self) -> Path:
+        """``<dataset>/<model>/normal-<classes>/seed-<n>``."""
+        return Path(self.dataset.name, self.model.label, "normal-" + "+".join(self.normal), f"seed-{self.seed}")
+
+
+def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | Path | None = None,
+                   progress: bool | None = None) -> Path:
+    """Run every unfinished run of ``spec`` under ``output/<spec.name>`` and write ``results.csv``.
+
+    Returns:
+        The experiment folder.
+    """
+    folder = Path(output) / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "experiment.json", spec_to_dict(spec))
+    show = sys.stderr.isatty() if progress is None else progress
+    datasets = {d.name: load_dataset(d.name, data_dir, **d.params) for d in spec.datasets}
+    runs = list(expand_runs(spec, datasets))
+    todo = [r for r in runs if not (folder / r.relative_dir / "metrics.json").exists()]
+    log.info("%s: %d runs, %d already finished", spec.name, len(runs), len(runs) - len(todo))
+    bar = tqdm(todo, desc=spec.name, unit="run", disable=not show)
+    for run in bar:
+        bar.set_postfix_str(str(run.relative_dir))
+        execute_run(spec, run, datasets[run.dataset.name], folder)
+    bar.close()
+    write_results(folder)
+    return folder
+
+
+def expand_runs(spec: ExperimentSpec, datasets: dict[str, Dataset]) -> Iterator[Run]:
+    """Every (dataset, normal classes, seed, model) of the grid, models innermost."""
+    for d in spec.datasets:
+        for normal in d.normal_sets(datasets[d.name].class_names):
+            for seed in spec.seeds:
+                for model in spec.models:
+                    yield Run(d, normal, model, seed)
+
+
+def execute_run(spec: ExperimentSpec, run: Run, dataset: Dataset, folder: Path) -> Path:
+    """Train, score and evaluate one run; write its folder atomically. Returns the folder."""
+    final = folder / run.relative_dir
+    partial = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    if partial.exists():
+        shutil.rmtree(partial)
+    split = one_class_split(dataset, run.normal, val_fraction=spec.evaluation.val_fraction, seed=run.seed)
+    scaler = Scaler.fit(split.x_train, "standard" if dataset.kind == "table" else "none")
+    x_train, x_val, x_test = (torch.from_numpy(scaler.transform(a)) for a in (split.x_train, split.x_val, split.x_test))
+
+    seed_everything(run.seed)  # weight initialisation
+    overrides = spec.model_overrides(run.model, run.dataset)
+    model = build_model(run.model.name, split.input_shape, **overrides)
+    train_config = spec.train_config(run.dataset)
+    result = fit(model, x_train, x_val, train_config, seed=run.seed, progress=False)
+
+    method = spec.evaluation.score
+    val_scores = score(model, x_val if len(x_val) else x_train, method)
+    test_scores = score(model, x_test, method)
+    threshold = threshold_from_normal(val_scores, spec.evaluation.threshold_percentile)
+    rows = metrics_by_group(split.y_test, test_scores, split.group_test, threshold)
+
+    partial.mkdir(parents=True)
+    write_json(partial / "config.json", {
+        "experiment": spec.name, "dataset": run.dataset.name, "dataset_params": run.dataset.params,
+        "normal": list(run.normal), "model": run.model.label, "registry_name": run.model.name,
+        "model_config": config_to_dict(model.config), "train": to_dict(train_config),
+        "evaluation": to_dict(spec.evaluation), "seed": run.seed, "scaler": scaler.to_dict(),
+        "n_train": len(x_train), "n_val": len(x_val), "n_test": len(x_test),
+    })
+    write_json(partial / "history.json", result.history)
+    np.savez_compressed(partial / "scores.npz", test_scores=test_scores, y_test=split.y_test,
+                        group_test=split.group_test.astype(str), val_scores=val_scores, threshold=threshold)
+    if dataset.kind == "image":
+        idx = example_indices(split)
+        np.savez_compressed(partial / "examples.npz", index=idx, inputs=split.x_test[idx],
+                            recon=reconstruct(model, x_test[idx]).numpy(), group=split.group_test[idx].astype(str))
+    save_model(model, partial)
+    write_json(partial / "metrics.json", {
+        "rows": rows, "threshold": threshold, "train_seconds": result.train_seconds,
+        "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
+    })  # written last: its presence marks a finished run
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():  # a stale, unfinished folder from an older layout or a crash during rename
+        shutil.rmtree(final)
+    os.replace(partial, final)
+    return final
+
+
+def example_indices(split: OneClassSplit) -> np.ndarray:
+    """Fixed test indices for reconstruction grids: the same across models and seeds of a split."""
+    rng = np.random.default_rng(0)
+    normal = np.flatnonzero(split.y_test == 0)
+    anomalous = np.flatnonzero(split.y_test == 1)
+    # Spread the anomalous examples over groups: one per group in turn, at random within each.
+    by_group = [rng.permutation(anomalous[split.group_test[anomalous] == g]).tolist()
+                for g in np.unique(split.group_test[anomalous])]
+    picked: list[int] = []
+    while len(picked) < N_EXAMPLES and any(by_group):
+        for members in by_group:
+            if members and len(picked) < N_EXAMPLES:
+                picked.append(members.pop())
+    chosen_normal = rng.choice(normal, size=min(N_EXAMPLES, len(normal)), replace=False)
+    return np.concatenate([np.sort(chosen_normal), np.asarray(picked, dtype=int)])
+
+
+def finished_runs(folder: Path) -> Iterator[tuple[Path, dict[str, Any], dict[str, Any]]]:
+    """(run folder, config, metrics) for every finished run under an experiment folder, in a stable order."""
+    for metrics_path in sorted(folder.glob("*/*/normal-*/seed-*/metrics.json")):
+        run_dir = metrics_path.parent
+        yield run_dir, read_json(run_dir / "config.json"), read_json(metrics_path)
+
+
+def collect_results(folder: Path) -> list[dict[str, Any]]:
+    """The long-form result rows (one per run and group) of every finished run."""
+    rows = []
+    for _, config, metrics in finished_runs(folder):
+        for r in metrics["rows"]:
+            rows.append({
+                "experiment": config["experiment"], "dataset": config["dataset"], "model": config["model"],
+                "normal": "+".join(config["normal"]), "seed": config["seed"], "threshold": metrics["threshold"],
+                "train_seconds": metrics["train_seconds"], "best_epoch": metrics["best_epoch"],
+                "epochs_run": metrics["epochs_run"], **r,
+            })
+    return rows
+
+
+def write_results(folder: Path) -> Path:
+    """Write ``results.csv`` (long form, one row per run and anomaly group) atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(collect_results(folder))
+    path = folder / "results.csv"
+    atomic_write_text(path, buffer.getvalue())
+    return path

@@ -1,0 +1,258 @@
+"""Experiment specs: YAML files naming datasets, models, training, seeds and evaluation, validated on load.
+
+A spec is a grid: every model x every normal-class choice of every dataset x every seed is one run.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aecompare.config import from_dict
+from aecompare.data.sources import SOURCES
+from aecompare.errors import ConfigError, DataNotFoundError, unknown_name
+from aecompare.models.registry import MODELS, model_config
+from aecompare.scoring import SCORERS
+from aecompare.training import TrainConfig
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How runs are scored and thresholded; everything here uses normal data only."""
+
+    score: str = "mse"
+    threshold_percentile: float = 95.0  # of normal validation scores
+    val_fraction: float = 0.2  # of normal training data, held out for early stopping and the threshold
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the comparison: a registry name, a label for tables, and config overrides."""
+
+    name: str
+    label: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset of the comparison and the normal-class choices to run on it."""
+
+    name: str
+    normal: Any = "each"  # "each": every class normal in turn; or a list, one entry (class or list) per run
+    params: dict[str, Any] = field(default_factory=dict)  # the source's parameters
+    model: dict[str, Any] = field(default_factory=dict)  # model overrides for this dataset
+    train: dict[str, Any] = field(default_factory=dict)  # training overrides for this dataset
+
+    def normal_sets(self, class_names: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """The normal-class tuples to run, one per run."""
+        if self.normal == "each":
+            return [(c,) for c in class_names]
+        entries = self.normal if isinstance(self.normal, list) else [self.normal]
+        return [tuple(str(c) for c in e) if isinstance(e, list) else (str(e),) for e in entries]
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """A validated experiment."""
+
+    name: str
+    description: str
+    seeds: tuple[int, ...]
+    models: tuple[ModelSpec, ...]
+    datasets: tuple[DatasetSpec, ...]
+    model: dict[str, Any] = field(default_factory=dict)  # model overrides for every run
+    train: dict[str, Any] = field(default_factory=dict)
+    evaluation: EvaluationConfig = EvaluationConfig()
+    published: dict[str, Any] = field(default_factory=dict)  # paper numbers to show beside ours
+
+    def train_config(self, dataset: DatasetSpec) -> TrainConfig:
+        """The training settings for runs on ``dataset``."""
+        return from_dict(TrainConfig, {**self.train, **dataset.train}, f"{self.name}: train")
+
+    def model_overrides(self, model: ModelSpec, dataset: DatasetSpec) -> dict[str, Any]:
+        """Model config overrides for ``model`` on ``dataset``: shared, then dataset, then model's own."""
+        return {**self.model, **dataset.model, **model.overrides}
+
+
+TOP_KEYS = ("name", "description", "seeds", "models", "model", "train", "evaluation", "datasets", "published")
+
+
+def builtin_specs() -> dict[str, Path]:
+    """The experiments shipped with aecompare, by name."""
+    folder = resources.files("aecompare.experiments") / "specs"
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
+
+
+def load_spec(name_or_path: str | Path, overrides: list[str] | None = None, seeds: int | None = None) -> ExperimentSpec:
+    """Load a shipped experiment by name or a user's YAML file, apply ``key=value`` overrides, validate.
+
+    Args:
+        name_or_path: ``"quick"`` or a path to a YAML file.
+        overrides: ``["train.epochs=5", "seeds=2"]``; values are parsed as YAML.
+        seeds: if given, run seeds ``0 .. seeds-1``.
+
+    Raises:
+        ConfigError: unknown experiment, malformed YAML, unknown key or bad value (says where).
+    """
+    text, where = _read_spec_text(name_or_path)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: an experiment file must be a mapping with keys {', '.join(TOP_KEYS)}")
+    raw = apply_overrides(raw, overrides or [])
+    _let_top_level_overrides_win(raw, overrides or [])
+    if seeds is not None:
+        raw["seeds"] = seeds
+    return parse_spec(raw, where)
+
+
+def _read_spec_text(name_or_path: str | Path) -> tuple[str, str]:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise DataNotFoundError(f"experiment file {path} not found")
+        return path.read_text(encoding="utf-8"), str(path)
+    specs = builtin_specs()
+    if str(name_or_path) not in specs:
+        raise unknown_name("experiment", name_or_path, specs)
+    return specs[str(name_or_path)].read_text(encoding="utf-8"), f"{name_or_path}.yaml"
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set dotted keys (``train.epochs=5``, ``datasets.0.params.size=16``) in a copy of ``raw``."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {item!r} (e.g. --set train.epochs=5)")
+        *parents, last = key.split(".")
+        node: Any = raw
+        for part in parents:
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"--set {key}: {part!r} is not an index of a list of {len(node)}")
+                node = node[int(part)]
+            else:
+                node = node.setdefault(part, {})
+            if not isinstance(node, (dict, list)):
+                raise ConfigError(f"--set {key}: {part!r} is a value, not a section")
+        parsed = yaml.safe_load(value) if value else ""
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                raise ConfigError(f"--set {key}: {last!r} is not an index of a list of {len(node)}")
+            node[int(last)] = parsed
+        else:
+            node[last] = parsed
+    return raw
+
+
+def _let_top_level_overrides_win(raw: dict[str, Any], overrides: list[str]) -> None:
+    """``--set train.epochs=2`` means every run: drop the same key from each dataset's own section."""
+    for item in overrides:
+        parts = item.partition("=")[0].split(".")
+        if len(parts) == 2 and parts[0] in ("train", "model") and isinstance(raw.get("datasets"), list):
+            for dataset in raw["datasets"]:
+                if isinstance(dataset, dict) and isinstance(dataset.get(parts[0]), dict):
+                    dataset[parts[0]].pop(parts[1], None)
+
+
+def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
+    """Validate a spec's plain values and build the :class:`ExperimentSpec`."""
+    unknown = [k for k in raw if k not in TOP_KEYS]
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys are: {', '.join(TOP_KEYS)}")
+    name = raw.get("name") or Path(where).stem
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"{where}: name must be letters, digits, '-' or '_', got {name!r}")
+    seeds_raw = raw.get("seeds", 1)
+    if isinstance(seeds_raw, bool) or not isinstance(seeds_raw, (int, list)):
+        raise ConfigError(f"{where}: seeds must be a count or a list of integers, got {seeds_raw!r}")
+    seeds = tuple(range(seeds_raw)) if isinstance(seeds_raw, int) else tuple(seeds_raw)
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ConfigError(f"{where}: seeds must be a positive count or a list of non-negative integers")
+
+    for section in ("model", "train", "published"):
+        if not isinstance(raw.get(section, {}), dict):
+            raise ConfigError(f"{where}: {section} must be a mapping")
+    models = tuple(_parse_model(m, f"{where}: models[{i}]") for i, m in enumerate(_as_list(raw, "models", where)))
+    labels = [m.label for m in models]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"{where}: model labels must be unique, got {labels}; give each a 'label'")
+    datasets = tuple(_parse_dataset(d, f"{where}: datasets[{i}]")
+                     for i, d in enumerate(_as_list(raw, "datasets", where)))
+    evaluation = from_dict(EvaluationConfig, raw.get("evaluation"), f"{where}: evaluation")
+    if evaluation.score not in SCORERS:
+        raise unknown_name("score", evaluation.score, SCORERS)
+    spec = ExperimentSpec(name=name, description=str(raw.get("description", "")), seeds=seeds, models=models,
+                          datasets=datasets, model=dict(raw.get("model", {})), train=dict(raw.get("train", {})),
+                          evaluation=evaluation, published=dict(raw.get("published", {})))
+    for d in spec.datasets:  # check every combination now, not an hour into the run
+        spec.train_config(d)
+        for m in spec.models:
+            model_config(m.name, **spec.model_overrides(m, d))
+    return spec
+
+
+def _as_list(raw: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = raw.get(key)
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: {key} must be a non-empty list")
+    return value
+
+
+def _parse_model(entry: Any, where: str) -> ModelSpec:
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise ConfigError(f"{where}: a model is a registry name or a mapping with a 'name'")
+    name = entry["name"]
+    if name not in MODELS:
+        raise unknown_name("model", name, MODELS)
+    overrides = {k: v for k, v in entry.items() if k not in ("name", "label")}
+    return ModelSpec(name=name, label=str(entry.get("label", name)), overrides=overrides)
+
+
+def _parse_dataset(entry: Any, where: str) -> DatasetSpec:
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: a dataset is a name or a mapping with a 'name'")
+    valid = [f.name for f in dataclasses.fields(DatasetSpec)]
+    unknown = [k for k in entry if k not in valid]
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys are: {', '.join(valid)}")
+    name = entry.get("name")
+    if name not in SOURCES:
+        raise unknown_name("dataset", name, SOURCES)
+    params = entry.get("params", {}) or {}
+    valid_params = [p for p in inspect.signature(SOURCES[name]).parameters if p != "data_dir"]
+    for key in params:
+        if key not in valid_params:
+            raise ConfigError(f"{where}: dataset {name!r} has no parameter {key!r}; "
+                              f"valid parameters are: {', '.join(valid_params) or '(none)'}")
+    normal = entry.get("normal", "each")
+    if not (normal == "each" or isinstance(normal, (str, int, list))):
+        raise ConfigError(f"{where}: normal must be 'each', a class, or a list of classes / class lists")
+    for section in ("model", "train"):
+        if not isinstance(entry.get(section, {}), dict):
+            raise ConfigError(f"{where}: {section} must be a mapping")
+    return DatasetSpec(name=name, normal=normal, params=dict(params), model=dict(entry.get("model", {})),
+                       train=dict(entry.get("train", {})))
+
+
+def spec_to_dict(spec: ExperimentSpec) -> dict[str, Any]:
+    """A spec as plain values (for the run folder's record of what ran)."""
+    d = dataclasses.asdict(spec)
+    d["seeds"] = list(spec.seeds)
+    d["models"] = [{"name": m.name, "label": m.label, **m.overrides} for m in spec.models]
+    return d

@@ -1,0 +1,49 @@
+"""Losses with named terms. Every term is summed over features (or latent dimensions) per sample and
+averaged over the batch, so reconstruction and KL share one reduction and ``beta`` means what it says."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from aecompare.models import Autoencoder, AutoencoderOutput
+
+
+def reconstruction_error(recon: torch.Tensor, x: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """Per-sample reconstruction loss summed over features: (B, ...) -> (B,)."""
+    if kind == "bce":
+        per_element = F.binary_cross_entropy(recon, x, reduction="none")
+    else:
+        per_element = (recon - x).pow(2)
+    return per_element.flatten(1).sum(1)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per sample, (B, L) -> (B,) (Kingma & Welling, 2014, App. B)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+
+
+def autoencoder_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput) -> dict[str, torch.Tensor]:
+    """The reconstruction objective, plus ``beta`` x KL for a Gaussian bottleneck.
+
+    Returns:
+        ``{"total", "reconstruction"}`` and ``"kl"`` for a VAE; scalars averaged over the batch.
+    """
+    recon = reconstruction_error(out.recon, x, model.config.reconstruction).mean()
+    terms = {"reconstruction": recon}
+    if out.logvar is not None:
+        terms["kl"] = gaussian_kl(out.mu, out.logvar).mean()
+        terms["total"] = recon + model.config.beta * terms["kl"]
+    else:
+        terms["total"] = recon
+    return terms
+
+
+def critic_loss(critic: torch.nn.Module, z_fake: torch.Tensor, z_prior: torch.Tensor) -> torch.Tensor:
+    """WGAN critic loss: minimising it widens D(prior) - D(encoded), the Wasserstein estimate."""
+    return critic(z_fake).mean() - critic(z_prior).mean()
+
+
+def encoder_adversarial_loss(critic: torch.nn.Module, z_fake: torch.Tensor) -> torch.Tensor:
+    """The encoder's regularisation loss: make encoded codes score like prior samples."""
+    return -critic(z_fake).mean()

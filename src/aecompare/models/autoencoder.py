@@ -1,0 +1,77 @@
+"""Encoder -> bottleneck -> decoder: one module for every autoencoder type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from aecompare.models.backbones import build_backbone
+from aecompare.models.bottlenecks import (
+    AdversarialBottleneck,
+    BottleneckOutput,
+    DeterministicBottleneck,
+    GaussianBottleneck,
+)
+from aecompare.models.config import ModelConfig
+
+
+@dataclass
+class AutoencoderOutput:
+    """A forward pass: reconstruction (B, *input_shape) and codes (B, latent_dim)."""
+
+    recon: torch.Tensor
+    z: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor | None = None
+
+
+class Autoencoder(nn.Module):
+    """An autoencoder whose type is set by its bottleneck (Schneider et al., Sec. 3.1.1).
+
+    Args:
+        config: the architecture and loss weights.
+        input_shape: one sample's shape, ``(D,)`` for tables or ``(C, H, W)`` for images.
+    """
+
+    def __init__(self, config: ModelConfig, input_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.config = config
+        self.input_shape = tuple(input_shape)
+        self.encoder, self.decoder, features = build_backbone(config, self.input_shape)
+        if config.bottleneck == "gaussian":
+            self.bottleneck = GaussianBottleneck(features, config.latent_dim, config.logvar_clamp)
+        elif config.bottleneck == "adversarial":
+            self.bottleneck = AdversarialBottleneck(features, config.latent_dim, config.critic_hidden,
+                                                    config.activation)
+        else:
+            self.bottleneck = DeterministicBottleneck(features, config.latent_dim)
+
+    @property
+    def critic(self) -> nn.Module | None:
+        """The AAE's critic, or None for the other types."""
+        return getattr(self.bottleneck, "critic", None)
+
+    def autoencoder_parameters(self) -> list[nn.Parameter]:
+        """Encoder, bottleneck and decoder parameters: everything but the critic."""
+        critic = {id(p) for p in self.critic.parameters()} if self.critic is not None else set()
+        return [p for p in self.parameters() if id(p) not in critic]
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """Parameters that produce z (the AAE's generator in the regularisation phase)."""
+        critic = {id(p) for p in self.critic.parameters()} if self.critic is not None else set()
+        params = [*self.encoder.parameters(), *self.bottleneck.parameters()]
+        return [p for p in params if id(p) not in critic]
+
+    def encode(self, x: torch.Tensor, sample: bool | None = None) -> BottleneckOutput:
+        """(B, *input_shape) -> codes; a VAE samples only while training or when ``sample`` is True."""
+        return self.bottleneck(self.encoder(x), sample=sample)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim) -> (B, *input_shape)."""
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor, sample: bool | None = None) -> AutoencoderOutput:
+        code = self.encode(x, sample=sample)
+        return AutoencoderOutput(recon=self.decode(code.z), z=code.z, mu=code.mu, logvar=code.logvar)

@@ -1,0 +1,44 @@
+"""The one configuration that builds every autoencoder: backbone x bottleneck x sizes x loss weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Backbone = Literal["auto", "mlp", "conv"]
+BottleneckKind = Literal["deterministic", "gaussian", "adversarial"]
+Activation = Literal["relu", "leaky_relu", "elu", "tanh"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model from JSON; shapes come from this and the input's shape."""
+
+    bottleneck: BottleneckKind = "deterministic"
+    backbone: Backbone = "auto"  # auto: conv for images (C, H, W), MLP for tables (D,)
+    latent_dim: int = 16
+    hidden: tuple[int, ...] = (128, 64)  # MLP widths from the input towards the bottleneck
+    channels: tuple[int, ...] = (32, 64)  # conv channels; each conv halves height and width
+    kernel_size: int = 3
+    fc: tuple[int, ...] = ()  # dense widths between the flattened conv features and the bottleneck
+    activation: Activation = "leaky_relu"
+    output_activation: Literal["auto", "sigmoid", "identity"] = "auto"  # auto: sigmoid for images
+    reconstruction: Literal["mse", "bce"] = "mse"  # training loss, summed over features
+    beta: float = 1.0  # KL weight (VAE); both terms are summed over features, averaged over the batch
+    logvar_clamp: tuple[float, float] = (-10.0, 10.0)  # keeps exp(logvar) finite early in training
+    critic_hidden: tuple[int, ...] = (64, 64)  # AAE critic widths
+    critic_clip: float = 0.01  # WGAN weight clipping box keeps the critic Lipschitz
+    critic_steps: int = 1  # critic updates per batch in the regularisation phase
+    adversarial_weight: float = 1.0  # weight of the encoder's "fool the critic" loss
+
+    def resolved_backbone(self, input_shape: tuple[int, ...]) -> Literal["mlp", "conv"]:
+        """The concrete backbone for an input of this shape."""
+        if self.backbone != "auto":
+            return self.backbone
+        return "conv" if len(input_shape) == 3 else "mlp"
+
+    def resolved_output_activation(self, input_shape: tuple[int, ...]) -> Literal["sigmoid", "identity"]:
+        """Sigmoid for images (pixels in [0, 1]); identity for standardised tables."""
+        if self.output_activation != "auto":
+            return self.output_activation
+        return "sigmoid" if len(input_shape) == 3 else "identity"

@@ -1,0 +1,205 @@
+"""One training loop for every autoencoder: a standard step, or the AAE's two-phase adversarial step.
+
+Early stopping, the learning-rate schedule and the checkpoint kept are chosen on the loss of *normal
+validation* data only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from aecompare.errors import ConfigError, TrainingError
+from aecompare.losses import (
+    autoencoder_loss,
+    critic_loss,
+    encoder_adversarial_loss,
+    gaussian_kl,
+    reconstruction_error,
+)
+from aecompare.models import Autoencoder
+from aecompare.utils import resolve_device, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; every model in one comparison is trained the same way."""
+
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    early_stopping_patience: int = 10  # epochs without a better validation loss; 0 turns it off
+    lr_patience: int = 5  # ReduceLROnPlateau patience on the validation loss; 0 turns it off
+    lr_factor: float = 0.5
+    device: str = "auto"  # auto: CUDA when present, else the CPU
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key} must be at least 1, got {getattr(self, key)}")
+        if not self.lr > 0:
+            raise ConfigError(f"train.lr must be positive, got {self.lr}")
+        if self.early_stopping_patience < 0 or self.lr_patience < 0:
+            raise ConfigError("train patience values must be 0 (off) or positive")
+        if not 0 < self.lr_factor < 1:
+            raise ConfigError(f"train.lr_factor must be in (0, 1), got {self.lr_factor}")
+
+
+@dataclass
+class TrainResult:
+    """What training did: per-epoch history, the epoch whose weights were kept, and its wall time."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    train_seconds: float = 0.0
+    stopped_early: bool = False
+
+
+def fit(
+    model: Autoencoder,
+    train_x: torch.Tensor,
+    val_x: torch.Tensor | None,
+    config: TrainConfig,
+    *,
+    seed: int = 0,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on in-memory normal data and load the best validation checkpoint.
+
+    Args:
+        model: an untrained autoencoder.
+        train_x: normal training inputs (N, *input_shape).
+        val_x: normal validation inputs (M, *input_shape); None or empty monitors the training loss.
+        config: the training settings.
+        seed: seeds initialisation-independent randomness here (batch order, VAE noise, prior samples).
+        progress: show a progress bar; None shows one only on a terminal.
+
+    Returns:
+        The :class:`TrainResult`.
+
+    Raises:
+        TrainingError: when the loss becomes NaN or infinite.
+    """
+    device = resolve_device(config.device)
+    generator = seed_everything(seed)
+    model.to(device)
+    train_x = train_x.to(device)
+    val_x = val_x.to(device) if val_x is not None and len(val_x) else None
+    adversarial = model.critic is not None
+
+    optimizers = {"autoencoder": torch.optim.Adam(model.autoencoder_parameters(), lr=config.lr,
+                                                  weight_decay=config.weight_decay)}
+    if adversarial:
+        optimizers["critic"] = torch.optim.Adam(model.critic.parameters(), lr=config.lr)
+        optimizers["encoder"] = torch.optim.Adam(model.encoder_parameters(), lr=config.lr)
+    schedulers = [torch.optim.lr_scheduler.ReduceLROnPlateau(o, factor=config.lr_factor,
+                                                             patience=config.lr_patience)
+                  for o in optimizers.values()] if config.lr_patience else []
+
+    result = TrainResult()
+    best_state = None
+    bad_epochs = 0
+    n = len(train_x)
+    show = sys.stderr.isatty() if progress is None else progress
+    start = time.perf_counter()
+    bar = tqdm(range(1, config.epochs + 1), desc="train", disable=not show, leave=False)
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        sums: dict[str, torch.Tensor] = {}
+        for i in range(0, n, config.batch_size):  # the last batch may be partial: tiny sets keep every row
+            xb = train_x[order[i:i + config.batch_size]]
+            terms = _adversarial_step(model, xb, optimizers) if adversarial else _standard_step(model, xb, optimizers)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v * len(xb)
+        row = {"epoch": epoch, **{f"train_{k}": float(v) / n for k, v in sums.items()}}
+        row["val_loss"] = validation_loss(model, val_x, config.batch_size) if val_x is not None else row["train_loss"]
+        row["lr"] = optimizers["autoencoder"].param_groups[0]["lr"]
+        for key in ("train_loss", "val_loss"):
+            if not math.isfinite(row[key]):
+                raise TrainingError(
+                    f"the {key.replace('_', ' ')} became {row[key]} at epoch {epoch} of {config.epochs}; "
+                    f"try a lower learning rate (lr is {config.lr:g}; e.g. --set train.lr={config.lr / 10:g}) "
+                    "or check the inputs for extreme values")
+        result.history.append(row)
+        for scheduler in schedulers:
+            scheduler.step(row["val_loss"])
+        if row["val_loss"] < result.best_val_loss:
+            result.best_val_loss, result.best_epoch, bad_epochs = row["val_loss"], epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+        bar.set_postfix(loss=f"{row['train_loss']:.4g}", val=f"{row['val_loss']:.4g}")
+        if config.early_stopping_patience and bad_epochs >= config.early_stopping_patience:
+            result.stopped_early = True
+            log.info("early stop at epoch %d; best epoch %d", epoch, result.best_epoch)
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    result.train_seconds = time.perf_counter() - start
+    return result
+
+
+def _standard_step(model: Autoencoder, xb: torch.Tensor, optimizers: dict) -> dict[str, torch.Tensor]:
+    terms = autoencoder_loss(model, xb, model(xb))
+    optimizers["autoencoder"].zero_grad(set_to_none=True)
+    terms["total"].backward()
+    optimizers["autoencoder"].step()
+    return {"loss": terms.pop("total").detach(), **{k: v.detach() for k, v in terms.items()}}
+
+
+def _adversarial_step(model: Autoencoder, xb: torch.Tensor, optimizers: dict) -> dict[str, torch.Tensor]:
+    """Reconstruction phase (encoder + decoder), then regularisation phase (critic, then encoder)."""
+    cfg = model.config
+    recon = autoencoder_loss(model, xb, model(xb))["reconstruction"]
+    optimizers["autoencoder"].zero_grad(set_to_none=True)
+    recon.backward()
+    optimizers["autoencoder"].step()
+
+    for _ in range(cfg.critic_steps):
+        z_fake = model.encode(xb).z.detach()  # the critic must not move the encoder
+        loss_c = critic_loss(model.critic, z_fake, torch.randn_like(z_fake))
+        optimizers["critic"].zero_grad(set_to_none=True)
+        loss_c.backward()
+        optimizers["critic"].step()
+        with torch.no_grad():
+            for p in model.critic.parameters():
+                p.clamp_(-cfg.critic_clip, cfg.critic_clip)
+
+    loss_g = cfg.adversarial_weight * encoder_adversarial_loss(model.critic, model.encode(xb).z)
+    optimizers["encoder"].zero_grad(set_to_none=True)
+    loss_g.backward()
+    optimizers["encoder"].step()
+    return {"loss": recon.detach(), "critic": loss_c.detach(), "adversarial": loss_g.detach()}
+
+
+@torch.no_grad()
+def validation_loss(model: Autoencoder, x: torch.Tensor, batch_size: int) -> float:
+    """The loss early stopping watches, deterministic: z is the posterior mean.
+
+    The AE's and AAE's is the reconstruction loss; the VAE's adds ``beta`` x KL.
+    """
+    model.eval()
+    total = torch.zeros((), device=x.device)
+    for i in range(0, len(x), max(batch_size, 256)):
+        xb = x[i:i + max(batch_size, 256)]
+        out = model(xb)
+        per_sample = reconstruction_error(out.recon, xb, model.config.reconstruction)
+        if out.logvar is not None:
+            per_sample = per_sample + model.config.beta * gaussian_kl(out.mu, out.logvar)
+        total += per_sample.sum()
+    return float(total) / len(x)
