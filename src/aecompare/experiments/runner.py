@@ -9,10 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import multiprocessing
 import os
 import shutil
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,8 +55,16 @@ class Run:
 
 
 def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | Path | None = None,
-                   progress: bool | None = None) -> Path:
+                   progress: bool | None = None, workers: int | None = None) -> Path:
     """Run every unfinished run of ``spec`` under ``output/<spec.name>`` and write ``results.csv``.
+
+    Args:
+        spec: the experiment.
+        output: the output folder; the experiment writes into ``output/<spec.name>``.
+        data_dir: the folder of file-based datasets.
+        progress: show a progress bar; None shows one only on a terminal.
+        workers: processes running runs side by side; None picks one per CPU core (at most 4) on the
+            CPU and 1 with CUDA. Each run seeds itself, so results do not depend on this.
 
     Returns:
         The experiment folder.
@@ -67,13 +77,53 @@ def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | 
     runs = list(expand_runs(spec, datasets))
     todo = [r for r in runs if not (folder / r.relative_dir / "metrics.json").exists()]
     log.info("%s: %d runs, %d already finished", spec.name, len(runs), len(runs) - len(todo))
-    bar = tqdm(todo, desc=spec.name, unit="run", disable=not show)
-    for run in bar:
-        bar.set_postfix_str(str(run.relative_dir))
-        execute_run(spec, run, datasets[run.dataset.name], folder)
-    bar.close()
+    workers = default_workers(len(todo)) if workers is None else max(1, workers)
+    with tqdm(total=len(todo), desc=spec.name, unit="run", disable=not show) as bar:
+        if workers == 1:
+            for run in todo:
+                execute_run(spec, run, datasets[run.dataset.name], folder)
+                bar.update()
+        else:
+            _run_in_processes(spec, todo, folder, data_dir, workers, bar)
     write_results(folder)
     return folder
+
+
+def default_workers(n_runs: int) -> int:
+    """One process per CPU core (at most 4) on the CPU; one with CUDA, which runs already use in full."""
+    if torch.cuda.is_available():
+        return 1
+    return max(1, min(n_runs, os.cpu_count() or 1, 4))
+
+
+_WORKER_DATASETS: dict[str, Dataset] = {}
+
+
+def _init_worker(spec: ExperimentSpec, data_dir: str | Path | None) -> None:
+    torch.set_num_threads(1)  # the processes share the cores; one thread each avoids oversubscription
+    for d in spec.datasets:  # load once per process, not once per run
+        _WORKER_DATASETS[d.name] = load_dataset(d.name, data_dir, **d.params)
+
+
+def _worker_run(spec: ExperimentSpec, run: Run, folder: Path) -> Path:
+    return execute_run(spec, run, _WORKER_DATASETS[run.dataset.name], folder)
+
+
+def _run_in_processes(spec: ExperimentSpec, todo: list[Run], folder: Path, data_dir: str | Path | None,
+                      workers: int, bar: tqdm) -> None:
+    # spawn, not fork: forking a process that has started torch's thread pools can deadlock.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(spec, data_dir)) as pool:
+        futures = [pool.submit(_worker_run, spec, run, folder) for run in todo]
+        try:
+            for future in as_completed(futures):
+                future.result()  # re-raises a run's error here, with its message
+                bar.update()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
 
 def expand_runs(spec: ExperimentSpec, datasets: dict[str, Dataset]) -> Iterator[Run]:

@@ -39,7 +39,8 @@ class Autoencoder(nn.Module):
         super().__init__()
         self.config = config
         self.input_shape = tuple(input_shape)
-        self.encoder, self.decoder, features = build_backbone(config, self.input_shape)
+        encoder, decoder, features = build_backbone(config, self.input_shape)
+        self.encoder = encoder
         if config.bottleneck == "gaussian":
             self.bottleneck = GaussianBottleneck(features, config.latent_dim, config.logvar_clamp)
         elif config.bottleneck == "adversarial":
@@ -47,6 +48,7 @@ class Autoencoder(nn.Module):
                                                     config.activation)
         else:
             self.bottleneck = DeterministicBottleneck(features, config.latent_dim)
+        self.decoder = decoder  # registered last so modules() and print() follow the data's path
 
     @property
     def critic(self) -> nn.Module | None:

@@ -1,0 +1,7 @@
+"""``python -m aecompare``."""
+
+import sys
+
+from aecompare.cli import main
+
+sys.exit(main())

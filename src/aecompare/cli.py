@@ -1,0 +1,123 @@
+"""The ``aecompare`` command line: thin over the library."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aecompare import __version__
+from aecompare.errors import AecompareError, ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``aecompare``."""
+    parser = argparse.ArgumentParser(prog="aecompare", description=(
+        "Train classical, variational and adversarial autoencoders on normal data and compare how well "
+        "they detect anomalies."))
+    parser.add_argument("--version", action="version", version=f"aecompare {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run an experiment and write its report")
+    run.add_argument("experiment", nargs="?", default="quick",
+                     help="a shipped experiment's name (see 'aecompare list') or a YAML file; default: quick")
+    run.add_argument("--output", "-o", default="runs", help="output folder (default: runs)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a spec value, e.g. --set train.epochs=5 (repeatable)")
+    run.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of the spec's")
+    run.add_argument("--data-dir", help="folder of file-based datasets (default: $AECOMPARE_DATA)")
+    run.add_argument("--workers", type=int, help="processes running runs side by side (default: one per core)")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
+
+    sub.add_parser("list", help="list shipped experiments, models and datasets")
+
+    report = sub.add_parser("report", help="(re)write the report of an experiment folder")
+    report.add_argument("folder", help="an experiment folder, e.g. runs/quick")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 0
+    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+                        format="%(message)s")
+    try:
+        return {"run": _run, "list": _list, "report": _report}[args.command](args)
+    except AecompareError as e:
+        print(f"aecompare: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aecompare: interrupted; finished runs are kept, run the same command again to resume",
+              file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from aecompare.experiments import load_spec, run_experiment
+    from aecompare.report import write_report
+
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError("--seeds must be at least 1")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    spec = load_spec(args.experiment, args.overrides, args.seeds)
+    folder = run_experiment(spec, args.output, data_dir=args.data_dir, progress=None if not args.quiet else False,
+                            workers=args.workers)
+    html = write_report(folder)
+    if not args.quiet:
+        _print_summary(folder)
+        print(f"results: {folder / 'results.csv'}")
+        print(f"report (Markdown): {folder / 'report.md'}")
+    print(html)  # the last line is the report's path, for scripts
+    return 0
+
+
+def _print_summary(folder: Path) -> None:
+    from collections import defaultdict
+
+    import numpy as np
+
+    from aecompare.experiments import collect_results
+
+    cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in collect_results(folder):
+        if r["group"] == "all":
+            cells[(r["dataset"], r["model"])].append(r["auroc"])
+    for (dataset, model), values in cells.items():
+        print(f"{dataset:>10} {model:>8}  mean AUROC {np.mean(values):.3f} over {len(values)} runs")
+
+
+def _list(args: argparse.Namespace) -> int:
+    from aecompare.data import available_datasets
+    from aecompare.experiments import builtin_specs
+    from aecompare.models import MODELS
+
+    print("experiments:")
+    for name in sorted(builtin_specs()):
+        print(f"  {name}")
+    print("models:")
+    for name in sorted(MODELS):
+        print(f"  {name:<10} {MODELS[name].description}")
+    print("datasets:")
+    for name in available_datasets():
+        print(f"  {name}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from aecompare.report import write_report
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder; pass an experiment folder such as runs/quick")
+    print(write_report(folder))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

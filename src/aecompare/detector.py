@@ -1,0 +1,180 @@
+"""A detector with the API people know from PyOD and scikit-learn, for tables and images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from aecompare.data import Scaler
+from aecompare.errors import ConfigError, DataError, DataNotFoundError
+from aecompare.models import available_models, build_model, load_model, model_config, save_model
+from aecompare.scoring import SCORERS, score
+from aecompare.training import TrainConfig, TrainResult, fit
+from aecompare.utils import read_json, resolve_device, seed_everything, write_json
+
+DETECTOR_FILE = "detector.json"
+SCORES_FILE = "decision_scores.npy"
+
+
+class Detector(OutlierMixin, BaseEstimator):
+    """Fit an autoencoder on normal data; score new data by reconstruction error (higher = more anomalous).
+
+    Args:
+        model: a registry name from :func:`aecompare.available_models`, e.g. ``"ae"``, ``"vae"``, ``"aae"``.
+        epochs: training epochs (early stopping may end sooner).
+        batch_size: minibatch size.
+        lr: Adam's learning rate.
+        contamination: the expected share of anomalies in the training data; sets ``threshold_`` as the
+            ``1 - contamination`` quantile of the training scores, as in PyOD.
+        validation_fraction: share of ``X`` held out for early stopping and the checkpoint choice.
+        score: the scoring method, one of :data:`aecompare.scoring.SCORERS`.
+        model_params: :class:`aecompare.models.ModelConfig` overrides, e.g. ``{"latent_dim": 8}``.
+        random_state: seed for initialisation, batch order and the validation split; None draws one.
+        device: ``"cpu"``, ``"cuda"`` or None for CUDA when present.
+        verbose: show a progress bar.
+
+    Example:
+        >>> det = Detector(model="vae", epochs=20, random_state=0).fit(X_train)  # doctest: +SKIP
+        >>> scores = det.decision_function(X_test)  # doctest: +SKIP
+    """
+
+    def __init__(self, model: str = "vae", *, epochs: int = 50, batch_size: int = 64, lr: float = 1e-3,
+                 contamination: float = 0.1, validation_fraction: float = 0.1, score: str = "mse",
+                 model_params: dict[str, Any] | None = None, random_state: int | None = None,
+                 device: str | None = None, verbose: bool = False) -> None:
+        self.model = model
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.contamination = contamination
+        self.validation_fraction = validation_fraction
+        self.score = score
+        self.model_params = model_params
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any = None) -> Detector:
+        """Train on ``X`` (normal data, possibly with a few anomalies); ``y`` is ignored.
+
+        Args:
+            X: a table (n_samples, n_features), or images (n, H, W) or (n, C, H, W).
+
+        Returns:
+            self, fitted.
+        """
+        self._check_params()
+        X = as_model_input(X, "X")
+        if len(X) < 2:
+            raise DataError(f"fit needs at least 2 samples, got {len(X)}")
+        seed = (int(self.random_state) if self.random_state is not None
+                else int(np.random.SeedSequence().entropy % 2**31))
+        kind = "standard" if X.ndim == 2 else "minmax"
+        self.scaler_ = Scaler.fit(X, kind)
+        x_all = torch.from_numpy(self.scaler_.transform(X))
+        order = np.random.default_rng(seed).permutation(len(X))
+        n_val = int(self.validation_fraction * len(X))
+        n_val = min(n_val, len(X) - 1)
+        val_x, train_x = x_all[order[:n_val]], x_all[order[n_val:]]
+
+        seed_everything(seed)  # weight initialisation
+        self.model_ = build_model(self.model, tuple(X.shape[1:]), **(self.model_params or {}))
+        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                             device=str(resolve_device(self.device)))
+        result: TrainResult = fit(self.model_, train_x, val_x, config, seed=seed, progress=self.verbose)
+        self.history_ = result.history
+        self.train_seconds_ = result.train_seconds
+        self.input_shape_ = tuple(X.shape[1:])
+        self.decision_scores_ = score(self.model_, x_all, self.score)
+        self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Anomaly scores (n_samples,); higher = more anomalous."""
+        check_is_fitted(self, "model_")
+        X = as_model_input(X, "X")
+        if tuple(X.shape[1:]) != self.input_shape_:
+            raise DataError(f"X has samples of shape {tuple(X.shape[1:])}, but the detector was fitted on "
+                            f"{self.input_shape_}; pass data shaped like the training data")
+        return score(self.model_, torch.from_numpy(self.scaler_.transform(X)), self.score)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 for samples scored above ``threshold_`` (anomalies), else 0."""
+        return (self.decision_function(X) > self.threshold_).astype(int)
+
+    def save(self, path: str | Path) -> Path:
+        """Save to the folder ``path``: weights (safetensors) and JSON, no pickle. Returns the folder."""
+        check_is_fitted(self, "model_")
+        folder = Path(path)
+        save_model(self.model_, folder)
+        np.save(folder / SCORES_FILE, self.decision_scores_, allow_pickle=False)
+        write_json(folder / DETECTOR_FILE, {
+            "params": {k: v for k, v in self.get_params().items()}, "threshold_": self.threshold_,
+            "scaler": self.scaler_.to_dict(), "train_seconds_": self.train_seconds_, "history_": self.history_,
+        })
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> Detector:
+        """Load a detector saved by :meth:`save`; it scores exactly as the saved one did."""
+        folder = Path(path)
+        if not (folder / DETECTOR_FILE).exists():
+            raise DataNotFoundError(f"no saved detector in {folder}: {DETECTOR_FILE} is missing")
+        meta = read_json(folder / DETECTOR_FILE)
+        detector = cls(**meta["params"])
+        detector.model_ = load_model(folder, device=resolve_device(device or detector.device))
+        detector.input_shape_ = detector.model_.input_shape
+        detector.scaler_ = Scaler.from_dict(meta["scaler"])
+        detector.threshold_ = float(meta["threshold_"])
+        detector.train_seconds_ = meta["train_seconds_"]
+        detector.history_ = meta["history_"]
+        detector.decision_scores_ = np.load(folder / SCORES_FILE, allow_pickle=False)
+        detector.labels_ = (detector.decision_scores_ > detector.threshold_).astype(int)
+        return detector
+
+    def _check_params(self) -> None:
+        if self.model not in available_models():
+            model_config(self.model)  # raises the error that lists the valid names
+        if not 0.0 < self.contamination <= 0.5:
+            raise ConfigError(f"contamination must be in (0, 0.5], got {self.contamination}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if self.score not in SCORERS:
+            raise ConfigError(f"unknown score {self.score!r}; choose one of: {', '.join(SCORERS)}")
+
+
+def as_model_input(X: Any, name: str) -> np.ndarray:
+    """Validate and convert user input to float32 (N, D) or (N, C, H, W).
+
+    Raises:
+        DataError: for non-numeric data, a wrong number of dimensions, channels-last images, or NaN/inf.
+    """
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    try:
+        X = np.asarray(X)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{name} could not be read as an array ({e}); pass a NumPy array or a tensor") from None
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{name} must be numeric, got dtype {X.dtype}; convert it, e.g. {name}.astype('float32')")
+    if X.ndim == 3:
+        X = X[:, None]  # (N, H, W) -> (N, 1, H, W)
+    if X.ndim == 4 and X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
+        raise DataError(f"{name} looks channels-last {X.shape}; pass (N, C, H, W), e.g. "
+                        f"{name}.transpose(0, 3, 1, 2)")
+    if X.ndim not in (2, 4) or X.shape[0] == 0 or min(X.shape[1:]) == 0:
+        raise DataError(f"{name} must be a table (n_samples, n_features) or images (n, H, W) or (n, C, H, W) "
+                        f"with at least one sample, got shape {X.shape}")
+    X = X.astype(np.float32, copy=False)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        first = int(np.flatnonzero(bad.reshape(len(X), -1).any(1))[0])
+        raise DataError(f"{name} contains {int(bad.sum())} NaN or infinite values (first in sample {first}); "
+                        "drop or impute them first")
+    return X

@@ -1,0 +1,225 @@
+"""Build ``report.md`` and a self-contained ``report.html`` from an experiment folder's run folders.
+
+Reports read finished runs only and never train. Content is a list of blocks rendered twice, so the
+Markdown and the HTML always say the same thing.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aecompare import __version__
+from aecompare.errors import DataNotFoundError
+from aecompare.experiments.runner import collect_results, write_results
+from aecompare.metrics import POOLED
+from aecompare.report import figures
+from aecompare.utils import atomic_write_text, read_json
+
+
+@dataclass
+class Block:
+    """One piece of a report: a heading, a paragraph, a table or a figure."""
+
+    kind: str  # "h1" | "h2" | "h3" | "p" | "table" | "figure"
+    text: str = ""
+    header: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    path: Path | None = None  # figures: the PNG, relative to the report's folder
+
+
+def write_report(folder: str | Path) -> Path:
+    """Write ``report.md``, ``report.html`` and ``figures/`` into an experiment folder.
+
+    Args:
+        folder: an experiment folder written by :func:`aecompare.experiments.run_experiment`.
+
+    Returns:
+        The path of ``report.html``.
+
+    Raises:
+        DataNotFoundError: when the folder holds no finished run.
+    """
+    folder = Path(folder)
+    rows = collect_results(folder)
+    if not rows:
+        raise DataNotFoundError(f"no finished runs in {folder}; run an experiment first, e.g. "
+                                f"'aecompare run quick --output {folder.parent}'")
+    write_results(folder)  # keep results.csv in step with the run folders
+    spec = read_json(folder / "experiment.json") if (folder / "experiment.json").exists() else {}
+    name = spec.get("name", folder.name)
+    blocks = [Block("h1", f"aecompare report: {name}")]
+    if spec.get("description"):
+        blocks.append(Block("p", spec["description"]))
+    seeds = sorted({r["seed"] for r in rows})
+    blocks.append(Block("p", f"{len({(r['dataset'], r['model'], r['normal'], r['seed']) for r in rows})} runs, "
+                             f"seeds {', '.join(map(str, seeds))}. AUROC and AUPRC treat anomalies as the positive "
+                             "class; thresholds are percentiles of normal validation scores; test labels are used "
+                             f"for these metrics only. Written by aecompare {__version__} on "
+                             f"{dt.date.today().isoformat()}."))
+    model_order = [m["label"] for m in spec.get("models", [])]
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        blocks += _dataset_section(folder, dataset, [r for r in rows if r["dataset"] == dataset], model_order)
+    atomic_write_text(folder / "report.md", render_markdown(blocks))
+    html_path = folder / "report.html"
+    atomic_write_text(html_path, render_html(blocks, folder, title=f"aecompare: {name}"))
+    return html_path
+
+
+def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], model_order: list[str]) -> list[Block]:
+    present = {r["model"] for r in rows}
+    models = [m for m in model_order if m in present] + sorted(present - set(model_order))
+    normals = list(dict.fromkeys(r["normal"] for r in rows))
+    seeds = sorted({r["seed"] for r in rows})
+    pooled = [r for r in rows if r["group"] == POOLED]
+    blocks = [Block("h2", f"Dataset: {dataset}"),
+              Block("p", f"Models: {', '.join(models)}. Normal class choices: {len(normals)}. "
+                         f"Seeds: {len(seeds)}. Values are mean ± std over seeds.")]
+    for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC")):
+        blocks += [Block("h3", f"{title} by normal class (all anomalies pooled)"),
+                   _metric_table(pooled, metric, models, normals)]
+    blocks += [Block("h3", "Training time and decisions at the threshold"), _cost_table(pooled, models)]
+    if len(normals) == 1:
+        groups = [g for g in dict.fromkeys(r["group"] for r in rows) if g != POOLED]
+        blocks += [Block("h3", f"AUROC by anomaly group (normal: {normals[0]})"),
+                   _group_table(rows, models, groups)]
+    blocks += _figures(folder, dataset, models, normals, seeds[0])
+    return blocks
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return float(np.mean(values)), float(np.std(values)) if len(values) > 1 else 0.0
+
+
+def _fmt(mean: float, std: float, bold: bool = False, digits: int = 3) -> str:
+    text = f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"**{text}**" if bold else text
+
+
+def _metric_table(pooled: list[dict[str, Any]], metric: str, models: list[str], normals: list[str]) -> Block:
+    by_cell: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    for r in pooled:
+        by_cell[(r["normal"], r["model"])][r["seed"]] = float(r[metric])
+    table = Block("table", header=["normal", *models])
+    for normal in normals:
+        stats = [_mean_std(list(by_cell[(normal, m)].values())) if by_cell[(normal, m)] else None for m in models]
+        best = max((s[0] for s in stats if s), default=None)
+        table.rows.append([normal, *[_fmt(*s, bold=s[0] == best) if s else "–" for s in stats]])
+    if len(normals) > 1:  # the mean over classes, computed per seed, then mean ± std over seeds
+        stats = []
+        for m in models:
+            seeds = set.intersection(*(set(by_cell[(n, m)]) for n in normals))
+            per_seed = [np.mean([by_cell[(n, m)][s] for n in normals]) for s in sorted(seeds)]
+            stats.append(_mean_std(per_seed) if per_seed else None)
+        best = max((s[0] for s in stats if s), default=None)
+        table.rows.append(["**mean**", *[_fmt(*s, bold=s[0] == best) if s else "–" for s in stats]])
+    return table
+
+
+def _cost_table(pooled: list[dict[str, Any]], models: list[str]) -> Block:
+    table = Block("table", header=["model", "train seconds per run", "epochs run", "precision", "recall", "F1"])
+    for m in models:
+        mine = [r for r in pooled if r["model"] == m]
+        cells = [_fmt(*_mean_std([float(r[k]) for r in mine]), digits=digits)
+                 for k, digits in (("train_seconds", 2), ("epochs_run", 1), ("precision", 3), ("recall", 3), ("f1", 3))]
+        table.rows.append([m, *cells])
+    return table
+
+
+def _group_table(rows: list[dict[str, Any]], models: list[str], groups: list[str]) -> Block:
+    table = Block("table", header=["anomaly group", *models])
+    for g in groups:
+        stats = [_mean_std([float(r["auroc"]) for r in rows if r["group"] == g and r["model"] == m]) for m in models]
+        best = max(s[0] for s in stats)
+        table.rows.append([g, *[_fmt(*s, bold=s[0] == best) for s in stats]])
+    return table
+
+
+def _run_dir(folder: Path, dataset: str, model: str, normal: str, seed: int) -> Path:
+    return folder / dataset / model / f"normal-{normal}" / f"seed-{seed}"
+
+
+def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], seed: int) -> list[Block]:
+    fig_dir = folder / "figures"
+    scores = {(n, m): np.load(_run_dir(folder, dataset, m, n, seed) / "scores.npz")
+              for n in normals for m in models if (_run_dir(folder, dataset, m, n, seed) / "scores.npz").exists()}
+    blocks = [Block("h3", f"Figures (seed {seed})")]
+    panels = {n: {m: (scores[(n, m)]["y_test"], scores[(n, m)]["test_scores"]) for m in models if (n, m) in scores}
+              for n in normals}
+    path = figures.roc_curves(panels, fig_dir / f"{dataset}-roc.png")
+    blocks.append(Block("figure", "ROC curves, all anomalies pooled", path=path.relative_to(folder)))
+    first = normals[0]
+    hist = {m: (scores[(first, m)]["y_test"], scores[(first, m)]["test_scores"], float(scores[(first, m)]["threshold"]))
+            for m in models if (first, m) in scores}
+    path = figures.score_histograms(hist, fig_dir / f"{dataset}-scores.png")
+    blocks.append(Block("figure", f"Test scores with the threshold (normal: {first})", path=path.relative_to(folder)))
+    examples = {m: np.load(_run_dir(folder, dataset, m, first, seed) / "examples.npz") for m in models
+                if (_run_dir(folder, dataset, m, first, seed) / "examples.npz").exists()}
+    if examples:
+        any_ex = next(iter(examples.values()))
+        path = figures.reconstruction_grid(any_ex["inputs"], {m: e["recon"] for m, e in examples.items()},
+                                           any_ex["group"], fig_dir / f"{dataset}-reconstructions.png")
+        blocks.append(Block("figure", f"Test inputs (titled by class) and reconstructions (normal: {first})",
+                            path=path.relative_to(folder)))
+    histories = {m: read_json(_run_dir(folder, dataset, m, first, seed) / "history.json") for m in models
+                 if (_run_dir(folder, dataset, m, first, seed) / "history.json").exists()}
+    path = figures.training_curves(histories, fig_dir / f"{dataset}-training.png")
+    blocks.append(Block("figure", f"Training curves (normal: {first})", path=path.relative_to(folder)))
+    return blocks
+
+
+def render_markdown(blocks: list[Block]) -> str:
+    """The blocks as GitHub-flavoured Markdown."""
+    out = []
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            out.append("#" * int(b.kind[1]) + " " + b.text)
+        elif b.kind == "p":
+            out.append(b.text)
+        elif b.kind == "table":
+            out.append("\n".join(["| " + " | ".join(b.header) + " |", "|" + "---|" * len(b.header),
+                                  *["| " + " | ".join(r) + " |" for r in b.rows]]))
+        elif b.kind == "figure":
+            out.append(f"![{b.text}]({b.path.as_posix()})\n\n*{b.text}*")
+    return "\n\n".join(out) + "\n"
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}img{max-width:100%}
+figcaption{font-style:italic;color:#555}"""
+
+
+def render_html(blocks: list[Block], folder: Path, title: str) -> str:
+    """The blocks as one HTML page with figures embedded as base64 PNGs (no external files)."""
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+           f"<style>{CSS}</style></head><body>"]
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            out.append(f"<{b.kind}>{html.escape(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            out.append(f"<p>{html.escape(b.text)}</p>")
+        elif b.kind == "table":
+            head = "".join(f"<th>{_inline(h)}</th>" for h in b.header)
+            body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in b.rows)
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif b.kind == "figure":
+            data = base64.b64encode((folder / b.path).read_bytes()).decode("ascii")
+            out.append(f"<figure><img alt='{html.escape(b.text)}' src='data:image/png;base64,{data}'>"
+                       f"<figcaption>{html.escape(b.text)}</figcaption></figure>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _inline(text: str) -> str:
+    """Escape text, turning Markdown's **bold** into <b>."""
+    if text.startswith("**") and text.endswith("**") and len(text) > 4:
+        return f"<b>{html.escape(text[2:-2])}</b>"
+    return html.escape(text)

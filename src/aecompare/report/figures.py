@@ -1,0 +1,115 @@
+"""Report figures (matplotlib, Agg backend): ROC curves, score histograms, reconstruction grids, training curves.
+
+Each function takes data read from run folders and returns a closed figure saved to a PNG path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from aecompare.metrics import roc_points  # noqa: E402
+
+COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _grid(n: int, max_cols: int = 5) -> tuple[int, int]:
+    cols = min(n, max_cols)
+    return (n + cols - 1) // cols, cols
+
+
+def roc_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: Path) -> Path:
+    """One panel per normal-class choice, one curve per model.
+
+    Args:
+        panels: ``{normal: {model: (labels, scores)}}``.
+        path: where to write the PNG.
+    """
+    rows, cols = _grid(len(panels))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False, sharex=True, sharey=True)
+    for ax, (normal, models) in zip(axes.flat, panels.items()):
+        for i, (model, (labels, scores)) in enumerate(models.items()):
+            fpr, tpr = roc_points(labels, scores)
+            ax.plot(fpr, tpr, color=COLORS[i % len(COLORS)], label=model, lw=1.3)
+        ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
+        ax.set_title(f"normal: {normal}", fontsize=9)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("false-positive rate")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("true-positive rate")
+    axes.flat[0].legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def score_histograms(models: dict[str, tuple[np.ndarray, np.ndarray, float]], path: Path) -> Path:
+    """Test scores of normals and anomalies per model, with the threshold set on normal validation data.
+
+    Args:
+        models: ``{model: (labels, scores, threshold)}``.
+    """
+    fig, axes = plt.subplots(1, len(models), figsize=(3.4 * len(models), 2.6), squeeze=False)
+    for ax, (model, (labels, scores, threshold)) in zip(axes[0], models.items()):
+        bins = np.histogram_bin_edges(scores, bins=40)
+        ax.hist(scores[labels == 0], bins=bins, alpha=0.6, density=True, label="normal", color=COLORS[0])
+        ax.hist(scores[labels == 1], bins=bins, alpha=0.6, density=True, label="anomalous", color=COLORS[3])
+        ax.axvline(threshold, color="k", lw=1.0, ls="--", label="threshold")
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("score")
+    axes[0, 0].legend(fontsize=7)
+    return _save(fig, path)
+
+
+def reconstruction_grid(inputs: np.ndarray, recons: dict[str, np.ndarray], groups: np.ndarray, path: Path) -> Path:
+    """Rows: the test inputs, then each model's reconstructions; columns: examples titled by group.
+
+    Args:
+        inputs: (K, C, H, W) in [0, 1].
+        recons: ``{model: (K, C, H, W)}``.
+        groups: (K,) each example's group.
+    """
+    rows = [("input", inputs), *recons.items()]
+    k = len(inputs)
+    fig, axes = plt.subplots(len(rows), k, figsize=(1.1 * k, 1.15 * len(rows)), squeeze=False)
+    for r, (name, images) in enumerate(rows):
+        for c in range(k):
+            ax = axes[r, c]
+            img = np.clip(images[c], 0.0, 1.0)
+            if img.shape[0] == 1:
+                ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(np.transpose(img, (1, 2, 0)))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(str(groups[c]), fontsize=8)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=8)
+    return _save(fig, path)
+
+
+def training_curves(histories: dict[str, list[dict[str, float]]], path: Path) -> Path:
+    """Training and validation loss per epoch for each model (log scale)."""
+    fig, ax = plt.subplots(figsize=(4.2, 2.8))
+    for i, (model, history) in enumerate(histories.items()):
+        epochs = [h["epoch"] for h in history]
+        ax.plot(epochs, [h["train_loss"] for h in history], color=COLORS[i % len(COLORS)], lw=1.0, ls=":")
+        ax.plot(epochs, [h["val_loss"] for h in history], color=COLORS[i % len(COLORS)], lw=1.3, label=model)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (dotted: train, solid: validation)", fontsize=8)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

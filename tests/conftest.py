@@ -1,0 +1,45 @@
+"""Shared fixtures: tiny data and tiny model settings so the suite stays fast on 2 CPU cores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from aecompare.data import OneClassSplit, load_dataset, one_class_split
+
+TINY_MODEL = {"channels": (8, 16), "hidden": (32,), "latent_dim": 4, "critic_hidden": (16,)}
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)  # tiny models: threads only add overhead, and results stay reproducible
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    """The folder of real datasets (``$AECOMPARE_DATA`` or ../shared/datasets); skips when absent."""
+    folder = Path(os.environ.get("AECOMPARE_DATA", SHARED_DATA))
+    if not folder.is_dir():
+        pytest.skip(f"real datasets not found at {folder}; set AECOMPARE_DATA to run this test")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def digits_split() -> OneClassSplit:
+    """Digit 0 normal, the rest anomalous."""
+    return one_class_split(load_dataset("digits"), ["0"], val_fraction=0.2, seed=0)
+
+
+@pytest.fixture
+def table_data() -> tuple[np.ndarray, np.ndarray]:
+    """Normal rows near a 2-d plane in 6-d, and anomalous rows off it."""
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(2, 6))
+    normal = rng.normal(size=(300, 2)) @ basis + 0.05 * rng.normal(size=(300, 6))
+    anomalous = rng.normal(size=(30, 6)) * 2.0
+    return normal.astype(np.float32), anomalous.astype(np.float32)
