@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().print_help()
         return 0
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
-                        format="%(message)s")
+                        format="%(message)s", force=True)
     try:
         return {"run": _run, "list": _list, "report": _report}[args.command](args)
     except AecompareError as e:
@@ -70,14 +70,14 @@ def _run(args: argparse.Namespace) -> int:
                             workers=args.workers)
     html = write_report(folder)
     if not args.quiet:
-        _print_summary(folder)
+        _print_summary(folder, [m.label for m in spec.models])
         print(f"results: {folder / 'results.csv'}")
         print(f"report (Markdown): {folder / 'report.md'}")
     print(html)  # the last line is the report's path, for scripts
     return 0
 
 
-def _print_summary(folder: Path) -> None:
+def _print_summary(folder: Path, model_order: list[str]) -> None:
     from collections import defaultdict
 
     import numpy as np
@@ -88,7 +88,7 @@ def _print_summary(folder: Path) -> None:
     for r in collect_results(folder):
         if r["group"] == "all":
             cells[(r["dataset"], r["model"])].append(r["auroc"])
-    for (dataset, model), values in cells.items():
+    for (dataset, model), values in sorted(cells.items(), key=lambda kv: (kv[0][0], model_order.index(kv[0][1]))):
         print(f"{dataset:>10} {model:>8}  mean AUROC {np.mean(values):.3f} over {len(values)} runs")
 
 

@@ -127,7 +127,11 @@ class Detector(OutlierMixin, BaseEstimator):
         if not (folder / DETECTOR_FILE).exists():
             raise DataNotFoundError(f"no saved detector in {folder}: {DETECTOR_FILE} is missing")
         meta = read_json(folder / DETECTOR_FILE)
-        detector = cls(**meta["params"])
+        params = meta["params"]
+        if params.get("model_params"):  # JSON has no tuples; ModelConfig's sequences are tuples
+            params["model_params"] = {k: tuple(v) if isinstance(v, list) else v
+                                      for k, v in params["model_params"].items()}
+        detector = cls(**params)
         detector.model_ = load_model(folder, device=resolve_device(device or detector.device))
         detector.input_shape_ = detector.model_.input_shape
         detector.scaler_ = Scaler.from_dict(meta["scaler"])

@@ -23,6 +23,7 @@ class Scaler:
     @classmethod
     def fit(cls, x: np.ndarray, kind: Literal["standard", "minmax", "none"]) -> Scaler:
         """Fit on normal training data ``x`` (N, ...)."""
+        x = np.asarray(x, dtype=np.float64)  # float64 statistics survive the JSON round trip exactly
         if kind == "standard":
             std = x.std(axis=0)
             return cls(kind, x.mean(axis=0), np.where(std > 0, std, 1.0))

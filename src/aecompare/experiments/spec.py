@@ -197,7 +197,7 @@ def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
                           datasets=datasets, model=dict(raw.get("model", {})), train=dict(raw.get("train", {})),
                           evaluation=evaluation, published=dict(raw.get("published", {})))
     for d in spec.datasets:  # check every combination now, not an hour into the run
-        spec.train_config(d)
+        from_dict(TrainConfig, {**spec.train, **d.train}, f"{where}: train")
         for m in spec.models:
             model_config(m.name, **spec.model_overrides(m, d))
     return spec

@@ -1,0 +1,122 @@
+"""The CLI end to end through ``main(argv)``, at tiny sizes in a temporary folder."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pytest
+
+from aecompare import __version__
+from aecompare.cli import main
+
+TINY = ["--set", "train.epochs=2", "--set", "datasets.0.normal=[0, 1]", "--set", "datasets.1.params.n_train=64",
+        "--set", "datasets.1.params.size=12", "--set", "model.channels=[8]", "--seeds", "2", "--workers", "1"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> tuple[Path, list[str]]:
+    out = tmp_path_factory.mktemp("cli")
+    import io
+    from contextlib import redirect_stdout
+
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        code = main(["run", "--output", str(out), *TINY])
+    assert code == 0
+    return out / "quick", buffer.getvalue().splitlines()
+
+
+def test_run_defaults_to_quick_and_prints_the_report_path_last(quick_run) -> None:
+    folder, lines = quick_run
+    assert Path(lines[-1]) == folder / "report.html"
+    assert Path(lines[-1]).exists()
+    assert (folder / "report.md").exists()
+
+
+def test_results_csv_has_the_long_form_columns(quick_run) -> None:
+    folder, _ = quick_run
+    with open(folder / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    for column in ("experiment", "dataset", "model", "normal", "seed", "group", "auroc", "auprc", "train_seconds"):
+        assert column in rows[0]
+    assert {(r["dataset"], r["model"]) for r in rows} == {(d, m) for d in ("digits", "lines") for m in ("ae", "vae", "aae")}
+    assert {r["seed"] for r in rows} == {"0", "1"}
+    assert {r["group"] for r in rows if r["dataset"] == "lines"} == {"defect", "offcentre", "all"}
+
+
+def test_report_has_tables_figures_and_is_self_contained(quick_run) -> None:
+    folder, _ = quick_run
+    markdown = (folder / "report.md").read_text()
+    assert "## Dataset: digits" in markdown and "## Dataset: lines" in markdown
+    # The digits AUROC table: a row per normal class and the mean row, mean ± std per model.
+    assert re.search(r"\| 0 \| \**\d\.\d{3} ± \d\.\d{3}", markdown)
+    assert "| **mean** |" in markdown
+    assert "AUROC by anomaly group (normal: line)" in markdown
+    html = (folder / "report.html").read_text()
+    images = re.findall(r"<img [^>]*src='([^']*)'", html)
+    assert len(images) == 8  # ROC, histograms, reconstructions, training curves x 2 datasets
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+
+
+def test_report_command_rewrites_from_run_folders(quick_run, capsys) -> None:
+    folder, _ = quick_run
+    (folder / "report.html").unlink()
+    assert main(["report", str(folder)]) == 0
+    assert Path(capsys.readouterr().out.strip()) == folder / "report.html"
+    assert (folder / "report.html").exists()
+
+
+def test_rerun_resumes_without_training(quick_run, capsys) -> None:
+    folder, _ = quick_run
+    before = (folder / "digits" / "ae" / "normal-0" / "seed-0" / "metrics.json").stat().st_mtime_ns
+    assert main(["run", "--output", str(folder.parent), *TINY]) == 0
+    assert "18 runs, 18 already finished" in capsys.readouterr().err
+    assert (folder / "digits" / "ae" / "normal-0" / "seed-0" / "metrics.json").stat().st_mtime_ns == before
+
+
+def test_version_and_list(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"aecompare {__version__}"
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "quick" in out
+    assert re.search(r"^\s+aae\s+adversarial autoencoder", out, re.M)
+    assert re.search(r"^\s+mnist$", out, re.M)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "quik"], "unknown experiment 'quik'; choose one of: quick"),
+    (["run", "--set", "train.epochs"], "--set expects key=value"),
+    (["run", "--set", "train.epocs=3"], "unknown key 'epocs'"),
+    (["run", "--set", "models=[ae, vea]"], "unknown model 'vea'"),
+    (["run", "--seeds", "0"], "--seeds must be at least 1"),
+    (["report", "/nonexistent/folder"], "is not a folder"),
+])
+def test_bad_input_is_one_clear_line_and_exit_code_2(argv: list[str], message: str, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_missing_data_file_says_where_it_looked(tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "mnist.yaml"
+    spec.write_text("name: m\nmodels: [ae]\ndatasets: [{name: mnist, normal: [1]}]\n")
+    assert main(["run", str(spec), "--output", str(tmp_path), "--data-dir", str(tmp_path / "empty"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"not found in {tmp_path / 'empty' / 'mnist'}" in err
+
+
+def test_report_of_an_empty_folder_explains_what_to_do(tmp_path: Path, capsys) -> None:
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no finished runs" in capsys.readouterr().err
+
+
+def test_nan_training_is_reported_with_the_epoch(tmp_path: Path, capsys) -> None:
+    argv = ["run", "--output", str(tmp_path), *TINY, "--set", "train.lr=1e12", "-q"]
+    assert main(argv) == 2
+    assert re.search(r"became nan at epoch 1 of 2; try a lower learning rate", capsys.readouterr().err)

@@ -1,0 +1,163 @@
+"""Sources, the one-class split and scaling."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aecompare.data import Scaler, available_datasets, load_dataset, one_class_split, resolve_data_dir
+from aecompare.data.sources import MNIST_FILES, read_idx
+from aecompare.errors import ConfigError, DataError, DataNotFoundError
+
+
+def test_lines_are_binary_halves_split_through_the_centre() -> None:
+    d = load_dataset("lines", n_train=50, n_test=10, n_anomalies=5, size=16, seed=1)
+    assert d.x_train.shape == (50, 1, 16, 16)
+    assert d.x_test.shape == (20, 1, 16, 16)
+    assert set(np.unique(d.x_train)) == {0.0, 1.0}
+    # A line through the centre splits the image in halves: point reflection through the centre swaps
+    # white and black (except on the line itself), so each image is about half white.
+    assert np.abs(d.x_train.mean(axis=(1, 2, 3)) - 0.5).max() < 0.07
+    flipped = d.x_train[:, :, ::-1, ::-1]
+    assert ((d.x_train + flipped) == 1).mean() > 0.9
+    assert d.class_names[d.y_test[-1]] == "offcentre"
+    offcentre = d.x_test[d.y_test == 2]
+    assert np.abs(offcentre.mean(axis=(1, 2, 3)) - 0.5).min() > 0.1  # off-centre lines cut unequal parts
+
+
+def test_lines_are_seeded() -> None:
+    a, b, c = (load_dataset("lines", n_train=5, seed=s).x_train for s in (0, 0, 1))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_defects_flip_a_square_patch() -> None:
+    d = load_dataset("lines", n_train=5, n_test=5, n_anomalies=20, size=24, seed=0)
+    defects = d.x_test[d.y_test == 1][:, 0]
+    # A line image is symmetric under point reflection up to inversion; a flipped patch breaks that.
+    asymmetry = (defects + defects[:, ::-1, ::-1] != 1).sum(axis=(1, 2))
+    assert (asymmetry >= 4).mean() > 0.8
+
+
+def test_digits_embedded_and_scaled() -> None:
+    d = load_dataset("digits")
+    assert d.x_train.shape[1:] == (1, 8, 8)
+    assert len(d.x_train) + len(d.x_test) == 1797
+    assert 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
+    assert d.class_names == tuple("0123456789")
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", s) for s in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path: Path) -> Path:
+    """A data folder with four small IDX files in MNIST's real format."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    arrays = {"x_train": rng.integers(0, 256, (30, 28, 28)), "y_train": np.arange(30) % 10,
+              "x_test": rng.integers(0, 256, (20, 28, 28)), "y_test": np.arange(20) % 10}
+    for key, name in MNIST_FILES.items():
+        _write_idx(folder / name, arrays[key])
+    return tmp_path
+
+
+def test_mnist_loader_reads_idx_files(tiny_mnist: Path) -> None:
+    d = load_dataset("mnist", tiny_mnist)
+    assert d.x_train.shape == (30, 1, 28, 28)
+    assert d.x_test.shape == (20, 1, 28, 28)
+    assert d.x_train.dtype == np.float32
+    assert 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
+    assert list(d.y_test[:12]) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+
+
+def test_data_dir_comes_from_the_environment(tiny_mnist: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AECOMPARE_DATA", str(tiny_mnist))
+    assert resolve_data_dir() == tiny_mnist
+    assert len(load_dataset("mnist").x_train) == 30
+
+
+def test_real_mnist(real_data_dir: Path) -> None:
+    if not (real_data_dir / "mnist" / MNIST_FILES["x_train"]).exists():
+        pytest.skip(f"MNIST not found in {real_data_dir / 'mnist'}")
+    d = load_dataset("mnist", real_data_dir)
+    assert d.x_train.shape == (60000, 1, 28, 28)
+    assert d.x_test.shape == (10000, 1, 28, 28)
+    assert np.bincount(d.y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
+
+def test_missing_mnist_says_where_it_looked_and_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(DataNotFoundError, match=r"train-images-idx3-ubyte.gz not found in .*mnist.*AECOMPARE_DATA"):
+        load_dataset("mnist", tmp_path)
+
+
+def test_truncated_idx_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(bytes([0, 0, 8, 2]) + struct.pack(">II", 5, 5) + b"\x00" * 7)
+    with pytest.raises(DataError, match="truncated"):
+        read_idx(path)
+
+
+def test_unknown_dataset_and_parameter_list_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown dataset 'mnsit'; choose one of: digits, lines, mnist"):
+        load_dataset("mnsit")
+    with pytest.raises(ConfigError, match="unknown parameter 'n'; valid parameters are: n_train"):
+        load_dataset("lines", n=3)
+    assert set(available_datasets()) >= {"digits", "lines", "mnist"}
+
+
+def test_split_keeps_anomalies_out_of_training_and_validation() -> None:
+    d = load_dataset("digits")
+    s = one_class_split(d, ["3", "5"], val_fraction=0.25, seed=2)
+    n_normal_train = int(np.isin(d.y_train, [3, 5]).sum())
+    assert len(s.x_train) + len(s.x_val) == n_normal_train
+    assert len(s.x_val) == round(0.25 * n_normal_train)
+    assert set(s.group_test[s.y_test == 0]) == {"3", "5"}
+    assert set(s.group_test[s.y_test == 1]) == set("01246789")
+    # No training or validation image is an anomaly's image.
+    anomalies = d.x_train[~np.isin(d.y_train, [3, 5])].reshape(-1, 64)
+    pool = {row.tobytes() for row in np.concatenate([s.x_train, s.x_val]).reshape(-1, 64)}
+    assert not any(row.tobytes() in pool for row in anomalies)
+
+
+def test_validation_draw_is_seeded() -> None:
+    d = load_dataset("digits")
+    a, b, c = (one_class_split(d, ["1"], seed=s).x_val for s in (4, 4, 5))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_split_errors() -> None:
+    d = load_dataset("lines", n_train=10, n_test=5, n_anomalies=5)
+    with pytest.raises(ConfigError, match="unknown class 'circle'; classes are: line, defect, offcentre"):
+        one_class_split(d, ["circle"])
+    with pytest.raises(DataError, match="have no training samples"):
+        one_class_split(d, ["defect"])
+    with pytest.raises(ConfigError, match="at least one normal class"):
+        one_class_split(d, [])
+
+
+def test_standard_scaler_leaves_constant_columns_unscaled() -> None:
+    train = np.array([[1.0, 5.0], [3.0, 5.0]])
+    scaler = Scaler.fit(train, "standard")
+    out = scaler.transform(np.array([[2.0, 6.0]]))
+    assert out[0, 0] == pytest.approx(0.0)
+    assert out[0, 1] == pytest.approx(1.0)  # the raw deviation, not 1 / 1e-8
+    restored = Scaler.from_dict(scaler.to_dict())
+    assert np.array_equal(restored.transform(train), scaler.transform(train))
+
+
+def test_minmax_scaler_maps_training_range_to_unit_interval() -> None:
+    x = np.array([[[0.0, 255.0]], [[51.0, 102.0]]])
+    out = Scaler.fit(x, "minmax").transform(x)
+    assert out.min() == 0.0
+    assert out.max() == 1.0

@@ -1,0 +1,110 @@
+"""The scikit-learn / PyOD style Detector on tables and images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import roc_auc_score
+
+from aecompare import Detector
+from aecompare.errors import ConfigError, DataError, DataNotFoundError
+
+SMALL = {"hidden": (32, 16), "latent_dim": 2}
+
+
+def test_init_only_stores_arguments() -> None:
+    det = Detector("ae", epochs=3, contamination=0.2, model_params={"latent_dim": 2})
+    assert det.get_params()["contamination"] == 0.2
+    assert not [k for k in vars(det) if k.endswith("_")]
+    assert clone(det).get_params() == det.get_params()
+
+
+def test_fit_returns_self_and_separates_table_anomalies(table_data) -> None:
+    normal, anomalous = table_data
+    det = Detector("vae", epochs=60, lr=3e-3, model_params=SMALL, random_state=0)
+    assert det.fit(normal) is det
+    assert det.decision_scores_.shape == (len(normal),)
+    assert det.labels_.mean() == pytest.approx(0.1, abs=0.02)  # contamination sets the threshold
+    scores = det.decision_function(np.concatenate([normal[:30], anomalous]))
+    assert roc_auc_score(np.r_[np.zeros(30), np.ones(len(anomalous))], scores) > 0.9
+    assert set(det.predict(anomalous)) <= {0, 1}
+    assert det.predict(anomalous).mean() > 0.8
+
+
+@pytest.mark.parametrize("shape", [(40, 8, 8), (40, 1, 8, 8), (40, 3, 8, 8)])
+def test_images_in_any_accepted_layout(shape: tuple[int, ...]) -> None:
+    x = (np.random.default_rng(0).random(shape) * 255).astype(np.uint8)
+    det = Detector("ae", epochs=2, model_params={"channels": (4,), "latent_dim": 2}, random_state=0).fit(x)
+    assert det.decision_function(x).shape == (40,)
+    assert det.input_shape_ == ((1, 8, 8) if len(shape) == 3 else shape[1:])
+
+
+def test_torch_tensors_are_accepted(table_data) -> None:
+    normal, _ = table_data
+    det = Detector("ae", epochs=1, random_state=0).fit(torch.from_numpy(normal))
+    assert np.array_equal(det.decision_function(torch.from_numpy(normal)), det.decision_function(normal))
+
+
+@pytest.mark.parametrize("model", ["ae", "vae", "aae"])
+def test_save_then_load_scores_identically(model: str, table_data, tmp_path: Path) -> None:
+    normal, anomalous = table_data
+    det = Detector(model, epochs=3, model_params=SMALL, random_state=1).fit(normal)
+    det.save(tmp_path / "det")
+    loaded = Detector.load(tmp_path / "det")
+    assert np.array_equal(det.decision_function(anomalous), loaded.decision_function(anomalous))
+    assert loaded.threshold_ == det.threshold_
+    assert np.array_equal(loaded.decision_scores_, det.decision_scores_)
+    assert loaded.get_params() == det.get_params()
+    names = sorted(p.name for p in (tmp_path / "det").iterdir())
+    assert names == ["decision_scores.npy", "detector.json", "model.json", "model.safetensors"]
+
+
+def test_same_random_state_same_scores(table_data) -> None:
+    normal, _ = table_data
+    a, b = (Detector("vae", epochs=3, random_state=7).fit(normal).decision_scores_ for _ in range(2))
+    assert np.array_equal(a, b)
+
+
+def test_unfitted_detector_raises_not_fitted(table_data) -> None:
+    with pytest.raises(NotFittedError):
+        Detector().decision_function(table_data[0])
+
+
+@pytest.mark.parametrize(("X", "message"), [
+    (np.array([["a", "b"], ["c", "d"]]), "must be numeric, got dtype <U1"),
+    (np.zeros(5), r"must be a table \(n_samples, n_features\) or images"),
+    (np.zeros((0, 4)), "at least one sample"),
+    (np.zeros((4, 8, 8, 3)), "looks channels-last"),
+    (np.array([[1.0, np.nan], [0.0, 1.0], [np.inf, 2.0]]), "contains 2 NaN or infinite values .first in sample 0"),
+    (np.zeros((1, 3)), "at least 2 samples"),
+])
+def test_bad_input_is_a_clear_error(X: np.ndarray, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        Detector(epochs=1).fit(X)
+
+
+def test_scoring_data_of_another_shape_is_a_clear_error(table_data) -> None:
+    det = Detector("ae", epochs=1, random_state=0).fit(table_data[0])
+    with pytest.raises(DataError, match=r"shape \(5,\), but the detector was fitted on \(6,\)"):
+        det.decision_function(np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize(("params", "error", "message"), [
+    ({"model": "vea"}, ConfigError, "unknown model 'vea'; choose one of"),
+    ({"contamination": 0.9}, ConfigError, r"contamination must be in \(0, 0.5\]"),
+    ({"score": "ssim"}, ConfigError, "unknown score 'ssim'"),
+    ({"model": "conv-ae"}, ConfigError, "convolutional backbone needs images"),
+])
+def test_bad_parameters_are_clear_errors(params: dict, error: type, message: str, table_data) -> None:
+    with pytest.raises(error, match=message):
+        Detector(**{"epochs": 1, **params}).fit(table_data[0])
+
+
+def test_load_from_a_folder_without_a_detector(tmp_path: Path) -> None:
+    with pytest.raises(DataNotFoundError, match="no saved detector"):
+        Detector.load(tmp_path)

@@ -1,0 +1,92 @@
+"""The training loop: reproducibility, early stopping, checkpoints, NaN handling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import TINY_MODEL
+
+from aecompare.errors import ConfigError, TrainingError
+from aecompare.models import build_model
+from aecompare.training import TrainConfig, fit, validation_loss
+from aecompare.utils import seed_everything
+
+
+def _train(split, name: str = "ae", seed: int = 0, **train) -> tuple[torch.nn.Module, object]:
+    seed_everything(seed)
+    model = build_model(name, split.input_shape, **TINY_MODEL)
+    config = TrainConfig(**{"epochs": 3, "batch_size": 32, "device": "cpu", **train})
+    result = fit(model, torch.from_numpy(split.x_train), torch.from_numpy(split.x_val), config, seed=seed,
+                 progress=False)
+    return model, result
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "aae"])
+def test_same_seed_gives_the_same_numbers(digits_split, name: str) -> None:
+    model_a, result_a = _train(digits_split, name, seed=3)
+    model_b, result_b = _train(digits_split, name, seed=3)
+    assert result_a.history == result_b.history
+    for (ka, va), (kb, vb) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
+        assert ka == kb
+        assert torch.equal(va, vb)
+
+
+def test_different_seeds_give_different_models(digits_split) -> None:
+    _, a = _train(digits_split, seed=0)
+    _, b = _train(digits_split, seed=1)
+    assert a.history[-1]["train_loss"] != b.history[-1]["train_loss"]
+
+
+def test_training_lowers_the_validation_loss(digits_split) -> None:
+    _, result = _train(digits_split, epochs=10, lr=5e-3)
+    assert result.history[-1]["val_loss"] < 0.7 * result.history[0]["val_loss"]
+
+
+def test_the_best_validation_checkpoint_is_restored(digits_split) -> None:
+    model, result = _train(digits_split, epochs=6, lr=0.05, early_stopping_patience=0, lr_patience=0)
+    best = min(h["val_loss"] for h in result.history)
+    assert result.best_val_loss == best
+    assert result.history[result.best_epoch - 1]["val_loss"] == best
+    recomputed = validation_loss(model, torch.from_numpy(digits_split.x_val), 32)
+    assert recomputed == pytest.approx(best, rel=1e-5)
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement(digits_split) -> None:
+    # lr = 0 keeps the weights fixed, so the validation loss never improves after epoch 1.
+    _, result = _train(digits_split, epochs=50, lr=1e-12, early_stopping_patience=3, lr_patience=0)
+    assert result.stopped_early
+    assert len(result.history) <= 1 + 3 + 1
+    assert result.best_epoch <= 2
+
+
+def test_nan_loss_stops_training_with_the_epoch_and_a_hint(digits_split) -> None:
+    with pytest.raises(TrainingError, match=r"became nan at epoch 1 of 5; try a lower learning rate"):
+        _train(digits_split, epochs=5, lr=1e12)
+
+
+def test_train_config_rejects_bad_values() -> None:
+    with pytest.raises(ConfigError, match="train.epochs must be at least 1"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ConfigError, match="train.lr must be positive"):
+        TrainConfig(lr=-1.0)
+
+
+def test_partial_last_batch_is_kept(digits_split) -> None:
+    # 7 rows and batch 4 -> steps of 4 and 3; every row is trained on (tiny sets keep all their data).
+    x = torch.from_numpy(digits_split.x_train[:7])
+    model = build_model("ae", digits_split.input_shape, **TINY_MODEL)
+    before = [p.detach().clone() for p in model.parameters()]
+    steps = []
+    original = torch.optim.Adam.step
+
+    def counting_step(self, *args, **kwargs):
+        steps.append(1)
+        return original(self, *args, **kwargs)
+
+    torch.optim.Adam.step = counting_step
+    try:
+        fit(model, x, None, TrainConfig(epochs=1, batch_size=4, device="cpu"), progress=False)
+    finally:
+        torch.optim.Adam.step = original
+    assert len(steps) == 2
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
