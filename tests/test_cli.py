@@ -41,7 +41,8 @@ def test_results_csv_has_the_long_form_columns(quick_run) -> None:
         rows = list(csv.DictReader(f))
     for column in ("experiment", "dataset", "model", "normal", "seed", "group", "auroc", "auprc", "train_seconds"):
         assert column in rows[0]
-    assert {(r["dataset"], r["model"]) for r in rows} == {(d, m) for d in ("digits", "lines") for m in ("ae", "vae", "aae")}
+    expected = {(d, m) for d in ("digits", "lines") for m in ("ae", "vae", "aae")}
+    assert {(r["dataset"], r["model"]) for r in rows} == expected
     assert {r["seed"] for r in rows} == {"0", "1"}
     assert {r["group"] for r in rows if r["dataset"] == "lines"} == {"defect", "offcentre", "all"}
 
@@ -49,7 +50,8 @@ def test_results_csv_has_the_long_form_columns(quick_run) -> None:
 def test_report_has_tables_figures_and_is_self_contained(quick_run) -> None:
     folder, _ = quick_run
     markdown = (folder / "report.md").read_text()
-    assert "## Dataset: digits" in markdown and "## Dataset: lines" in markdown
+    assert "## Dataset: digits" in markdown
+    assert "## Dataset: lines" in markdown
     # The digits AUROC table: a row per normal class and the mean row, mean ± std per model.
     assert re.search(r"\| 0 \| \**\d\.\d{3} ± \d\.\d{3}", markdown)
     assert "| **mean** |" in markdown

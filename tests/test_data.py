@@ -47,7 +47,8 @@ def test_digits_embedded_and_scaled() -> None:
     d = load_dataset("digits")
     assert d.x_train.shape[1:] == (1, 8, 8)
     assert len(d.x_train) + len(d.x_test) == 1797
-    assert 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
+    assert d.x_train.min() >= 0.0
+    assert d.x_train.max() <= 1.0
     assert d.class_names == tuple("0123456789")
 
 
@@ -75,7 +76,8 @@ def test_mnist_loader_reads_idx_files(tiny_mnist: Path) -> None:
     assert d.x_train.shape == (30, 1, 28, 28)
     assert d.x_test.shape == (20, 1, 28, 28)
     assert d.x_train.dtype == np.float32
-    assert 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
+    assert d.x_train.min() >= 0.0
+    assert d.x_train.max() <= 1.0
     assert list(d.y_test[:12]) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
 
 
@@ -144,6 +146,13 @@ def test_split_errors() -> None:
         one_class_split(d, ["defect"])
     with pytest.raises(ConfigError, match="at least one normal class"):
         one_class_split(d, [])
+
+
+def test_nan_in_a_dataset_is_a_clear_error() -> None:
+    d = load_dataset("lines", n_train=10, n_test=5, n_anomalies=5, size=8)
+    d.x_train[3, 0, 2, 2] = np.nan
+    with pytest.raises(DataError, match=r"lines: the training data has 1 NaN or infinite values \(first in sample 3\)"):
+        one_class_split(d, ["line"])
 
 
 def test_standard_scaler_leaves_constant_columns_unscaled() -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TINY_MODEL
 
 from aecompare.errors import ConfigError, TrainingError
 from aecompare.models import build_model
 from aecompare.training import TrainConfig, fit, validation_loss
 from aecompare.utils import seed_everything
+from conftest import TINY_MODEL
 
 
 def _train(split, name: str = "ae", seed: int = 0, **train) -> tuple[torch.nn.Module, object]:

@@ -53,6 +53,12 @@ def one_class_split(
             raise ConfigError(f"{dataset.name}: unknown class {c!r}; classes are: {', '.join(dataset.class_names)}")
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    for part, x in (("training", dataset.x_train), ("test", dataset.x_test)):
+        bad = ~np.isfinite(x)
+        if bad.any():
+            first = int(np.flatnonzero(bad.reshape(len(x), -1).any(1))[0])
+            raise DataError(f"{dataset.name}: the {part} data has {int(bad.sum())} NaN or infinite values "
+                            f"(first in sample {first}); clean the source files or drop those samples")
     normal_idx = [dataset.class_names.index(c) for c in normal]
     x_normal = dataset.x_train[np.isin(dataset.y_train, normal_idx)]
     if len(x_normal) == 0:
