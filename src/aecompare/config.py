@@ -16,6 +16,13 @@ from aecompare.errors import ConfigError
 
 T = TypeVar("T")
 
+# Scalar annotations: (what the error says was expected, whether a value is accepted as is).
+_SCALARS: dict[type, tuple[str, Any]] = {
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    str: ("a string", lambda v: isinstance(v, str)),
+}
+
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str) -> T:
     """Create the dataclass ``cls`` from ``data``, validating keys and value types.
@@ -89,13 +96,10 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return dict(value)
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if annotation in _SCALARS:
+        what, accepts = _SCALARS[annotation]
+        if not accepts(value):
+            raise ConfigError(f"{where}: expected {what}, got {value!r}")
         return value
     if annotation is float:
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string; accept what float() reads
@@ -106,10 +110,6 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
     raise TypeError(f"unsupported annotation {annotation!r} at {where}")  # a bug in aecompare, not user input
 
 
