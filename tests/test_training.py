@@ -90,3 +90,22 @@ def test_partial_last_batch_is_kept(digits_split) -> None:
         torch.optim.Adam.step = original
     assert len(steps) == 2
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_collapsed_model_is_flagged_with_a_hint(digits_split, caplog) -> None:
+    # Zero weights into the code make every input decode to the same image: the "learned the mean" failure.
+    model = build_model("ae", digits_split.input_shape, **TINY_MODEL)
+    with torch.no_grad():
+        model.bottleneck.proj.weight.zero_()
+    config = TrainConfig(epochs=1, lr=1e-12, device="cpu")
+    result = fit(model, torch.from_numpy(digits_split.x_train), torch.from_numpy(digits_split.x_val), config,
+                 progress=False)
+    assert result.collapsed
+    assert "learned the mean" in caplog.text
+    assert "weight_init: kaiming" in caplog.text
+
+
+def test_a_trained_model_is_not_flagged(digits_split) -> None:
+    _, result = _train(digits_split, epochs=20, lr=5e-3)
+    assert not result.collapsed
+    assert result.output_spread > 0.05

@@ -28,6 +28,8 @@ from aecompare.utils import resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 
+COLLAPSE_SPREAD = 0.01  # a collapsed net gives ~1e-6; healthy early training already gives >0.05
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -63,6 +65,12 @@ class TrainResult:
     best_val_loss: float = math.inf
     train_seconds: float = 0.0
     stopped_early: bool = False
+    output_spread: float = math.nan  # reconstructions' spread over inputs / the inputs' own; ~0: collapsed
+
+    @property
+    def collapsed(self) -> bool:
+        """True when the model gives nearly one reconstruction for every input (it learned the mean)."""
+        return self.output_spread < COLLAPSE_SPREAD
 
 
 def fit(
@@ -151,7 +159,25 @@ def fit(
     if device.type == "cuda":
         torch.cuda.synchronize()
     result.train_seconds = time.perf_counter() - start
+    result.output_spread = output_spread(model, val_x if val_x is not None and len(val_x) > 1 else train_x)
+    if result.collapsed:
+        log.warning("the model gives nearly the same reconstruction for every input (spread %.3g of the "
+                    "inputs'): it learned the mean, and its scores are distances to the mean. Try "
+                    "weight_init: kaiming, a lower learning rate, or more epochs.", result.output_spread)
     return result
+
+
+@torch.no_grad()
+def output_spread(model: Autoencoder, x: torch.Tensor, limit: int = 1024) -> float:
+    """How much reconstructions vary across inputs, relative to the inputs: std over samples, averaged
+    over features, of the reconstructions divided by that of the inputs. Near 0 means collapse."""
+    x = x[:limit]
+    if len(x) < 2:
+        return math.nan
+    model.eval()
+    recon = model(x).recon
+    spread_in = float(x.std(0).mean())
+    return float(recon.std(0).mean()) / spread_in if spread_in > 0 else math.nan
 
 
 def _standard_step(model: Autoencoder, xb: torch.Tensor, optimizers: dict) -> dict[str, torch.Tensor]:

@@ -176,6 +176,7 @@ def execute_run(spec: ExperimentSpec, run: Run, dataset: Dataset, folder: Path) 
     write_json(partial / "metrics.json", {
         "rows": rows, "threshold": threshold, "train_seconds": result.train_seconds,
         "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
+        "output_spread": result.output_spread, "collapsed": result.collapsed,
     })  # written last: its presence marks a finished run
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():  # a stale, unfinished folder from an older layout or a crash during rename

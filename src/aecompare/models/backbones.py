@@ -53,17 +53,17 @@ class MLPDecoder(nn.Module):
 
 
 class ConvEncoder(nn.Module):
-    """Strided convolutions, then optional dense layers: (B, C, H, W) -> (B, F)."""
+    """Convolutions ("same" padding, the given strides), then optional dense layers: (B, C, H, W) -> (B, F)."""
 
     def __init__(
-        self, input_shape: tuple[int, int, int], channels: tuple[int, ...], kernel_size: int,
-        fc: tuple[int, ...], activation: str,
+        self, input_shape: tuple[int, int, int], channels: tuple[int, ...], strides: tuple[int, ...],
+        kernel_size: int, fc: tuple[int, ...], activation: str,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = input_shape[0]
-        for c_out in channels:
-            layers += [nn.Conv2d(c_in, c_out, kernel_size, stride=2, padding=kernel_size // 2),
+        for c_out, stride in zip(channels, strides):
+            layers += [nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=kernel_size // 2),
                        ACTIVATIONS[activation]()]
             c_in = c_out
         self.convs = nn.Sequential(*layers)
@@ -88,8 +88,8 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Mirror of :class:`ConvEncoder`: (B, latent) -> (B, C, H, W) through transposed convolutions."""
 
-    def __init__(self, encoder: ConvEncoder, latent_dim: int, channels: tuple[int, ...], kernel_size: int,
-                 fc: tuple[int, ...], out_channels: int, activation: str, output: str) -> None:
+    def __init__(self, encoder: ConvEncoder, latent_dim: int, channels: tuple[int, ...], strides: tuple[int, ...],
+                 kernel_size: int, fc: tuple[int, ...], out_channels: int, activation: str, output: str) -> None:
         super().__init__()
         self.conv_shape = encoder.conv_shape
         self.fc = _mlp([latent_dim, *reversed(fc), math.prod(self.conv_shape)], activation, last_activation=True)
@@ -98,12 +98,12 @@ class ConvDecoder(nn.Module):
         layers: list[nn.Module] = []
         c_in, size = channels[-1], encoder.spatial_sizes[-1]
         pad = kernel_size // 2
-        for i, (c_out, target) in enumerate(zip(c_outs, targets)):
-            # A stride-2 transposed conv gives 2*in - 2*pad + k - 2 (+ output_padding); pick the padding
-            # that lands on the encoder's size exactly.
-            natural = [2 * s - 2 * pad + kernel_size - 2 for s in size]
+        for i, (c_out, target, stride) in enumerate(zip(c_outs, targets, reversed(strides))):
+            # A transposed conv gives (in - 1) * stride - 2 * pad + k (+ output_padding < stride); pick the
+            # output padding that lands on the encoder's size exactly.
+            natural = [(s - 1) * stride - 2 * pad + kernel_size for s in size]
             output_padding = tuple(t - n for t, n in zip(target, natural))
-            layers.append(nn.ConvTranspose2d(c_in, c_out, kernel_size, stride=2, padding=pad,
+            layers.append(nn.ConvTranspose2d(c_in, c_out, kernel_size, stride=stride, padding=pad,
                                              output_padding=output_padding))
             if i < len(c_outs) - 1:
                 layers.append(ACTIVATIONS[activation]())
@@ -123,7 +123,8 @@ def build_backbone(config: ModelConfig, input_shape: tuple[int, ...]) -> tuple[n
         encoder = MLPEncoder(input_shape, config.hidden, config.activation)
         decoder = MLPDecoder(config.latent_dim, input_shape, config.hidden, config.activation, output)
         return encoder, decoder, encoder.out_features
-    encoder = ConvEncoder(input_shape, config.channels, config.kernel_size, config.fc, config.activation)
-    decoder = ConvDecoder(encoder, config.latent_dim, config.channels, config.kernel_size, config.fc,
+    strides = config.resolved_strides()
+    encoder = ConvEncoder(input_shape, config.channels, strides, config.kernel_size, config.fc, config.activation)
+    decoder = ConvDecoder(encoder, config.latent_dim, config.channels, strides, config.kernel_size, config.fc,
                           input_shape[0], config.activation, output)
     return encoder, decoder, encoder.out_features

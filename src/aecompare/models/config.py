@@ -18,10 +18,15 @@ class ModelConfig:
     backbone: Backbone = "auto"  # auto: conv for images (C, H, W), MLP for tables (D,)
     latent_dim: int = 16
     hidden: tuple[int, ...] = (128, 64)  # MLP widths from the input towards the bottleneck
-    channels: tuple[int, ...] = (32, 64)  # conv channels; each conv halves height and width
+    channels: tuple[int, ...] = (32, 64)  # conv channels, one conv per entry
+    strides: tuple[int, ...] = ()  # one per conv; empty: 2 for every conv (each halves height and width)
     kernel_size: int = 3
     fc: tuple[int, ...] = ()  # dense widths between the flattened conv features and the bottleneck
     activation: Activation = "leaky_relu"
+    # "kaiming" suits deep stacks: with PyTorch's default, Schneider's 9-layer MNIST net passes almost no
+    # signal (codes vary by ~2e-4 over a batch) and trains to the mean image. The default stays PyTorch's:
+    # on the small `quick` models Kaiming lowered the VAE (digits) and the AAE (lines); benchmarks/RESULTS.md.
+    weight_init: Literal["pytorch", "kaiming"] = "pytorch"
     output_activation: Literal["auto", "sigmoid", "identity"] = "auto"  # auto: sigmoid for images
     reconstruction: Literal["mse", "bce"] = "mse"  # training loss, summed over features
     beta: float = 1.0  # KL weight (VAE); both terms are summed over features, averaged over the batch
@@ -36,6 +41,10 @@ class ModelConfig:
         if self.backbone != "auto":
             return self.backbone
         return "conv" if len(input_shape) == 3 else "mlp"
+
+    def resolved_strides(self) -> tuple[int, ...]:
+        """One stride per conv layer."""
+        return self.strides or (2,) * len(self.channels)
 
     def resolved_output_activation(self, input_shape: tuple[int, ...]) -> Literal["sigmoid", "identity"]:
         """Sigmoid for images (pixels in [0, 1]); identity for standardised tables."""

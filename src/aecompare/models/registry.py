@@ -82,6 +82,9 @@ def build_from_config(config: ModelConfig, input_shape: tuple[int, ...]) -> Auto
         raise ConfigError("layer widths and channel counts must be positive")
     if config.resolved_backbone(input_shape) == "conv" and not config.channels:
         raise ConfigError("a convolutional backbone needs at least one entry in channels")
+    if config.strides and (len(config.strides) != len(config.channels) or min(config.strides) < 1):
+        raise ConfigError(f"strides needs one positive stride per entry of channels {config.channels}, "
+                          f"got {config.strides}")
     lo, hi = config.logvar_clamp
     if not lo < hi:
         raise ConfigError(f"logvar_clamp must be (low, high) with low < high, got {config.logvar_clamp}")
