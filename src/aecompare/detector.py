@@ -11,8 +11,8 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aecompare.data import Scaler
-from aecompare.errors import ConfigError, DataError, DataNotFoundError
-from aecompare.models import available_models, build_model, load_model, model_config, save_model
+from aecompare.errors import ConfigError, DataError, DataNotFoundError, unknown_name
+from aecompare.models import available_models, build_model, load_model, save_model
 from aecompare.scoring import SCORERS, score
 from aecompare.training import TrainConfig, TrainResult, fit
 from aecompare.utils import read_json, resolve_device, seed_everything, write_json
@@ -115,7 +115,7 @@ class Detector(OutlierMixin, BaseEstimator):
         save_model(self.model_, folder)
         np.save(folder / SCORES_FILE, self.decision_scores_, allow_pickle=False)
         write_json(folder / DETECTOR_FILE, {
-            "params": {k: v for k, v in self.get_params().items()}, "threshold_": self.threshold_,
+            "params": self.get_params(), "threshold_": self.threshold_,
             "scaler": self.scaler_.to_dict(), "train_seconds_": self.train_seconds_, "history_": self.history_,
         })
         return folder
@@ -144,13 +144,13 @@ class Detector(OutlierMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         if self.model not in available_models():
-            model_config(self.model)  # raises the error that lists the valid names
+            raise unknown_name("model", self.model, available_models())
         if not 0.0 < self.contamination <= 0.5:
             raise ConfigError(f"contamination must be in (0, 0.5], got {self.contamination}")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if self.score not in SCORERS:
-            raise ConfigError(f"unknown score {self.score!r}; choose one of: {', '.join(SCORERS)}")
+            raise unknown_name("score", self.score, SCORERS)
 
 
 def as_model_input(X: Any, name: str) -> np.ndarray:

@@ -221,8 +221,9 @@ def validation_loss(model: Autoencoder, x: torch.Tensor, batch_size: int) -> flo
     """
     model.eval()
     total = torch.zeros((), device=x.device)
-    for i in range(0, len(x), max(batch_size, 256)):
-        xb = x[i:i + max(batch_size, 256)]
+    step = max(batch_size, 256)  # no gradients here: larger batches are cheap
+    for i in range(0, len(x), step):
+        xb = x[i:i + step]
         out = model(xb)
         per_sample = reconstruction_error(out.recon, xb, model.config.reconstruction)
         if out.logvar is not None:

@@ -158,12 +158,16 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **params:
         ConfigError: for an unknown dataset or parameter (the valid ones are listed).
         DataNotFoundError: when a file-based source finds no files (says where it looked).
     """
+    check_source_params(name, params)
+    return SOURCES[name](resolve_data_dir(data_dir), **params)
+
+
+def check_source_params(name: str, params: dict[str, Any], where: str = "") -> None:
+    """Raise a :class:`ConfigError` for an unknown dataset or parameter, listing the valid ones."""
     if name not in SOURCES:
         raise unknown_name("dataset", name, SOURCES)
-    source = SOURCES[name]
-    valid = [p for p in inspect.signature(source).parameters if p != "data_dir"]
+    valid = [p for p in inspect.signature(SOURCES[name]).parameters if p != "data_dir"]
     for key in params:
         if key not in valid:
-            raise ConfigError(f"dataset {name!r}: unknown parameter {key!r}; "
+            raise ConfigError(f"{where}dataset {name!r}: unknown parameter {key!r}; "
                               f"valid parameters are: {', '.join(valid) or '(none)'}")
-    return source(resolve_data_dir(data_dir), **params)

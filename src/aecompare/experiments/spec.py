@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import inspect
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import yaml
 
 from aecompare.config import from_dict
-from aecompare.data.sources import SOURCES
+from aecompare.data.sources import check_source_params
 from aecompare.errors import ConfigError, DataNotFoundError, unknown_name
 from aecompare.models.registry import MODELS, model_config
 from aecompare.scoring import SCORERS
@@ -232,14 +231,8 @@ def _parse_dataset(entry: Any, where: str) -> DatasetSpec:
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys are: {', '.join(valid)}")
     name = entry.get("name")
-    if name not in SOURCES:
-        raise unknown_name("dataset", name, SOURCES)
     params = entry.get("params", {}) or {}
-    valid_params = [p for p in inspect.signature(SOURCES[name]).parameters if p != "data_dir"]
-    for key in params:
-        if key not in valid_params:
-            raise ConfigError(f"{where}: dataset {name!r} has no parameter {key!r}; "
-                              f"valid parameters are: {', '.join(valid_params) or '(none)'}")
+    check_source_params(name, params, f"{where}: ")
     normal = entry.get("normal", "each")
     if not (normal == "each" or isinstance(normal, (str, int, list))):
         raise ConfigError(f"{where}: normal must be 'each', a class, or a list of classes / class lists")

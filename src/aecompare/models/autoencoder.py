@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -67,13 +68,14 @@ class Autoencoder(nn.Module):
 
     def autoencoder_parameters(self) -> list[nn.Parameter]:
         """Encoder, bottleneck and decoder parameters: everything but the critic."""
-        critic = {id(p) for p in self.critic.parameters()} if self.critic is not None else set()
-        return [p for p in self.parameters() if id(p) not in critic]
+        return self._without_critic(self.parameters())
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         """Parameters that produce z (the AAE's generator in the regularisation phase)."""
+        return self._without_critic([*self.encoder.parameters(), *self.bottleneck.parameters()])
+
+    def _without_critic(self, params: Iterable[nn.Parameter]) -> list[nn.Parameter]:
         critic = {id(p) for p in self.critic.parameters()} if self.critic is not None else set()
-        params = [*self.encoder.parameters(), *self.bottleneck.parameters()]
         return [p for p in params if id(p) not in critic]
 
     def encode(self, x: torch.Tensor, sample: bool | None = None) -> BottleneckOutput:
