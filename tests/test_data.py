@@ -12,6 +12,7 @@ import pytest
 from aecompare.data import Scaler, available_datasets, load_dataset, one_class_split, resolve_data_dir
 from aecompare.data.sources import MNIST_FILES, read_idx
 from aecompare.errors import ConfigError, DataError, DataNotFoundError
+from formats import write_mnist_folder
 
 
 def test_lines_are_binary_halves_split_through_the_centre() -> None:
@@ -52,22 +53,10 @@ def test_digits_embedded_and_scaled() -> None:
     assert d.class_names == tuple("0123456789")
 
 
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", s) for s in array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
 @pytest.fixture
 def tiny_mnist(tmp_path: Path) -> Path:
     """A data folder with four small IDX files in MNIST's real format."""
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    arrays = {"x_train": rng.integers(0, 256, (30, 28, 28)), "y_train": np.arange(30) % 10,
-              "x_test": rng.integers(0, 256, (20, 28, 28)), "y_test": np.arange(20) % 10}
-    for key, name in MNIST_FILES.items():
-        _write_idx(folder / name, arrays[key])
+    write_mnist_folder(tmp_path / "mnist")
     return tmp_path
 
 
@@ -110,7 +99,8 @@ def test_truncated_idx_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_unknown_dataset_and_parameter_list_the_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="unknown dataset 'mnsit'; choose one of: digits, lines, mnist"):
+    with pytest.raises(ConfigError,
+                       match="unknown dataset 'mnsit'; choose one of: cifar10, digits, fashion-mnist, lines, mnist"):
         load_dataset("mnsit")
     with pytest.raises(ConfigError, match="unknown parameter 'n'; valid parameters are: n_train"):
         load_dataset("lines", n=3)

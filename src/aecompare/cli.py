@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="(re)write the report of an experiment folder")
     report.add_argument("folder", help="an experiment folder, e.g. runs/quick")
+
+    data = sub.add_parser("data", help="manage the data directory")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    fetch = data_sub.add_parser("download", help="download a dataset's original files and verify their checksums")
+    fetch.add_argument("name", help="mnist, fashion-mnist or cifar10")
+    fetch.add_argument("--data-dir", help="the data directory (default: $AECOMPARE_DATA, else ~/.aecompare/data)")
     return parser
 
 
@@ -47,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s", force=True)
     try:
-        return {"run": _run, "list": _list, "report": _report}[args.command](args)
+        return {"run": _run, "list": _list, "report": _report, "data": _data}[args.command](args)
     except AecompareError as e:
         print(f"aecompare: error: {e}", file=sys.stderr)
         return 2
@@ -116,6 +122,13 @@ def _report(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise ConfigError(f"{folder} is not a folder; pass an experiment folder such as runs/quick")
     print(write_report(folder))
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    from aecompare.data.download import download
+
+    print(download(args.name, args.data_dir))
     return 0
 
 

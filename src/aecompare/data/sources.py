@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import inspect
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,22 +129,135 @@ def read_idx(path: Path) -> np.ndarray:
     return data.reshape(dims)
 
 
-def mnist(data_dir: Path | None = None) -> Dataset:
-    """MNIST from the four original IDX ``.gz`` files in ``<data dir>/mnist/``."""
-    folder = (data_dir or resolve_data_dir()) / "mnist"
-    missing = [name for name in MNIST_FILES.values() if not (folder / name).exists()]
+MNIST_CLASSES = tuple(str(i) for i in range(10))
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot")
+
+
+def _idx_dataset(name: str, folder: Path, class_names: tuple[str, ...], how_to_get: str,
+                 per_class: int | None) -> Dataset:
+    """The four MNIST-layout IDX files in ``folder`` as a checked :class:`Dataset` of (N, 1, 28, 28) images."""
+    missing = [file for file in MNIST_FILES.values() if not (folder / file).exists()]
     if missing:
         raise DataNotFoundError(
-            f"MNIST file {missing[0]} not found in {folder}. Put the four original IDX files "
-            f"({', '.join(MNIST_FILES.values())}) there, or point --data-dir / ${DATA_ENV} at a folder "
-            "with an mnist/ subfolder that holds them.")
-    arrays = {key: read_idx(folder / name) for key, name in MNIST_FILES.items()}
-    to_float = lambda a: (a.astype(np.float32) / 255.0)[:, None]  # noqa: E731  (N, 1, 28, 28) in [0, 1]
-    return Dataset("mnist", to_float(arrays["x_train"]), arrays["y_train"].astype(int),
-                   to_float(arrays["x_test"]), arrays["y_test"].astype(int), tuple(str(i) for i in range(10)))
+            f"{name}: file {missing[0]} not found in {folder}. Put the four IDX files "
+            f"({', '.join(MNIST_FILES.values())}) there ({how_to_get}), or point --data-dir / ${DATA_ENV} at "
+            f"a folder with a {folder.name}/ subfolder that holds them.")
+    arrays = {key: read_idx(folder / file) for key, file in MNIST_FILES.items()}
+    parts = {}
+    for part in ("train", "test"):
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        where = f"{name} {part} files in {folder}"
+        _check_images(x, y, (28, 28), len(class_names), where)
+        x, y = _first_per_class(x, y, per_class)
+        parts[part] = ((x.astype(np.float32) / 255.0)[:, None], y.astype(np.int64))  # (N, 1, 28, 28) in [0, 1]
+    return Dataset(name, *parts["train"], *parts["test"], class_names)
 
 
-SOURCES: dict[str, Callable[..., Dataset]] = {"digits": digits, "lines": lines, "mnist": mnist}
+def _first_per_class(x: np.ndarray, y: np.ndarray, per_class: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``per_class`` samples of each class, in file order; everything when None."""
+    if per_class is None:
+        return x, y
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
+        raise ConfigError(f"per_class must be a positive integer, got {per_class!r}")
+    rank = np.zeros(len(y), dtype=np.int64)  # each sample's position among the samples of its class
+    for c in np.unique(y):
+        members = y == c
+        rank[members] = np.arange(members.sum())
+    keep = rank < per_class
+    return x[keep], y[keep]
+
+
+def _check_images(x: np.ndarray, y: np.ndarray, image_shape: tuple[int, ...], n_classes: int, where: str) -> None:
+    """Raise a :class:`DataError` unless images and labels agree in count, shape and label range."""
+    if x.ndim != 1 + len(image_shape) or tuple(x.shape[1:]) != image_shape:
+        raise DataError(f"{where}: images have shape {tuple(x.shape[1:])}, expected {image_shape}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise DataError(f"{where}: {len(x)} images but {len(y)} labels; the files do not belong together")
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
+        raise DataError(f"{where}: labels range from {y.min()} to {y.max()}, expected 0 to {n_classes - 1}")
+
+
+def mnist(data_dir: Path | None = None, *, per_class: int | None = None) -> Dataset:
+    """MNIST from the four original IDX ``.gz`` files in ``<data dir>/mnist/``.
+
+    ``per_class`` keeps the first N images of each class in each partition (quick trials).
+    """
+    return _idx_dataset("mnist", (data_dir or resolve_data_dir()) / "mnist", MNIST_CLASSES,
+                        "`aecompare data download mnist` fetches them", per_class)
+
+
+def fashion_mnist(data_dir: Path | None = None, *, per_class: int | None = None) -> Dataset:
+    """Fashion-MNIST (Xiao et al., 2017) from its four IDX ``.gz`` files in ``<data dir>/fashion-mnist/``.
+
+    The files have MNIST's names and format; the classes are clothing items. ``per_class`` as for MNIST.
+    """
+    return _idx_dataset("fashion-mnist", (data_dir or resolve_data_dir()) / "fashion-mnist", FASHION_MNIST_CLASSES,
+                        "`aecompare data download fashion-mnist` fetches them", per_class)
+
+
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_TEST = ("test_batch",)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only: a batch file cannot run code when loaded."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR batch holds only arrays")
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 python batch: images (N, 3, 32, 32) uint8 and labels (N,)."""
+    try:
+        with open(path, "rb") as f:
+            batch = _ArrayUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+        raise DataError(f"{path} is not a CIFAR-10 python batch file: {e}") from None
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise DataError(f"{path} is not a CIFAR-10 python batch file: expected a dict with b'data' and b'labels'")
+    data = np.asarray(batch[b"data"], dtype=np.uint8)
+    labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DataError(f"{path}: data has shape {data.shape}, expected (N, 3072) (3 x 32 x 32 pixels per row)")
+    return data.reshape(-1, 3, 32, 32), labels  # rows are channel-major: 1024 red, 1024 green, 1024 blue
+
+
+def cifar10(data_dir: Path | None = None, *, per_class: int | None = None) -> Dataset:
+    """CIFAR-10 from the python pickle batches in ``<data dir>/cifar10/cifar-10-batches-py/``.
+
+    ``per_class`` keeps the first N images of each class in each partition (quick trials).
+    """
+    folder = (data_dir or resolve_data_dir()) / "cifar10" / CIFAR10_FOLDER
+    missing = [file for file in (*CIFAR10_TRAIN, *CIFAR10_TEST) if not (folder / file).exists()]
+    if missing:
+        raise DataNotFoundError(
+            f"cifar10: file {missing[0]} not found in {folder}. Extract the python version of CIFAR-10 "
+            f"(cifar-10-python.tar.gz, which holds {CIFAR10_FOLDER}/) into the data directory's cifar10/ "
+            f"folder (`aecompare data download cifar10` does this), or point --data-dir / ${DATA_ENV} at a "
+            "folder that has it.")
+    parts = {}
+    for part, files in (("train", CIFAR10_TRAIN), ("test", CIFAR10_TEST)):
+        batches = [read_cifar_batch(folder / file) for file in files]
+        x = np.concatenate([b[0] for b in batches])
+        y = np.concatenate([b[1] for b in batches])
+        _check_images(x, y, (3, 32, 32), len(CIFAR10_CLASSES), f"cifar10 {part} batches in {folder}")
+        x, y = _first_per_class(x, y, per_class)
+        parts[part] = (x.astype(np.float32) / 255.0, y)  # (N, 3, 32, 32) in [0, 1]
+    return Dataset("cifar10", *parts["train"], *parts["test"], CIFAR10_CLASSES)
+
+
+SOURCES: dict[str, Callable[..., Dataset]] = {
+    "cifar10": cifar10, "digits": digits, "fashion-mnist": fashion_mnist, "lines": lines, "mnist": mnist,
+}
 
 
 def available_datasets() -> list[str]:
