@@ -11,9 +11,10 @@ import io
 import logging
 import multiprocessing
 import os
+import re
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,13 @@ class Run:
     @property
     def relative_dir(self) -> Path:
         """``<dataset>/<model>/normal-<classes>/seed-<n>``."""
-        return Path(self.dataset.name, self.model.label, "normal-" + "+".join(self.normal), f"seed-{self.seed}")
+        return Path(self.dataset.name, self.model.label, normal_dir(self.normal), f"seed-{self.seed}")
+
+
+def normal_dir(normal: Sequence[str]) -> str:
+    """The folder name of a normal-class choice: ``normal-1``, ``normal-1+7``; Fashion-MNIST's
+    ``T-shirt/top`` becomes ``normal-T-shirt_top``, one folder."""
+    return "normal-" + re.sub(r"[^\w.+-]", "_", "+".join(normal))
 
 
 def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | Path | None = None,

@@ -51,11 +51,26 @@ class DatasetSpec:
     train: dict[str, Any] = field(default_factory=dict)  # training overrides for this dataset
 
     def normal_sets(self, class_names: tuple[str, ...]) -> list[tuple[str, ...]]:
-        """The normal-class tuples to run, one per run."""
+        """The normal-class tuples to run, one per run. A class is its name, or its index when no class
+        has that name (``normal: 5`` is CIFAR-10's ``dog``).
+
+        Raises:
+            ConfigError: for a class the dataset does not have (the valid ones are listed).
+        """
         if self.normal == "each":
             return [(c,) for c in class_names]
         entries = self.normal if isinstance(self.normal, list) else [self.normal]
-        return [tuple(str(c) for c in e) if isinstance(e, list) else (str(e),) for e in entries]
+        return [tuple(_class_name(c, class_names, self.name) for c in (e if isinstance(e, list) else [e]))
+                for e in entries]
+
+
+def _class_name(entry: Any, class_names: tuple[str, ...], dataset: str) -> str:
+    if str(entry) in class_names:
+        return str(entry)
+    if isinstance(entry, int) and not isinstance(entry, bool) and 0 <= entry < len(class_names):
+        return class_names[entry]
+    raise ConfigError(f"dataset {dataset!r}: unknown normal class {entry!r}; classes are: "
+                      f"{', '.join(class_names)} (or their indices 0-{len(class_names) - 1})")
 
 
 @dataclass(frozen=True)
@@ -81,7 +96,9 @@ class ExperimentSpec:
         return {**self.model, **dataset.model, **model.overrides}
 
 
-TOP_KEYS = ("name", "description", "seeds", "models", "model", "train", "evaluation", "datasets", "published")
+# "normal", when given, replaces every dataset's normal-class choice (``--set normal=7``).
+TOP_KEYS = ("name", "description", "seeds", "models", "model", "train", "evaluation", "datasets", "normal",
+            "published")
 
 
 def builtin_specs() -> dict[str, Path]:
@@ -108,11 +125,31 @@ def load_spec(name_or_path: str | Path, overrides: list[str] | None = None, seed
         raise ConfigError(f"{where} is not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: an experiment file must be a mapping with keys {', '.join(TOP_KEYS)}")
+    raw = _resolve_extends(raw, where, name_or_path)
     raw = apply_overrides(raw, overrides or [])
     _let_top_level_overrides_win(raw, overrides or [])
     if seeds is not None:
         raw["seeds"] = seeds
     return parse_spec(raw, where)
+
+
+def _resolve_extends(raw: dict[str, Any], where: str, name_or_path: str | Path, depth: int = 0) -> dict[str, Any]:
+    """``extends: other-spec`` starts from that spec; this file's top-level keys replace its keys whole."""
+    if "extends" not in raw:
+        return raw
+    if depth > 4:
+        raise ConfigError(f"{where}: 'extends' goes more than 4 specs deep (a cycle?)")
+    base_name = raw["extends"]
+    if not isinstance(base_name, str):
+        raise ConfigError(f"{where}: extends must name a shipped experiment or a YAML file, got {base_name!r}")
+    sibling = Path(name_or_path).parent / base_name
+    base_ref: str | Path = sibling if sibling.suffix in (".yaml", ".yml") and sibling.exists() else base_name
+    text, base_where = _read_spec_text(base_ref)
+    base = yaml.safe_load(text)
+    if not isinstance(base, dict):
+        raise ConfigError(f"{base_where}: an experiment file must be a mapping")
+    base = _resolve_extends(base, base_where, base_ref, depth + 1)
+    return {**base, **{k: v for k, v in raw.items() if k != "extends"}}
 
 
 def _read_spec_text(name_or_path: str | Path) -> tuple[str, str]:
@@ -187,19 +224,48 @@ def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
     labels = [m.label for m in models]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"{where}: model labels must be unique, got {labels}; give each a 'label'")
-    datasets = tuple(_parse_dataset(d, f"{where}: datasets[{i}]")
-                     for i, d in enumerate(_as_list(raw, "datasets", where)))
+    dataset_entries = _as_list(raw, "datasets", where)
+    if "normal" in raw:
+        dataset_entries = [{**(d if isinstance(d, dict) else {"name": d}), "normal": raw["normal"]}
+                           for d in dataset_entries]
+    datasets = tuple(_parse_dataset(d, f"{where}: datasets[{i}]") for i, d in enumerate(dataset_entries))
     evaluation = from_dict(EvaluationConfig, raw.get("evaluation"), f"{where}: evaluation")
     if evaluation.score not in SCORERS:
         raise unknown_name("score", evaluation.score, SCORERS)
     spec = ExperimentSpec(name=name, description=str(raw.get("description", "")), seeds=seeds, models=models,
                           datasets=datasets, model=dict(raw.get("model", {})), train=dict(raw.get("train", {})),
                           evaluation=evaluation, published=dict(raw.get("published", {})))
+    _check_published(spec.published, labels, where)
     for d in spec.datasets:  # check every combination now, not an hour into the run
         from_dict(TrainConfig, {**spec.train, **d.train}, f"{where}: train")
         for m in spec.models:
             model_config(m.name, **spec.model_overrides(m, d))
     return spec
+
+
+PUBLISHED_KEYS = ("source", "dataset", "normal", "auroc", "auprc", "train_seconds")
+
+
+def _check_published(published: dict[str, Any], labels: list[str], where: str) -> None:
+    """Paper numbers: ``auroc``/``auprc`` as {model label: {anomaly group: value}}, ``train_seconds`` as
+    {model label: seconds}, for the ``dataset`` with class ``normal`` normal."""
+    for key, value in published.items():
+        if key not in PUBLISHED_KEYS:
+            raise ConfigError(f"{where}: published: unknown key {key!r}; valid keys are: {', '.join(PUBLISHED_KEYS)}")
+        if key in ("auroc", "auprc", "train_seconds"):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: published.{key} must map model labels to values")
+            for label, cells in value.items():
+                if label not in labels:
+                    raise ConfigError(f"{where}: published.{key}: {label!r} is not a model label; labels are: "
+                                      f"{', '.join(labels)}")
+                numbers = cells.values() if isinstance(cells, dict) else [cells]
+                if key != "train_seconds" and not isinstance(cells, dict) or not all(
+                        isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+                    raise ConfigError(f"{where}: published.{key}.{label} must be "
+                                      + ("a number" if key == "train_seconds" else "{group: number}"))
+    if any(k in published for k in ("auroc", "auprc")) and not {"dataset", "normal"} <= set(published):
+        raise ConfigError(f"{where}: published needs 'dataset' and 'normal' (the setting the numbers are for)")
 
 
 def _as_list(raw: dict[str, Any], key: str, where: str) -> list[Any]:

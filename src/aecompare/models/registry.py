@@ -18,6 +18,7 @@ class ModelEntry:
 
     description: str
     defaults: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # choices made where a paper is ambiguous; shown in reports
 
 
 _TYPES = {
@@ -32,6 +33,36 @@ for _name, (_what, _bottleneck) in _TYPES.items():
     MODELS[f"mlp-{_name}"] = ModelEntry(f"{_what} with an MLP backbone", {"bottleneck": _bottleneck, "backbone": "mlp"})
     MODELS[f"conv-{_name}"] = ModelEntry(f"{_what} with a convolutional backbone (images only)",
                                         {"bottleneck": _bottleneck, "backbone": "conv"})
+
+# Schneider et al. (2022), Tables 1-4: one encoder/decoder per dataset, three bottlenecks. Where the tables
+# are ambiguous or inconsistent we chose as follows; the notes go into `aecompare list` and every report.
+SCHNEIDER_NOTES = (
+    "Strides: Table 1's MNIST resolutions W, W/2, W/4, W/7, W/7 (28, 14, 7, 4, 4 after conv1 at 28) come from "
+    "strides (1, 2, 2, 2, 1) with 'same' padding; Table 2's CIFAR-10 resolutions W, W/2, W/4, W/4 (32, 16, 8, 8) "
+    "from strides (1, 2, 2, 1). The decoder mirrors them with transposed convolutions.",
+    "lin1: Table 3 lists it as 1024 wide, but lin2 takes r = 100 inputs, so lin1 maps the flattened conv output "
+    "to r = 100. (1024 is CIFAR-10's flattened conv4 output, 8 x 8 x 16.) The flattened size is the actual "
+    "conv output, MNIST 4 x 4 x 16 = 256 and CIFAR-10 1024, not Table 3's W/16 x H/16 x 16.",
+    "CIFAR-10 deconv1: Table 2 lists 32 -> 32 channels, but lin4 reshapes to conv4's 16 channels, so it is "
+    "16 -> 32.",
+    "Critic: lind1 n_z -> 10 with LeakyReLU, lind2 10 -> 1 without an activation (Table 4 lists a LeakyReLU, "
+    "but a Wasserstein critic's score must be unbounded); weights clipped to [-0.01, 0.01] after each update.",
+    "Initialisation: Kaiming (He) normal. With PyTorch's default the 9-layer MNIST stack trains to the mean "
+    "image at every learning rate we tried.",
+)
+_SCHNEIDER = {
+    "mnist": dict(channels=(16, 32, 64, 64, 16), strides=(1, 2, 2, 2, 1)),
+    "cifar10": dict(channels=(8, 16, 32, 16), strides=(1, 2, 2, 1)),
+}
+for _data, _convs in _SCHNEIDER.items():
+    for _short, _type in (("cae", "ae"), ("vae", "vae"), ("aae", "aae")):
+        MODELS[f"schneider-{_data}-{_short}"] = ModelEntry(
+            f"Schneider et al. (2022) {_short.upper()} for {_data}, Tables 1-4: convs {list(_convs['channels'])}, "
+            f"strides {list(_convs['strides'])}, 3x3, LeakyReLU, sigmoid output; r = 100, n_z = 20",
+            {**MODELS[f"conv-{_type}"].defaults, **_convs, "kernel_size": 3, "fc": (100,), "latent_dim": 20,
+             "activation": "leaky_relu", "output_activation": "sigmoid", "critic_hidden": (10,),
+             "weight_init": "kaiming"},
+            SCHNEIDER_NOTES)
 
 
 def available_models() -> list[str]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from aecompare import __version__
 from aecompare.errors import DataNotFoundError
-from aecompare.experiments.runner import collect_results, write_results
+from aecompare.experiments.runner import collect_results, normal_dir, write_results
 from aecompare.metrics import POOLED
 from aecompare.report import figures
 from aecompare.utils import atomic_write_text, read_json
@@ -28,7 +28,7 @@ from aecompare.utils import atomic_write_text, read_json
 class Block:
     """One piece of a report: a heading, a paragraph, a table or a figure."""
 
-    kind: str  # "h1" | "h2" | "h3" | "p" | "table" | "figure"
+    kind: str  # "h1" | "h2" | "h3" | "p" | "list" | "table" | "figure"
     text: str = ""
     header: list[str] = field(default_factory=list)
     rows: list[list[str]] = field(default_factory=list)
@@ -64,16 +64,79 @@ def write_report(folder: str | Path) -> Path:
                              "class; thresholds are percentiles of normal validation scores; test labels are used "
                              f"for these metrics only. Written by aecompare {__version__} on "
                              f"{dt.date.today().isoformat()}."))
+    blocks += _model_notes([m["name"] for m in spec.get("models", [])])
     model_order = [m["label"] for m in spec.get("models", [])]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
-        blocks += _dataset_section(folder, dataset, [r for r in rows if r["dataset"] == dataset], model_order)
+        blocks += _dataset_section(folder, dataset, [r for r in rows if r["dataset"] == dataset], model_order,
+                                   spec.get("published") or {})
     atomic_write_text(folder / "report.md", render_markdown(blocks))
     html_path = folder / "report.html"
     atomic_write_text(html_path, render_html(blocks, folder, title=f"aecompare: {name}"))
     return html_path
 
 
-def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], model_order: list[str]) -> list[Block]:
+def _model_notes(registry_names: list[str]) -> list[Block]:
+    """The choices made where a paper is ambiguous, once for all models that share them."""
+    from aecompare.models.registry import MODELS
+
+    notes = list(dict.fromkeys(n for name in registry_names if name in MODELS for n in MODELS[name].notes))
+    if not notes:
+        return []
+    return [Block("h2", "Choices where the paper is ambiguous"), Block("list", rows=[[n] for n in notes])]
+
+
+def _paper_comparison(published: dict[str, Any], rows: list[dict[str, Any]], models: list[str]) -> list[Block]:
+    """The paper's numbers beside ours (mean ± std over seeds) and the difference of the means, per cell."""
+    normal, source = str(published.get("normal")), published.get("source", "the paper")
+    mine = [r for r in rows if r["normal"] == normal]
+    if not mine:
+        return [Block("p", f"{source} reports results with {normal} normal; no run here used it, so there is "
+                           "nothing to compare.")]
+    n_seeds = len({r["seed"] for r in mine})
+    blocks = [Block("h3", f"Paper vs ours: {source} (normal: {normal})"),
+              Block("p", f"Ours: mean ± std over {n_seeds} seed(s); Δ = our mean − the paper's value. Each anomalous "
+                         "class is scored on the normal test images plus that class's test images. The mean row "
+                         "averages over the anomalous classes.")]
+    for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC")):
+        paper = {m: published.get(metric, {}).get(m, {}) for m in models if published.get(metric, {}).get(m)}
+        if not paper:
+            continue
+        groups = list(dict.fromkeys(g for cells in paper.values() for g in cells))
+        table = Block("table", header=["anomalous class", *[f"{m} {what}" for m in paper for what in
+                                                            ("paper", "ours", "Δ")]])
+        for g in [*groups, None]:
+            row = [g if g else "**mean**"]
+            for m, cells in paper.items():
+                if g is None:  # mean over the classes the paper lists, per seed, then over seeds
+                    seeds = sorted({r["seed"] for r in mine if r["model"] == m})
+                    ours = [float(np.mean([r[metric] for r in mine if r["model"] == m and r["seed"] == s
+                                           and r["group"] in cells])) for s in seeds]
+                    value = float(np.mean(list(cells.values())))
+                else:
+                    ours = [float(r[metric]) for r in mine if r["model"] == m and r["group"] == g]
+                    value = cells.get(g)
+                if value is None or not ours:
+                    row += ["–", _fmt(*_mean_std(ours), digits=4) if ours else "–", "–"]
+                    continue
+                mean, std = _mean_std(ours)
+                row += [f"{value:.4f}", _fmt(mean, std, digits=4), f"{mean - value:+.4f}"]
+            table.rows.append(row)
+        blocks += [Block("p", f"{title} per anomalous class:"), table]
+    seconds = published.get("train_seconds", {})
+    if seconds:
+        table = Block("table", header=["model", "paper train seconds", "ours (mean ± std)", "ours / paper"])
+        for m in models:
+            ours = [float(r["train_seconds"]) for r in mine if r["model"] == m and r["group"] == POOLED]
+            if m in seconds and ours:
+                table.rows.append([m, f"{seconds[m]:.2f}", _fmt(*_mean_std(ours), digits=2),
+                                   f"{np.mean(ours) / seconds[m]:.3f}"])
+        blocks += [Block("p", "Training time (the paper's hardware and epochs are not stated, so compare the "
+                              "ratios between models, not the seconds):"), table]
+    return blocks
+
+
+def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], model_order: list[str],
+                     published: dict[str, Any]) -> list[Block]:
     present = {r["model"] for r in rows}
     models = [m for m in model_order if m in present] + sorted(present - set(model_order))
     normals = list(dict.fromkeys(r["normal"] for r in rows))
@@ -86,6 +149,8 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
         blocks += [Block("h3", f"{title} by normal class (all anomalies pooled)"),
                    _metric_table(pooled, metric, models, normals)]
     blocks += [Block("h3", "Training time and decisions at the threshold"), _cost_table(pooled, models)]
+    if published.get("dataset") == dataset:
+        blocks += _paper_comparison(published, rows, models)
     if len(normals) == 1:
         groups = [g for g in dict.fromkeys(r["group"] for r in rows) if g != POOLED]
         blocks += [Block("h3", f"AUROC by anomaly group (normal: {normals[0]})"),
@@ -143,7 +208,7 @@ def _group_table(rows: list[dict[str, Any]], models: list[str], groups: list[str
 
 
 def _run_dir(folder: Path, dataset: str, model: str, normal: str, seed: int) -> Path:
-    return folder / dataset / model / f"normal-{normal}" / f"seed-{seed}"
+    return folder / dataset / model / normal_dir(normal.split("+")) / f"seed-{seed}"
 
 
 def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], seed: int) -> list[Block]:
@@ -183,6 +248,8 @@ def render_markdown(blocks: list[Block]) -> str:
             out.append("#" * int(b.kind[1]) + " " + b.text)
         elif b.kind == "p":
             out.append(b.text)
+        elif b.kind == "list":
+            out.append("\n".join(f"- {item}" for item, in b.rows))
         elif b.kind == "table":
             out.append("\n".join(["| " + " | ".join(b.header) + " |", "|" + "---|" * len(b.header),
                                   *["| " + " | ".join(r) + " |" for r in b.rows]]))
@@ -206,6 +273,8 @@ def render_html(blocks: list[Block], folder: Path, title: str) -> str:
             out.append(f"<{b.kind}>{html.escape(b.text)}</{b.kind}>")
         elif b.kind == "p":
             out.append(f"<p>{html.escape(b.text)}</p>")
+        elif b.kind == "list":
+            out.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item, in b.rows) + "</ul>")
         elif b.kind == "table":
             head = "".join(f"<th>{_inline(h)}</th>" for h in b.header)
             body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in b.rows)
