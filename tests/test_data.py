@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from aecompare.data import Scaler, available_datasets, load_dataset, one_class_split, resolve_data_dir
+from aecompare.data.preprocessing import global_contrast_normalise
 from aecompare.data.sources import MNIST_FILES, read_idx
 from aecompare.errors import ConfigError, DataError, DataNotFoundError
 from formats import write_mnist_folder
@@ -160,3 +161,26 @@ def test_minmax_scaler_maps_training_range_to_unit_interval() -> None:
     out = Scaler.fit(x, "minmax").transform(x)
     assert out.min() == 0.0
     assert out.max() == 1.0
+
+
+def test_global_contrast_normalisation_per_image() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(5, 3, 4, 4)) * rng.uniform(0.1, 3.0, size=(5, 1, 1, 1))  # different contrasts
+    x[4] = 0.7  # a flat image
+    out = global_contrast_normalise(x)
+    assert np.allclose(out[:4].mean(axis=(1, 2, 3)), 0.0)
+    assert np.allclose(np.abs(out[:4]).mean(axis=(1, 2, 3)), 1.0)
+    assert np.allclose(out[4], 0.0, atol=1e-12)  # a flat image stays flat, not +-1 from rounding error
+
+
+def test_gcn_minmax_scaler_uses_training_statistics_only() -> None:
+    rng = np.random.default_rng(1)
+    train, test = rng.uniform(size=(20, 1, 4, 4)), rng.uniform(size=(3, 1, 4, 4)) * 5.0
+    scaler = Scaler.fit(train, "gcn-minmax")
+    out = scaler.transform(train)
+    assert out.min() == pytest.approx(0.0)
+    assert out.max() == pytest.approx(1.0)
+    # Contrast is removed per image, so scaling an image's pixels leaves its transform unchanged.
+    assert np.allclose(scaler.transform(test[:1]), scaler.transform(test[:1] * 7.0), atol=1e-6)
+    restored = Scaler.from_dict(scaler.to_dict())
+    assert np.array_equal(restored.transform(test), scaler.transform(test))

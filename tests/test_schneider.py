@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,11 @@ def test_normal_override_takes_a_class_name_or_index() -> None:
             ("airplane", "automobile", "bird", "cat", "deer", "dog"))
 
 
+def test_unknown_scaling_lists_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown scaling 'gcn'; choose one of: auto, gcn-minmax, minmax, none"):
+        load_spec("schneider-cifar10", ["datasets.0.scaling=gcn"])
+
+
 def test_user_specs_can_extend_a_shipped_one(tmp_path: Path) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text("extends: schneider-mnist\nname: mine\nseeds: 1\n")
@@ -155,9 +161,11 @@ def test_experiment_end_to_end_shows_the_paper_beside_ours(
 
 
 def test_normal_override_runs_another_class_without_the_paper_table(tiny_image_data: Path, tmp_path: Path) -> None:
-    spec = load_spec("schneider-cifar10", [*FAST, "normal=3"])
+    spec = load_spec("schneider-cifar10", [*FAST, "normal=3", "datasets.0.scaling=gcn-minmax"])
     folder = run_experiment(spec, tmp_path, data_dir=tiny_image_data, workers=1, progress=False)
     assert sorted(p.name for p in (folder / "cifar10" / "CAE").iterdir()) == ["normal-cat"]
+    config = json.loads((folder / "cifar10" / "CAE" / "normal-cat" / "seed-0" / "config.json").read_text())
+    assert config["scaler"]["kind"] == "gcn-minmax"
     from aecompare.report import write_report
 
     write_report(folder)

@@ -100,15 +100,22 @@ def download(name: str, data_dir: str | os.PathLike | None = None, *, mirrors: t
     for remote in spec.files:
         target = folder / remote.name
         if not (target.exists() and md5sum(target) == remote.md5):
-            _fetch(remote, target, mirrors or spec.mirrors, timeout, name)
+            errors = _fetch(remote, target, mirrors or spec.mirrors, timeout)
+            if errors:
+                needed = [f"{f.name} (MD5 {f.md5})" for f in spec.files
+                          if not ((folder / f.name).exists() and md5sum(folder / f.name) == f.md5)]
+                raise DataNotFoundError(
+                    f"could not download {name} ({'; '.join(errors)}). Without a network, copy "
+                    f"{', '.join(needed)} into {folder} yourself, then run the same command again to verify.")
         if remote.extract:
             _extract(target, folder)
     return folder
 
 
-def _fetch(remote: RemoteFile, target: Path, mirrors: tuple[str, ...], timeout: float, name: str) -> None:
+def _fetch(remote: RemoteFile, target: Path, mirrors: tuple[str, ...], timeout: float) -> list[str]:
+    """Fetch ``remote`` from the first mirror that answers; the mirrors' errors if none did."""
     partial = target.with_name(target.name + ".part")
-    errors = []
+    errors: list[str] = []
     for base in mirrors:
         url = base.rstrip("/") + "/" + remote.name
         log.info("downloading %s", url)
@@ -125,10 +132,8 @@ def _fetch(remote: RemoteFile, target: Path, mirrors: tuple[str, ...], timeout: 
             raise DataError(f"{url}: checksum mismatch (MD5 {got}, expected {remote.md5}); the file was not "
                             "kept. Try again later, or fetch it by hand from another mirror.")
         os.replace(partial, target)
-        return
-    raise DataNotFoundError(
-        f"could not download {name} ({'; '.join(errors)}). Without a network, copy {remote.name} "
-        f"(MD5 {remote.md5}) into {target.parent} yourself, then run the same command again to verify it.")
+        return []
+    return errors
 
 
 def _extract(archive: Path, folder: Path) -> None:

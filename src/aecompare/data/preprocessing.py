@@ -7,33 +7,51 @@ from typing import Any, Literal
 
 import numpy as np
 
+ScalingKind = Literal["standard", "minmax", "gcn-minmax", "none"]
+SCALINGS = ("standard", "minmax", "gcn-minmax", "none")
+
+
+def global_contrast_normalise(x: np.ndarray) -> np.ndarray:
+    """Per sample: subtract its mean, divide by its mean absolute deviation (L1 global contrast
+    normalisation, as in Ruff et al., 2018). Needs no statistics, so it cannot leak. (N, ...) -> (N, ...)."""
+    axes = tuple(range(1, x.ndim))
+    centred = x - x.mean(axis=axes, keepdims=True)
+    contrast = np.abs(centred).mean(axis=axes, keepdims=True)
+    # A flat image has a contrast of rounding error (~1e-17); dividing by it would blow that up to +-1.
+    return centred / np.where(contrast > 1e-8, contrast, 1.0)
+
 
 @dataclass
 class Scaler:
-    """``standard`` (per column, for tables), ``minmax`` (one range for all pixels) or ``none``.
+    """``standard`` (per column, for tables), ``minmax`` (one range for all pixels), ``gcn-minmax`` (global
+    contrast normalisation per image, then one range), or ``none``.
 
     A column that is constant in training keeps a scale of 1, so a test value that differs shows up as
     its raw deviation instead of being divided by ~0 (a 1e8 blow-up).
     """
 
-    kind: Literal["standard", "minmax", "none"] = "none"
+    kind: ScalingKind = "none"
     offset: np.ndarray | float = 0.0
     scale: np.ndarray | float = 1.0
 
     @classmethod
-    def fit(cls, x: np.ndarray, kind: Literal["standard", "minmax", "none"]) -> Scaler:
+    def fit(cls, x: np.ndarray, kind: ScalingKind) -> Scaler:
         """Fit on normal training data ``x`` (N, ...)."""
         x = np.asarray(x, dtype=np.float64)  # float64 statistics survive the JSON round trip exactly
+        if kind == "gcn-minmax":
+            x = global_contrast_normalise(x)
         if kind == "standard":
             std = x.std(axis=0)
             return cls(kind, x.mean(axis=0), np.where(std > 0, std, 1.0))
-        if kind == "minmax":
+        if kind in ("minmax", "gcn-minmax"):
             lo, hi = float(x.min()), float(x.max())
             return cls(kind, lo, hi - lo if hi > lo else 1.0)
         return cls("none")
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Scaled float32 copy of ``x``."""
+        if self.kind == "gcn-minmax":
+            x = global_contrast_normalise(np.asarray(x, dtype=np.float64))
         return ((x - self.offset) / self.scale).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:

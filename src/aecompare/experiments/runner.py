@@ -149,7 +149,7 @@ def execute_run(spec: ExperimentSpec, run: Run, dataset: Dataset, folder: Path) 
     if partial.exists():
         shutil.rmtree(partial)
     split = one_class_split(dataset, run.normal, val_fraction=spec.evaluation.val_fraction, seed=run.seed)
-    scaler = Scaler.fit(split.x_train, "standard" if dataset.kind == "table" else "none")
+    scaler = Scaler.fit(split.x_train, run.dataset.scaler_kind(dataset.kind == "table"))  # normal data only
     x_train, x_val, x_test = (torch.from_numpy(scaler.transform(a)) for a in (split.x_train, split.x_val, split.x_test))
 
     seed_everything(run.seed)  # weight initialisation
@@ -177,7 +177,7 @@ def execute_run(spec: ExperimentSpec, run: Run, dataset: Dataset, folder: Path) 
                         group_test=split.group_test.astype(str), val_scores=val_scores, threshold=threshold)
     if dataset.kind == "image":
         idx = example_indices(split)
-        np.savez_compressed(partial / "examples.npz", index=idx, inputs=split.x_test[idx],
+        np.savez_compressed(partial / "examples.npz", index=idx, inputs=x_test[idx].numpy(),  # as the model saw them
                             recon=reconstruct(model, x_test[idx]).numpy(), group=split.group_test[idx].astype(str))
     save_model(model, partial)
     write_json(partial / "metrics.json", {

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from aecompare.config import from_dict
+from aecompare.data.preprocessing import SCALINGS
 from aecompare.data.sources import check_source_params
 from aecompare.errors import ConfigError, DataNotFoundError, unknown_name
 from aecompare.models.registry import MODELS, model_config
@@ -49,6 +50,13 @@ class DatasetSpec:
     params: dict[str, Any] = field(default_factory=dict)  # the source's parameters
     model: dict[str, Any] = field(default_factory=dict)  # model overrides for this dataset
     train: dict[str, Any] = field(default_factory=dict)  # training overrides for this dataset
+    scaling: str = "auto"  # auto: standard for tables, none for images; or a Scaler kind
+
+    def scaler_kind(self, is_table: bool) -> str:
+        """The :class:`~aecompare.data.Scaler` kind for this dataset's runs."""
+        if self.scaling != "auto":
+            return self.scaling
+        return "standard" if is_table else "none"
 
     def normal_sets(self, class_names: tuple[str, ...]) -> list[tuple[str, ...]]:
         """The normal-class tuples to run, one per run. A class is its name, or its index when no class
@@ -305,8 +313,11 @@ def _parse_dataset(entry: Any, where: str) -> DatasetSpec:
     for section in ("model", "train"):
         if not isinstance(entry.get(section, {}), dict):
             raise ConfigError(f"{where}: {section} must be a mapping")
+    scaling = entry.get("scaling", "auto")
+    if scaling != "auto" and scaling not in SCALINGS:
+        raise unknown_name("scaling", scaling, ("auto", *SCALINGS))
     return DatasetSpec(name=name, normal=normal, params=dict(params), model=dict(entry.get("model", {})),
-                       train=dict(entry.get("train", {})))
+                       train=dict(entry.get("train", {})), scaling=scaling)
 
 
 def spec_to_dict(spec: ExperimentSpec) -> dict[str, Any]:
