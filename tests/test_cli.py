@@ -91,7 +91,7 @@ def test_version_and_list(capsys) -> None:
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["run", "quik"], "unknown experiment 'quik'; choose one of: quick"),
+    (["run", "quik"], "unknown experiment 'quik'; choose one of: "),
     (["run", "--set", "train.epochs"], "--set expects key=value"),
     (["run", "--set", "train.epocs=3"], "unknown key 'epocs'"),
     (["run", "--set", "models=[ae, vea]"], "unknown model 'vea'"),

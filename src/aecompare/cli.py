@@ -65,12 +65,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from aecompare.experiments import load_spec, run_experiment
+    from aecompare.experiments.convergence import is_convergence_spec, load_convergence_spec, run_convergence
     from aecompare.report import write_report
 
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError("--seeds must be at least 1")
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers must be at least 1")
+    if is_convergence_spec(args.experiment):
+        study = load_convergence_spec(args.experiment, args.overrides, args.seeds)
+        folder = run_convergence(study, args.output, data_dir=args.data_dir)
+        html = write_report(folder)
+        if not args.quiet:
+            print(f"report (Markdown): {folder / 'report.md'}")
+        print(html)
+        return 0
     spec = load_spec(args.experiment, args.overrides, args.seeds)
     folder = run_experiment(spec, args.output, data_dir=args.data_dir, progress=None if not args.quiet else False,
                             workers=args.workers)

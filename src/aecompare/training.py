@@ -225,8 +225,9 @@ def validation_loss(model: Autoencoder, x: torch.Tensor, batch_size: int) -> flo
     for i in range(0, len(x), step):
         xb = x[i:i + step]
         out = model(xb)
-        per_sample = reconstruction_error(out.recon, xb, model.config.reconstruction)
+        cfg = model.config
+        per_sample = reconstruction_error(out.recon, xb, cfg.reconstruction, cfg.loss_reduction)
         if out.logvar is not None:
-            per_sample = per_sample + model.config.beta * gaussian_kl(out.mu, out.logvar)
+            per_sample = per_sample + cfg.beta * gaussian_kl(out.mu, out.logvar, cfg.loss_reduction)
         total += per_sample.sum()
     return float(total) / len(x)

@@ -92,6 +92,30 @@ def lines(data_dir: Path | None = None, *, n_train: int = 1000, n_test: int = 20
     return Dataset("lines", train[:, None], np.zeros(n_train, dtype=int), x_test, y_test, LINE_CLASSES)
 
 
+SQUARE_CLASSES = ("line", "other")
+SQUARE_LINES = ("0011", "1010", "1100", "0101")  # Patuzzo's 2x2 set: upper-left, upper-right, lower-left, lower-right
+
+
+def squares(data_dir: Path | None = None, *, copies: int = 1) -> Dataset:
+    """Patuzzo's 2x2 set: the four images 0011, 1010, 1100 and 0101 (lines at multiples of 90 degrees).
+
+    Pixels are read upper-left, upper-right, lower-left, lower-right. Training holds the four images
+    ``copies`` times; the test set holds them once plus the twelve other binary 2x2 images (class ``other``).
+    """
+    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
+        raise ConfigError(f"squares: copies must be a positive integer, got {copies!r}")
+    patterns = [f"{i:04b}" for i in range(16)]
+    others = [p for p in patterns if p not in SQUARE_LINES]
+
+    def images(codes: list[str] | tuple[str, ...]) -> np.ndarray:  # -> (n, 1, 2, 2)
+        return np.array([[int(c) for c in code] for code in codes], dtype=np.float32).reshape(-1, 1, 2, 2)
+
+    x_train = np.tile(images(SQUARE_LINES), (copies, 1, 1, 1))
+    x_test = np.concatenate([images(SQUARE_LINES), images(others)])
+    y_test = np.repeat([0, 1], [len(SQUARE_LINES), len(others)])
+    return Dataset("squares", x_train, np.zeros(len(x_train), dtype=int), x_test, y_test, SQUARE_CLASSES)
+
+
 def digits(data_dir: Path | None = None, *, test_fraction: float = 0.3, seed: int = 0) -> Dataset:
     """scikit-learn's 8x8 digits (1,797 images, ships with scikit-learn), split stratified by ``seed``."""
     from sklearn.datasets import load_digits
@@ -135,7 +159,7 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", 
 
 
 def _idx_dataset(name: str, folder: Path, class_names: tuple[str, ...], how_to_get: str,
-                 per_class: int | None) -> Dataset:
+                 per_class: int | None, binarize: bool = False) -> Dataset:
     """The four MNIST-layout IDX files in ``folder`` as a checked :class:`Dataset` of (N, 1, 28, 28) images."""
     missing = [file for file in MNIST_FILES.values() if not (folder / file).exists()]
     if missing:
@@ -150,7 +174,10 @@ def _idx_dataset(name: str, folder: Path, class_names: tuple[str, ...], how_to_g
         where = f"{name} {part} files in {folder}"
         _check_images(x, y, (28, 28), len(class_names), where)
         x, y = _first_per_class(x, y, per_class)
-        parts[part] = ((x.astype(np.float32) / 255.0)[:, None], y.astype(np.int64))  # (N, 1, 28, 28) in [0, 1]
+        x = (x.astype(np.float32) / 255.0)[:, None]  # (N, 1, 28, 28) in [0, 1]
+        if binarize:
+            x = (x >= 0.5).astype(np.float32)
+        parts[part] = (x, y.astype(np.int64))
     return Dataset(name, *parts["train"], *parts["test"], class_names)
 
 
@@ -178,13 +205,16 @@ def _check_images(x: np.ndarray, y: np.ndarray, image_shape: tuple[int, ...], n_
         raise DataError(f"{where}: labels range from {y.min()} to {y.max()}, expected 0 to {n_classes - 1}")
 
 
-def mnist(data_dir: Path | None = None, *, per_class: int | None = None) -> Dataset:
+def mnist(data_dir: Path | None = None, *, per_class: int | None = None, binarize: bool = False) -> Dataset:
     """MNIST from the four original IDX ``.gz`` files in ``<data dir>/mnist/``.
 
-    ``per_class`` keeps the first N images of each class in each partition (quick trials).
+    ``per_class`` keeps the first N images of each class in each partition (quick trials). ``binarize``
+    sets each pixel to 1 where its grey value is at least 0.5, else 0 (Patuzzo's "black and white" MNIST).
     """
+    if not isinstance(binarize, bool):
+        raise ConfigError(f"mnist: binarize must be true or false, got {binarize!r}")
     return _idx_dataset("mnist", (data_dir or resolve_data_dir()) / "mnist", MNIST_CLASSES,
-                        "`aecompare data download mnist` fetches them", per_class)
+                        "`aecompare data download mnist` fetches them", per_class, binarize)
 
 
 def fashion_mnist(data_dir: Path | None = None, *, per_class: int | None = None) -> Dataset:
@@ -257,6 +287,7 @@ def cifar10(data_dir: Path | None = None, *, per_class: int | None = None) -> Da
 
 SOURCES: dict[str, Callable[..., Dataset]] = {
     "cifar10": cifar10, "digits": digits, "fashion-mnist": fashion_mnist, "lines": lines, "mnist": mnist,
+    "squares": squares,
 }
 
 

@@ -29,7 +29,7 @@ from aecompare.data import Dataset, OneClassSplit, Scaler, load_dataset, one_cla
 from aecompare.experiments.spec import DatasetSpec, ExperimentSpec, ModelSpec, spec_to_dict
 from aecompare.metrics import metrics_by_group, threshold_from_normal
 from aecompare.models import build_model, config_to_dict, save_model
-from aecompare.scoring import reconstruct, score
+from aecompare.scoring import POSTPROCESSES, mse_score, reconstruct, score
 from aecompare.training import fit
 from aecompare.utils import atomic_write_text, read_json, seed_everything, write_json
 
@@ -158,9 +158,15 @@ def execute_run(spec: ExperimentSpec, run: Run, dataset: Dataset, folder: Path) 
     train_config = spec.train_config(run.dataset)
     result = fit(model, x_train, x_val, train_config, seed=run.seed, progress=False)
 
-    method = spec.evaluation.score
-    val_scores = score(model, x_val if len(x_val) else x_train, method)
-    test_scores = score(model, x_test, method)
+    method, post = spec.evaluation.score, spec.evaluation.postprocess
+    val_scores = score(model, x_val if len(x_val) else x_train, method, postprocess=post)
+    test_scores = score(model, x_test, method, postprocess=post)
+    binary_sigmoid = (model.config.resolved_output_activation(split.input_shape) == "sigmoid"
+                      and bool(torch.all((x_train == 0) | (x_train == 1))))
+    normal_test = x_test[torch.from_numpy(split.y_test == 0)]
+    # Patuzzo's Figs. 9-10: the normal test images' error before and after post-processing (binary data only)
+    normal_test_mse = {p: float(mse_score(model, normal_test, postprocess=p).mean())
+                       for p in (POSTPROCESSES if binary_sigmoid else ("none",))}
     threshold = threshold_from_normal(val_scores, spec.evaluation.threshold_percentile)
     rows = metrics_by_group(split.y_test, test_scores, split.group_test, threshold)
 
@@ -177,13 +183,16 @@ def execute_run(spec: ExperimentSpec, run: Run, dataset: Dataset, folder: Path) 
                         group_test=split.group_test.astype(str), val_scores=val_scores, threshold=threshold)
     if dataset.kind == "image":
         idx = example_indices(split)
+        extra = {"recon_heaviside": reconstruct(model, x_test[idx], postprocess="heaviside").numpy()
+                 } if binary_sigmoid else {}
         np.savez_compressed(partial / "examples.npz", index=idx, inputs=x_test[idx].numpy(),  # as the model saw them
-                            recon=reconstruct(model, x_test[idx]).numpy(), group=split.group_test[idx].astype(str))
+                            recon=reconstruct(model, x_test[idx]).numpy(), group=split.group_test[idx].astype(str),
+                            **extra)
     save_model(model, partial)
     write_json(partial / "metrics.json", {
         "rows": rows, "threshold": threshold, "train_seconds": result.train_seconds,
         "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
-        "output_spread": result.output_spread, "collapsed": result.collapsed,
+        "output_spread": result.output_spread, "collapsed": result.collapsed, "normal_test_mse": normal_test_mse,
     })  # written last: its presence marks a finished run
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():  # a stale, unfinished folder from an older layout or a crash during rename

@@ -19,7 +19,7 @@ from aecompare.data.preprocessing import SCALINGS
 from aecompare.data.sources import check_source_params
 from aecompare.errors import ConfigError, DataNotFoundError, unknown_name
 from aecompare.models.registry import MODELS, model_config
-from aecompare.scoring import SCORERS
+from aecompare.scoring import POSTPROCESSES, SCORERS
 from aecompare.training import TrainConfig
 
 
@@ -30,6 +30,7 @@ class EvaluationConfig:
     score: str = "mse"
     threshold_percentile: float = 95.0  # of normal validation scores
     val_fraction: float = 0.2  # of normal training data, held out for early stopping and the threshold
+    postprocess: str = "none"  # or "heaviside": step the sigmoid outputs' logits before scoring (binary images)
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,8 @@ def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
     evaluation = from_dict(EvaluationConfig, raw.get("evaluation"), f"{where}: evaluation")
     if evaluation.score not in SCORERS:
         raise unknown_name("score", evaluation.score, SCORERS)
+    if evaluation.postprocess not in POSTPROCESSES:
+        raise unknown_name("postprocess", evaluation.postprocess, POSTPROCESSES)
     spec = ExperimentSpec(name=name, description=str(raw.get("description", "")), seeds=seeds, models=models,
                           datasets=datasets, model=dict(raw.get("model", {})), train=dict(raw.get("train", {})),
                           evaluation=evaluation, published=dict(raw.get("published", {})))

@@ -50,15 +50,19 @@ class Autoencoder(nn.Module):
         else:
             self.bottleneck = DeterministicBottleneck(features, config.latent_dim)
         self.decoder = decoder  # registered last so modules() and print() follow the data's path
-        if config.weight_init == "kaiming":
+        if config.weight_init != "pytorch":
             self.apply(self._init_weights)
 
     def _init_weights(self, module: nn.Module) -> None:
-        """He et al. (2015) init for the configured activation, zero biases: keeps deep stacks' signal alive."""
+        """Kaiming: He et al. (2015) for the configured activation, which keeps deep stacks' signal alive.
+        Glorot: Glorot & Bengio (2010) uniform, Keras's default. Both with zero biases."""
         if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            kind = self.config.activation
-            nonlinearity = {"elu": "relu"}.get(kind, kind)  # torch has no ELU gain; ReLU's is close
-            nn.init.kaiming_normal_(module.weight, a=0.01, nonlinearity=nonlinearity)
+            if self.config.weight_init == "glorot":
+                nn.init.xavier_uniform_(module.weight)
+            else:
+                kind = self.config.activation
+                nonlinearity = {"elu": "relu"}.get(kind, kind)  # torch has no ELU gain; ReLU's is close
+                nn.init.kaiming_normal_(module.weight, a=0.01, nonlinearity=nonlinearity)
             nn.init.zeros_(module.bias)
 
     @property

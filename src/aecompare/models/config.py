@@ -26,9 +26,14 @@ class ModelConfig:
     # "kaiming" suits deep stacks: with PyTorch's default, Schneider's 9-layer MNIST net passes almost no
     # signal (codes vary by ~2e-4 over a batch) and trains to the mean image. The default stays PyTorch's:
     # on the small `quick` models Kaiming lowered the VAE (digits) and the AAE (lines); benchmarks/RESULTS.md.
-    weight_init: Literal["pytorch", "kaiming"] = "pytorch"
+    # "glorot": Keras's Dense default (Glorot-uniform weights, zero biases), which Patuzzo's analysis of
+    # stuck training assumes.
+    weight_init: Literal["pytorch", "kaiming", "glorot"] = "pytorch"
     output_activation: Literal["auto", "sigmoid", "identity"] = "auto"  # auto: sigmoid for images
-    reconstruction: Literal["mse", "bce"] = "mse"  # training loss, summed over features
+    reconstruction: Literal["mse", "bce"] = "mse"  # training loss
+    # sum: reconstruction summed over features and KL over latent dimensions (the ELBO). mean: each averaged
+    # instead, Keras's mse plus a mean KL (Patuzzo's eq. 1); losses are then per pixel, so levels like 1/16 read.
+    loss_reduction: Literal["sum", "mean"] = "sum"
     beta: float = 1.0  # KL weight (VAE); both terms are summed over features, averaged over the batch
     logvar_clamp: tuple[float, float] = (-10.0, 10.0)  # keeps exp(logvar) finite early in training
     critic_hidden: tuple[int, ...] = (64, 64)  # AAE critic widths

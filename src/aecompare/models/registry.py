@@ -64,6 +64,31 @@ for _data, _convs in _SCHNEIDER.items():
              "weight_init": "kaiming"},
             SCHNEIDER_NOTES)
 
+# Patuzzo (2020): the one-neuron-bottleneck MLP 1024-2-1-2-1024 (A1) and its variational twin (A2). The input
+# width comes from the data (4 for the 2x2 set); `hidden` and `latent_dim` give 5-2-5 or 64-8-64.
+PATUZZO_NOTES = (
+    "A2's b is the log of the variance, z = a + exp(b / 2) * eps, as in the Keras example (Chollet, 2019) that "
+    "the technical report says the implementation follows; the April 2020 draft calls b the log of the "
+    "standard deviation. Either way eq. (1)'s KL term, mean(1 + b - a^2 - e^b), is the KL for a log-variance.",
+    "Loss: A1's is Keras's mse, the squared error averaged over pixels, so loss levels such as 1/16 read "
+    "directly. A2's is eq. (1) as the cited Keras example computes it: the mse times the number of pixels, plus "
+    "the KL summed over the bottleneck (the ELBO). Eq. (1) as printed (mse plus a mean KL) weighs the KL 1024 "
+    "times more on lines and every A2 we trained collapsed to the prior (std 1, all-gray outputs); the "
+    "size-dependent weight also explains the paper's std of 0.5 on 2x2 images against 0.01 on 32x32 lines.",
+    "Initialisation: Keras's Dense defaults (Glorot-uniform weights, zero biases), which the paper's analysis of "
+    "stuck training assumes (its footnote sets the biases to zero). The paper gives no optimiser settings; "
+    "each experiment states the ones it uses.",
+)
+_PATUZZO = {"backbone": "mlp", "hidden": (2,), "latent_dim": 1, "activation": "relu", "output_activation": "sigmoid",
+            "weight_init": "glorot", "loss_reduction": "mean"}
+MODELS["patuzzo-a1"] = ModelEntry("Patuzzo (2020) A1: MLP 1024-2-1-2-1024 (relu, linear one-unit bottleneck, relu, "
+                                  "sigmoid), input width from the data", {**_PATUZZO, "bottleneck": "deterministic"},
+                                  PATUZZO_NOTES)
+MODELS["patuzzo-a2"] = ModelEntry("Patuzzo (2020) A2: A1's variational twin (a, b -> z), loss D * mse - "
+                                  "0.5 sum(1 + b - a^2 - e^b)",
+                                  {**_PATUZZO, "bottleneck": "gaussian", "loss_reduction": "sum"},
+                                  PATUZZO_NOTES)
+
 
 def available_models() -> list[str]:
     """The names :func:`build_model` accepts."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from aecompare import __version__
 from aecompare.errors import DataNotFoundError
-from aecompare.experiments.runner import collect_results, normal_dir, write_results
+from aecompare.experiments.runner import collect_results, finished_runs, normal_dir, write_results
 from aecompare.metrics import POOLED
 from aecompare.report import figures
 from aecompare.utils import atomic_write_text, read_json
@@ -48,6 +48,9 @@ def write_report(folder: str | Path) -> Path:
         DataNotFoundError: when the folder holds no finished run.
     """
     folder = Path(folder)
+    spec_path = folder / "experiment.json"
+    if spec_path.exists() and read_json(spec_path).get("study") == "convergence":
+        return _write_blocks(folder, convergence_blocks(folder), read_json(spec_path)["name"])
     rows = collect_results(folder)
     if not rows:
         raise DataNotFoundError(f"no finished runs in {folder}; run an experiment first, e.g. "
@@ -69,10 +72,90 @@ def write_report(folder: str | Path) -> Path:
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         blocks += _dataset_section(folder, dataset, [r for r in rows if r["dataset"] == dataset], model_order,
                                    spec.get("published") or {})
+    return _write_blocks(folder, blocks, name)
+
+
+def _write_blocks(folder: Path, blocks: list[Block], name: str) -> Path:
     atomic_write_text(folder / "report.md", render_markdown(blocks))
     html_path = folder / "report.html"
     atomic_write_text(html_path, render_html(blocks, folder, title=f"aecompare: {name}"))
     return html_path
+
+
+def convergence_blocks(folder: Path) -> list[Block]:
+    """The convergence study's report: outcome frequencies with 95% intervals beside the paper's, the causes
+    found in the initial weights, the analytic probabilities, and A2's spread on the 2x2 set and on lines."""
+    from aecompare.convergence import CAUSES, LEVELS, OTHER, wilson_interval
+    from aecompare.experiments.convergence import LINES_FOLDER, read_study
+
+    spec = read_json(folder / "experiment.json")
+    study = read_study(folder)
+    if not study:
+        raise DataNotFoundError(f"no finished variant in {folder}; run the study first")
+    published = spec.get("published") or {}
+    observed = published.get("observed", {})
+    blocks = [Block("h1", f"aecompare report: {spec['name']}"), Block("p", spec.get("description", "")),
+              Block("p", f"{spec['seeds']} seeds per variant, trained at once as one batched program (full-batch "
+                         f"Adam, lr {spec['train']['lr']:g}, {spec['train']['epochs']} epochs). A run's outcome is "
+                         "its final mean squared error per pixel (z = the code mean) when within 1/128 of a level, "
+                         "else 'other'. Intervals are 95% Wilson intervals. Written by aecompare "
+                         f"{__version__} on {dt.date.today().isoformat()}.")]
+    blocks += _model_notes([m["name"] for m in spec.get("models", [])])
+    variants = {k: v for k, v in study.items() if k != LINES_FOLDER}
+    levels = [*LEVELS, OTHER]
+    table = Block("table", header=["final loss", *[v[0]["label"] for v in variants.values()],
+                                   f"paper ({published.get('source', 'observed')})"])
+    for level in levels:
+        row = [level]
+        for _, arrays in variants.values():
+            k, n = int((arrays["outcome"] == level).sum()), len(arrays["outcome"])
+            lo, hi = wilson_interval(k, n)
+            row.append(f"{k / n:.3f} [{lo:.3f}, {hi:.3f}]")
+        row.append(str(observed.get(level, "–")))
+        table.rows.append(row)
+    seconds = ", ".join(f"{v[0]['label']} {v[0]['train_seconds']:.1f} s" for v in variants.values())
+    blocks += [Block("h2", "Outcomes"), table, Block("p", f"Training time for all seeds at once: {seconds}.")]
+    for summary, arrays in variants.values():
+        causes = [c for c in CAUSES if (arrays["cause"] == c).any()]
+        cross = Block("table", header=["cause at initialisation", "runs", *levels])
+        for cause in causes:
+            mine = arrays["outcome"][arrays["cause"] == cause]
+            cross.rows.append([cause, str(len(mine)), *[str(int((mine == lv).sum())) for lv in levels]])
+        blocks += [Block("h3", f"{summary['label']}: final loss by the cause found in the initial weights"), cross]
+        if "code_std" in arrays:
+            blocks.append(Block("p", f"{summary['label']}: with z sampled, the reconstruction MSE is "
+                                     f"{np.median(arrays['sampled_mse']):.4f} (median over seeds) against "
+                                     f"{np.median(arrays['final_mse']):.4f} with z = the mean."))
+    analytic = published.get("analytic", {})
+    if analytic and variants:
+        first_summary, first = next(iter(variants.values()))
+        measured = {"two inputs killed in L1": first["killed_pair"],
+                    "L2 and L3 weights of opposite signs": first["opposite_signs"]}
+        table = Block("table", header=["condition at initialisation", "paper's value", "measured", "95% interval"])
+        for name, value in analytic.items():
+            hits = measured.get(name)
+            if hits is None:
+                continue
+            lo, hi = wilson_interval(int(hits.sum()), len(hits))
+            table.rows.append([name, f"{value:.3f}", f"{hits.mean():.3f}", f"[{lo:.3f}, {hi:.3f}]"])
+        blocks += [Block("h2", f"The paper's probabilities ({first_summary['label']})"),
+                   Block("p", "How often each condition holds in the initial weights. 'Two inputs killed in L1': "
+                              "at least two inputs whose L1 activations are all zero. The paper's 0.32 treats the "
+                              "six pairs as independent; they share weights, so the measured value differs."),
+                   table]
+    spreads = [(v[0]["label"], v[1]["code_std"]) for v in study.values() if "code_std" in v[1]]
+    if spreads:
+        table = Block("table", header=["model and data", "seeds", "posterior std: median over seeds",
+                                       "smallest seed's", "seeds with std < 0.1", "paper"])
+        paper_std = published.get("a2_std", {})
+        for label, std in spreads:
+            paper = paper_std.get("lines" if "lines" in label else "squares", "–")
+            table.rows.append([label, str(len(std)), f"{np.median(std):.4f}", f"{np.min(std):.4f}",
+                               f"{int((std < 0.1).sum())}", str(paper)])
+        blocks += [Block("h2", "A2's posterior spread: the 2x2 set against the lines set"),
+                   Block("p", "Each seed's median posterior standard deviation over its training images. A seed "
+                              "near 1 has collapsed to the prior (all-gray outputs)."), table]
+    return blocks
 
 
 def _model_notes(registry_names: list[str]) -> list[Block]:
@@ -162,8 +245,29 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
         groups = [g for g in dict.fromkeys(r["group"] for r in rows) if g != POOLED]
         blocks += [Block("h3", f"AUROC by anomaly group (normal: {normals[0]})"),
                    _group_table(rows, models, groups)]
+    blocks += _postprocess_table(folder, dataset, models)
     blocks += _figures(folder, dataset, models, normals, seeds[0])
     return blocks
+
+
+def _postprocess_table(folder: Path, dataset: str, models: list[str]) -> list[Block]:
+    """Normal test images' MSE before and after Heaviside post-processing (binary data; Patuzzo's Figs. 9-10)."""
+    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for _, config, metrics in finished_runs(folder):
+        if config["dataset"] == dataset:
+            for post, mse in metrics.get("normal_test_mse", {}).items():
+                values[config["model"]][post].append(mse)
+    if not any("heaviside" in v for v in values.values()):
+        return []
+    table = Block("table", header=["model", "MSE of the sigmoid outputs", "MSE after Heaviside post-processing"])
+    for m in models:
+        if values[m]:
+            table.rows.append([m, *[_fmt(*_mean_std(values[m][p]), digits=4) if values[m][p] else "–"
+                                    for p in ("none", "heaviside")]])
+    return [Block("h3", "Reconstruction error of the normal test images, before and after post-processing"),
+            Block("p", "Heaviside post-processing replaces each sigmoid output by the step of its logit (1 where "
+                       "the output exceeds 0.5): gray pixels near a decision threshold become black or white. "
+                       "Mean ± std over seeds of the mean squared error per pixel."), table]
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -236,8 +340,13 @@ def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], 
                 if (_run_dir(folder, dataset, m, first, seed) / "examples.npz").exists()}
     if examples:
         any_ex = next(iter(examples.values()))
-        path = figures.reconstruction_grid(any_ex["inputs"], {m: e["recon"] for m, e in examples.items()},
-                                           any_ex["group"], fig_dir / f"{dataset}-reconstructions.png")
+        recons = {}
+        for m, e in examples.items():
+            recons[m] = e["recon"]
+            if "recon_heaviside" in e:  # binary images: Patuzzo's post-processing beside the raw output
+                recons[f"{m} + Heaviside"] = e["recon_heaviside"]
+        path = figures.reconstruction_grid(any_ex["inputs"], recons, any_ex["group"],
+                                           fig_dir / f"{dataset}-reconstructions.png")
         blocks.append(Block("figure", f"Test inputs (titled by class) and reconstructions (normal: {first})",
                             path=path.relative_to(folder)))
     histories = {m: read_json(_run_dir(folder, dataset, m, first, seed) / "history.json") for m in models
