@@ -100,7 +100,7 @@ def test_runner_writes_results_and_run_folders(tiny_spec, tmp_path: Path) -> Non
     assert {r["normal"] for r in rows} == {"0", "1+7"}
     run_dir = folder / "digits" / "vae-b2" / "normal-1+7" / "seed-0"
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "config.json", "examples.npz", "history.json", "metrics.json", "model.json", "model.safetensors",
+        "config.json", "examples.npz", "history.json", "latent.npz", "metrics.json", "model.json", "model.safetensors",
         "scores.npz"]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model_config"]["beta"] == 2.0

@@ -21,6 +21,7 @@ from aecompare.convergence import (
 from aecompare.data import load_dataset
 from aecompare.errors import ConfigError
 from aecompare.experiments.convergence import read_study
+from aecompare.inspection import bottleneck_sweep, decoder_linears, output_logit
 from aecompare.losses import autoencoder_loss
 from aecompare.models import build_model
 from aecompare.scoring import heaviside, reconstruct
@@ -71,7 +72,7 @@ def test_a1_is_the_paper_mlp_with_keras_initialisation(shape):
     assert all(float(m.bias.detach().abs().max()) == 0 for m in linears)  # Keras: zero biases
     out = model(torch.rand(3, *shape))
     assert out.recon.shape == (3, *shape)
-    assert float(out.recon.min()) >= 0
+    assert float(out.recon.detach().min()) >= 0
     assert float(out.recon.max()) <= 1
     wide = build_model("patuzzo-a1", shape, hidden=(5,), latent_dim=2)
     assert [m.out_features for m in wide.modules() if isinstance(m, torch.nn.Linear)] == [5, 2, 5, d]
@@ -189,3 +190,48 @@ def test_squares_experiment_reports_error_before_and_after_post_processing(tmp_p
     assert "before and after post-processing" in report
     assert "MSE after Heaviside" in report
     assert main(["run", "patuzzo-squares", "--output", str(tmp_path), "--set", "evaluation.postprocess=step"]) == 2
+
+
+def test_lines_with_white_below_form_one_image_per_slope():
+    x = load_dataset("lines", n_train=300, white="below").x_train[:, 0]
+    np.testing.assert_array_equal(x + x[:, ::-1, ::-1], np.ones_like(x))  # still through the centre
+    assert np.all(x[:, -1, :].mean(1) >= 0.5)  # the bottom row is mostly white
+    assert np.all(x[:, 0, :].mean(1) <= 0.5)  # the top row mostly black
+    with pytest.raises(ConfigError, match="random, below|below, random"):
+        load_dataset("lines", white="left")
+
+
+def test_sweep_finds_where_each_output_flips():
+    model = build_model("patuzzo-a1", (1, 2, 2))
+    with torch.no_grad():  # L3 = relu(z), relu(-z); output d's logit = a_d relu(z) + c_d relu(-z) + b_d
+        l3, l4 = decoder_linears(model)
+        l3.weight.copy_(torch.tensor([[1.0], [-1.0]]))
+        l3.bias.zero_()
+        l4.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [2.0, 2.0]]))
+        l4.bias.copy_(torch.tensor([-1.0, -2.0, 0.5, -1.0]))
+    sweep = bottleneck_sweep(model, -4.0, 4.0, steps=801)
+    # output 1 flips at z = 1, output 2 at z = -2, output 3 at z = 0.5, output 4 at z = -0.5 and 0.5
+    expected = [[1.0], [-2.0], [0.5], [-0.5, 0.5]]
+    for found, want in zip(sweep.flips, expected):
+        np.testing.assert_allclose(found, want, atol=1e-2)
+    np.testing.assert_allclose(output_logit(model, np.array([2.0]), 0), [1.0], atol=1e-6)
+    with pytest.raises(ConfigError, match="unit"):
+        bottleneck_sweep(model, -1.0, 1.0, unit=1)
+
+
+def test_inspect_command_writes_the_views(tmp_path, capsys):
+    argv = ["run", "patuzzo-squares", "--output", str(tmp_path), "--seeds", "1", "-q", "--workers", "1",
+            "--set", "train.epochs=20"]
+    assert main(argv) == 0
+    run = tmp_path / "patuzzo-squares" / "squares" / "A2" / "normal-line" / "seed-0"
+    codes = np.load(run / "latent.npz")
+    assert codes["mu"].shape == (4, 1)
+    assert codes["std"].shape == (4, 1)
+    capsys.readouterr()
+    assert main(["inspect", str(run), "--output", str(tmp_path / "views")]) == 0
+    printed = capsys.readouterr().out
+    for name in ("sweep.png", "weights.png", "codes.png"):
+        assert (tmp_path / "views" / name).stat().st_size > 1000
+        assert name in printed
+    assert "Views inside" in (tmp_path / "patuzzo-squares" / "report.md").read_text()
+    assert main(["inspect", str(tmp_path)]) == 2  # not a run folder: a clear error

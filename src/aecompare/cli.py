@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="(re)write the report of an experiment folder")
     report.add_argument("folder", help="an experiment folder, e.g. runs/quick")
 
+    inspect = sub.add_parser("inspect", help="look inside a trained model: bottleneck sweep, weights, codes")
+    inspect.add_argument("run", help="a run folder, e.g. runs/patuzzo-lines/lines/A1/normal-line/seed-0")
+    inspect.add_argument("--output", "-o", help="folder for the figures (default: RUN/inspect)")
+
     data = sub.add_parser("data", help="manage the data directory")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     fetch = data_sub.add_parser("download", help="download a dataset's original files and verify their checksums")
@@ -53,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s", force=True)
     try:
-        return {"run": _run, "list": _list, "report": _report, "data": _data}[args.command](args)
+        return {"run": _run, "list": _list, "report": _report, "inspect": _inspect, "data": _data}[args.command](args)
     except AecompareError as e:
         print(f"aecompare: error: {e}", file=sys.stderr)
         return 2
@@ -131,6 +135,15 @@ def _report(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise ConfigError(f"{folder} is not a folder; pass an experiment folder such as runs/quick")
     print(write_report(folder))
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from aecompare.inspection import views_inside
+
+    run = Path(args.run)
+    for caption, path in views_inside(run, Path(args.output) if args.output else run / "inspect"):
+        print(f"{path}  ({caption})")
     return 0
 
 

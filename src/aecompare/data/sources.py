@@ -54,12 +54,16 @@ def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
 LINE_CLASSES = ("line", "defect", "offcentre")
 
 
-def _line_images(n: int, size: int, rng: np.random.Generator, offset: np.ndarray | float = 0.0) -> np.ndarray:
+def _line_images(n: int, size: int, rng: np.random.Generator, offset: np.ndarray | float = 0.0,
+                 white: str = "random") -> np.ndarray:
     """Binary (n, size, size) images split into a white and a black half by a line at a random angle.
 
-    The line passes ``offset`` pixels from the centre (0: through it, as in Patuzzo 2020).
+    The line passes ``offset`` pixels from the centre (0: through it, as in Patuzzo 2020). ``white``:
+    ``"random"`` puts the white half on either side (the images form a circle); ``"below"`` keeps it below
+    the line (the images form an interval, one per slope: the set a one-unit bottleneck can encode).
     """
-    angle = rng.uniform(0.0, 2.0 * np.pi, size=n)[:, None, None]  # direction of the white side's normal
+    top = np.pi if white == "below" else 2.0 * np.pi
+    angle = rng.uniform(0.0, top, size=n)[:, None, None]  # direction of the white side's normal (rows grow down)
     coords = np.arange(size) - (size - 1) / 2.0
     yy, xx = np.meshgrid(coords, coords, indexing="ij")  # (size, size)
     signed = xx * np.cos(angle) + yy * np.sin(angle)  # (n, size, size) signed distance to the line
@@ -67,18 +71,22 @@ def _line_images(n: int, size: int, rng: np.random.Generator, offset: np.ndarray
 
 
 def lines(data_dir: Path | None = None, *, n_train: int = 1000, n_test: int = 200, n_anomalies: int = 100,
-          size: int = 32, seed: int = 0) -> Dataset:
+          size: int = 32, white: str = "random", seed: int = 0) -> Dataset:
     """Patuzzo's lines: binary ``size`` x ``size`` images cut in two by a line through the centre.
 
-    Test anomalies come in two groups of ``n_anomalies``: ``defect`` (a line image with a square patch of
-    ``size // 6`` pixels flipped) and ``offcentre`` (the line misses the centre by 15-35% of the size).
+    ``white``: ``"random"`` (either half white) or ``"below"`` (the white half below the line, so each slope
+    gives one image, as in the paper's "a line with a given slope"). Test anomalies come in two groups of
+    ``n_anomalies``: ``defect`` (a line image with a square patch of ``size // 6`` pixels flipped) and
+    ``offcentre`` (the line misses the centre by 15-35% of the size).
     """
     if min(n_train, n_test, n_anomalies) < 1 or size < 4:
         raise ConfigError("lines needs n_train, n_test and n_anomalies of at least 1 and a size of at least 4")
+    if white not in ("random", "below"):
+        raise unknown_name("lines white side", white, ("random", "below"))
     rng = np.random.default_rng(seed)
-    train = _line_images(n_train, size, rng)
-    normal_test = _line_images(n_test, size, rng)
-    defect = _line_images(n_anomalies, size, rng)
+    train = _line_images(n_train, size, rng, white=white)
+    normal_test = _line_images(n_test, size, rng, white=white)
+    defect = _line_images(n_anomalies, size, rng, white=white)
     patch = max(1, size // 6)
     corners = rng.integers(0, size - patch + 1, size=(n_anomalies, 2))
     rows = corners[:, 0, None] + np.arange(patch)  # (n, patch)
@@ -86,7 +94,7 @@ def lines(data_dir: Path | None = None, *, n_train: int = 1000, n_test: int = 20
     idx = np.arange(n_anomalies)[:, None, None]
     defect[idx, rows[:, :, None], cols[:, None, :]] = 1.0 - defect[idx, rows[:, :, None], cols[:, None, :]]
     offset = rng.uniform(0.15, 0.35, size=n_anomalies) * size * rng.choice([-1.0, 1.0], size=n_anomalies)
-    offcentre = _line_images(n_anomalies, size, rng, offset)
+    offcentre = _line_images(n_anomalies, size, rng, offset, white=white)
     x_test = np.concatenate([normal_test, defect, offcentre])[:, None]
     y_test = np.repeat([0, 1, 2], [n_test, n_anomalies, n_anomalies])
     return Dataset("lines", train[:, None], np.zeros(n_train, dtype=int), x_test, y_test, LINE_CLASSES)

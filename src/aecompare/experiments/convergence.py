@@ -51,6 +51,7 @@ class LinesCheck:
     epochs: int = 100
     batch_size: int = 32
     lr: float = 0.001
+    white: str = "below"  # the lines set as the paper draws it: one image per slope
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def _train_variant(spec: ConvergenceSpec, variant: Variant, x: torch.Tensor) -> 
 
 
 def _train_lines(check: LinesCheck, data_dir: str | Path | None) -> tuple[dict, dict]:
-    data = load_dataset("lines", data_dir)
+    data = load_dataset("lines", data_dir, white=check.white)
     x = torch.from_numpy(data.x_train)
     net = build_seeds(check.model, tuple(x.shape[1:]), list(range(check.seeds)))
     result = train_batched(net, x, epochs=check.epochs, lr=check.lr, batch_size=check.batch_size)

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from aecompare.config import to_dict
 from aecompare.data import Dataset, OneClassSplit, Scaler, load_dataset, one_class_split
 from aecompare.experiments.spec import DatasetSpec, ExperimentSpec, ModelSpec, spec_to_dict
+from aecompare.inspection import encode_codes
 from aecompare.metrics import metrics_by_group, threshold_from_normal
 from aecompare.models import build_model, config_to_dict, save_model
 from aecompare.scoring import POSTPROCESSES, mse_score, reconstruct, score
@@ -188,6 +189,7 @@ def execute_run(spec: ExperimentSpec, run: Run, dataset: Dataset, folder: Path) 
         np.savez_compressed(partial / "examples.npz", index=idx, inputs=x_test[idx].numpy(),  # as the model saw them
                             recon=reconstruct(model, x_test[idx]).numpy(), group=split.group_test[idx].astype(str),
                             **extra)
+    np.savez_compressed(partial / "latent.npz", **encode_codes(model, x_train))  # for the views inside
     save_model(model, partial)
     write_json(partial / "metrics.json", {
         "rows": rows, "threshold": threshold, "train_seconds": result.train_seconds,

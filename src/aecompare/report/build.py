@@ -140,8 +140,9 @@ def convergence_blocks(folder: Path) -> list[Block]:
             table.rows.append([name, f"{value:.3f}", f"{hits.mean():.3f}", f"[{lo:.3f}, {hi:.3f}]"])
         blocks += [Block("h2", f"The paper's probabilities ({first_summary['label']})"),
                    Block("p", "How often each condition holds in the initial weights. 'Two inputs killed in L1': "
-                              "at least two inputs whose L1 activations are all zero. The paper's 0.32 treats the "
-                              "six pairs as independent; they share weights, so the measured value differs."),
+                              "at least two inputs whose L1 activations are all zero (the paper's 1 - (15/16)^6, "
+                              "which treats the six pairs as independent). 'Opposite signs': both L2 weights of "
+                              "one sign and both L3 weights of the other (the paper's 1/8)."),
                    table]
     spreads = [(v[0]["label"], v[1]["code_std"]) for v in study.values() if "code_std" in v[1]]
     if spreads:
@@ -247,6 +248,28 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
                    _group_table(rows, models, groups)]
     blocks += _postprocess_table(folder, dataset, models)
     blocks += _figures(folder, dataset, models, normals, seeds[0])
+    blocks += _views_inside(folder, dataset, models, normals[0], seeds[0])
+    return blocks
+
+
+def _views_inside(folder: Path, dataset: str, models: list[str], normal: str, seed: int) -> list[Block]:
+    """Patuzzo's looks inside, for MLP runs with a one-unit bottleneck (where a sweep tells the whole story)."""
+    from aecompare.inspection import views_inside
+
+    blocks = []
+    for m in models:
+        run_dir = _run_dir(folder, dataset, m, normal, seed)
+        if not (run_dir / "latent.npz").exists():
+            continue
+        saved = read_json(run_dir / "model.json")
+        config, shape = saved["config"], saved["input_shape"]
+        mlp = config["backbone"] == "mlp" or (config["backbone"] == "auto" and len(shape) == 1)
+        if not mlp or config["latent_dim"] != 1:
+            continue
+        for caption, path in views_inside(run_dir, folder / "figures", prefix=f"{dataset}-{m}-".replace(" ", "_")):
+            blocks.append(Block("figure", f"{m}: {caption}", path=path.relative_to(folder)))
+    if blocks:
+        blocks.insert(0, Block("h3", f"Views inside (seed {seed}, normal: {normal})"))
     return blocks
 
 

@@ -113,3 +113,76 @@ def training_curves(histories: dict[str, list[dict[str, float]]], path: Path) ->
     ax.set_ylabel("loss (dotted: train, solid: validation)", fontsize=8)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def sweep_figure(sweep, image_shape: tuple[int, ...], path: Path) -> Path:
+    """Patuzzo's Figs. 4-8: for up to 16 outputs, each output against the bottleneck with its flip points;
+    for images, decoded images along the sweep and a histogram of where the pixels flip."""
+    n_out = sweep.outputs.shape[1]
+    if n_out <= 16:
+        fig, ax = plt.subplots(figsize=(5.5, 3.0))
+        for d in range(n_out):
+            ax.plot(sweep.z, sweep.outputs[:, d], color=COLORS[d % len(COLORS)], lw=1.3, label=f"output {d + 1}")
+            for f in sweep.flips[d]:
+                ax.axvline(f, color=COLORS[d % len(COLORS)], lw=0.6, ls=":")
+        ax.axhline(0.5, color="0.7", lw=0.8)
+        ax.set_xlabel("bottleneck value")
+        ax.set_ylabel("output")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        return _save(fig, path)
+    picks = np.linspace(0, len(sweep.z) - 1, 9).round().astype(int)
+    fig, axes = plt.subplots(1, 10, figsize=(13, 1.8), gridspec_kw={"width_ratios": [1] * 9 + [2.2]})
+    for ax, k in zip(axes[:9], picks):
+        img = sweep.outputs[k].reshape(image_shape)
+        ax.imshow(img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0)), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"z = {sweep.z[k]:.2f}", fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    flips = np.concatenate([f for f in sweep.flips if len(f)]) if any(len(f) for f in sweep.flips) else np.array([])
+    axes[9].hist(flips, bins=40, color=COLORS[0])
+    axes[9].set_xlim(sweep.z[0], sweep.z[-1])
+    axes[9].set_title("where pixels flip", fontsize=8)
+    axes[9].tick_params(labelsize=7)
+    return _save(fig, path)
+
+
+def output_weights_figure(z: np.ndarray, logits: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]],
+                          path: Path) -> Path:
+    """Patuzzo's Figs. 4-7: per output neuron, its pre-sigmoid value against the bottleneck (a sign change
+    is a flip), titled with the weights and biases from the bottleneck into it.
+
+    Args:
+        z: (K,) bottleneck values.
+        logits: (K, D) pre-sigmoid outputs.
+        layers: the decoder's (weight (out, in), bias (out,)) pairs, L3 first.
+    """
+    n_out = logits.shape[1]
+    fig, axes = plt.subplots(1, n_out, figsize=(2.7 * n_out, 2.6), squeeze=False, sharey=True)
+    (w3, b3), (w4, b4) = layers[0], layers[-1]
+
+    def numbers(values: np.ndarray) -> str:
+        return "(" + ", ".join(f"{float(v):.1f}" for v in values) + ")"
+
+    for d, ax in enumerate(axes[0]):
+        ax.plot(z, logits[:, d], color=COLORS[d % len(COLORS)], lw=1.4)
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set_title(f"output {d + 1}: L4 w {numbers(w4[d])}, b {float(b4[d]):.1f}", fontsize=7)
+        ax.set_xlabel("bottleneck value", fontsize=8)
+    axes[0, 0].set_ylabel("pre-sigmoid output")
+    fig.suptitle(f"L3 (bottleneck -> hidden): w {numbers(w3[:, 0])}, b {numbers(b3)}", fontsize=8, y=1.04)
+    return _save(fig, path)
+
+
+def code_histograms(codes: dict[str, np.ndarray], path: Path) -> Path:
+    """Patuzzo's Figs. 12-13: histograms of the codes (each unit) and, for a VAE, of the posterior spreads."""
+    keys = [k for k in ("mu", "std") if k in codes]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.0 * len(keys), 2.6), squeeze=False)
+    titles = {"mu": "code (posterior mean)", "std": "posterior standard deviation"}
+    for ax, key in zip(axes[0], keys):
+        values = codes[key]
+        for u in range(min(values.shape[1], 8)):
+            ax.hist(values[:, u], bins=40, alpha=0.6, color=COLORS[u % len(COLORS)], label=f"unit {u}")
+        ax.set_title(titles[key], fontsize=9)
+        if values.shape[1] > 1:
+            ax.legend(fontsize=7)
+    return _save(fig, path)
