@@ -13,6 +13,7 @@ began.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,14 +128,6 @@ class BatchedMLP:
             per_sample = per_sample + (kl.mean(2) if self.loss_reduction == "mean" else kl.sum(2))
         return per_sample.mean(1), mse
 
-    def unstack(self, seed_index: int, model: Autoencoder) -> Autoencoder:
-        """Copy one seed's weights into ``model`` (built with the same configuration)."""
-        with torch.no_grad():
-            for k, layer in enumerate(_linear_layers(model)):
-                layer.weight.copy_(self.weights[k][seed_index].T)
-                layer.bias.copy_(self.biases[k][seed_index])
-        return model
-
 
 def _linear_layers(model: Autoencoder) -> list[nn.Linear]:
     """The linear layers in data order; for a VAE the mean layer precedes the log-variance layer."""
@@ -180,8 +173,6 @@ def train_batched(net: BatchedMLP, x: torch.Tensor, *, epochs: int, lr: float, b
     Raises:
         TrainingError: when a loss becomes NaN or infinite (names the epoch and the first bad seed).
     """
-    import time
-
     x = x.reshape(len(x), -1).float()
     n = len(x)
     batch_size = batch_size or n

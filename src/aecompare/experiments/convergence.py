@@ -5,8 +5,8 @@ initial weights. One folder per variant, written atomically; a finished variant 
 
 from __future__ import annotations
 
-import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,9 @@ from aecompare.convergence import (
     opposite_signs,
     train_batched,
 )
-from aecompare.data.sources import load_dataset
+from aecompare.data.sources import check_source_params, load_dataset
 from aecompare.errors import ConfigError
+from aecompare.experiments.runner import safe_name
 from aecompare.experiments.spec import _read_spec_text, apply_overrides
 from aecompare.models.registry import MODELS, model_config
 from aecompare.utils import read_json, write_json
@@ -87,7 +88,13 @@ def load_convergence_spec(name_or_path: str | Path, overrides: list[str] | None 
                           seeds: int | None = None) -> ConvergenceSpec:
     """Load and validate a convergence study; ``overrides`` as for :func:`~aecompare.experiments.load_spec`."""
     text, where = _read_spec_text(name_or_path)
-    raw = apply_overrides(yaml.safe_load(text), overrides or [])
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a study file must be a mapping with keys {', '.join(KEYS)}")
+    raw = apply_overrides(raw, overrides or [])
     if seeds is not None:
         raw["seeds"] = seeds
     unknown = [k for k in raw if k not in KEYS]
@@ -108,17 +115,19 @@ def load_convergence_spec(name_or_path: str | Path, overrides: list[str] | None 
         variants.append(Variant(entry["name"], str(entry.get("label", entry["name"])), overrides_i))
     if not variants:
         raise ConfigError(f"{where}: variants must list at least one model")
+    dataset = dict(raw.get("dataset") or {"name": "squares"})
+    check_source_params(dataset.get("name"), {k: v for k, v in dataset.items() if k != "name"}, f"{where}: ")
     lines = raw.get("lines")
     return ConvergenceSpec(
         name=str(raw.get("name") or Path(where).stem), description=str(raw.get("description", "")), seeds=n_seeds,
-        train=train, dataset=dict(raw.get("dataset") or {"name": "squares"}), variants=tuple(variants),
+        train=train, dataset=dataset, variants=tuple(variants),
         lines=from_dict(LinesCheck, lines, f"{where}: lines") if lines else None,
         published=dict(raw.get("published") or {}))
 
 
 def slug(label: str) -> str:
     """A folder name for a label: ``A1 5-2-5`` -> ``A1_5-2-5``."""
-    return re.sub(r"[^\w.+-]", "_", label)
+    return safe_name(label)
 
 
 def run_convergence(spec: ConvergenceSpec, output: str | Path, data_dir: str | Path | None = None) -> Path:
@@ -158,8 +167,6 @@ def _write_variant(target: Path, label: str, train: Any) -> None:
 
 
 def _train_variant(spec: ConvergenceSpec, variant: Variant, x: torch.Tensor) -> tuple[dict, dict]:
-    import time
-
     start = time.perf_counter()
     net = build_seeds(variant.name, tuple(x.shape[1:]), list(range(spec.seeds)), **variant.overrides)
     causes = diagnose_initial(net, x)

@@ -30,7 +30,7 @@ from aecompare.experiments.spec import DatasetSpec, ExperimentSpec, ModelSpec, s
 from aecompare.inspection import encode_codes
 from aecompare.metrics import metrics_by_group, threshold_from_normal
 from aecompare.models import build_model, config_to_dict, save_model
-from aecompare.scoring import POSTPROCESSES, mse_score, reconstruct, score
+from aecompare.scoring import heaviside, reconstruct, score
 from aecompare.training import fit
 from aecompare.utils import atomic_write_text, read_json, seed_everything, write_json
 
@@ -59,7 +59,13 @@ class Run:
 def normal_dir(normal: Sequence[str]) -> str:
     """The folder name of a normal-class choice: ``normal-1``, ``normal-1+7``; Fashion-MNIST's
     ``T-shirt/top`` becomes ``normal-T-shirt_top``, one folder."""
-    return "normal-" + re.sub(r"[^\w.+-]", "_", "+".join(normal))
+    return "normal-" + safe_name("+".join(normal))
+
+
+def safe_name(text: str) -> str:
+    """``text`` as one folder name: every character other than letters, digits, ``.``, ``+``, ``-``
+    becomes ``_``."""
+    return re.sub(r"[^\w.+-]", "_", text)
 
 
 def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | Path | None = None,
@@ -166,8 +172,10 @@ def execute_run(spec: ExperimentSpec, run: Run, dataset: Dataset, folder: Path) 
                       and bool(torch.all((x_train == 0) | (x_train == 1))))
     normal_test = x_test[torch.from_numpy(split.y_test == 0)]
     # Patuzzo's Figs. 9-10: the normal test images' error before and after post-processing (binary data only)
-    normal_test_mse = {p: float(mse_score(model, normal_test, postprocess=p).mean())
-                       for p in (POSTPROCESSES if binary_sigmoid else ("none",))}
+    normal_recon = reconstruct(model, normal_test)
+    normal_test_mse = {"none": float((normal_recon - normal_test).pow(2).mean())}
+    if binary_sigmoid:
+        normal_test_mse["heaviside"] = float((heaviside(normal_recon) - normal_test).pow(2).mean())
     threshold = threshold_from_normal(val_scores, spec.evaluation.threshold_percentile)
     rows = metrics_by_group(split.y_test, test_scores, split.group_test, threshold)
 

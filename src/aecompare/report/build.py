@@ -144,13 +144,13 @@ def convergence_blocks(folder: Path) -> list[Block]:
                               "which treats the six pairs as independent). 'Opposite signs': both L2 weights of "
                               "one sign and both L3 weights of the other (the paper's 1/8)."),
                    table]
-    spreads = [(v[0]["label"], v[1]["code_std"]) for v in study.values() if "code_std" in v[1]]
+    spreads = [(name, v[0]["label"], v[1]["code_std"]) for name, v in study.items() if "code_std" in v[1]]
     if spreads:
         table = Block("table", header=["model and data", "seeds", "posterior std: median over seeds",
                                        "smallest seed's", "seeds with std < 0.1", "paper"])
         paper_std = published.get("a2_std", {})
-        for label, std in spreads:
-            paper = paper_std.get("lines" if "lines" in label else "squares", "–")
+        for name, label, std in spreads:
+            paper = paper_std.get("lines" if name == LINES_FOLDER else "squares", "–")
             table.rows.append([label, str(len(std)), f"{np.median(std):.4f}", f"{np.min(std):.4f}",
                                f"{int((std < 0.1).sum())}", str(paper)])
         blocks += [Block("h2", "A2's posterior spread: the 2x2 set against the lines set"),
