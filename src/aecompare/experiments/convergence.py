@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from aecompare.config import from_dict
 from aecompare.convergence import (
@@ -25,9 +24,9 @@ from aecompare.convergence import (
     train_batched,
 )
 from aecompare.data.sources import check_source_params, load_dataset
-from aecompare.errors import ConfigError
+from aecompare.errors import AecompareError, ConfigError
 from aecompare.experiments.runner import safe_name
-from aecompare.experiments.spec import _read_spec_text, apply_overrides
+from aecompare.experiments.spec import apply_overrides, read_spec_mapping
 from aecompare.models.registry import MODELS, model_config
 from aecompare.utils import read_json, write_json
 
@@ -77,23 +76,16 @@ class ConvergenceSpec:
 def is_convergence_spec(name_or_path: str | Path) -> bool:
     """True when the spec says ``study: convergence`` (False for a grid spec or an unknown name)."""
     try:
-        text, _ = _read_spec_text(name_or_path)
-        raw = yaml.safe_load(text)
-    except Exception:  # noqa: BLE001 - load_spec reports what is wrong with it
+        raw, _ = read_spec_mapping(name_or_path, KEYS)
+    except AecompareError:  # load_spec reports what is wrong with it
         return False
-    return isinstance(raw, dict) and raw.get("study") == "convergence"
+    return raw.get("study") == "convergence"
 
 
 def load_convergence_spec(name_or_path: str | Path, overrides: list[str] | None = None,
                           seeds: int | None = None) -> ConvergenceSpec:
     """Load and validate a convergence study; ``overrides`` as for :func:`~aecompare.experiments.load_spec`."""
-    text, where = _read_spec_text(name_or_path)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{where} is not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: a study file must be a mapping with keys {', '.join(KEYS)}")
+    raw, where = read_spec_mapping(name_or_path, KEYS)
     raw = apply_overrides(raw, overrides or [])
     if seeds is not None:
         raw["seeds"] = seeds

@@ -127,19 +127,29 @@ def load_spec(name_or_path: str | Path, overrides: list[str] | None = None, seed
     Raises:
         ConfigError: unknown experiment, malformed YAML, unknown key or bad value (says where).
     """
-    text, where = _read_spec_text(name_or_path)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{where} is not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: an experiment file must be a mapping with keys {', '.join(TOP_KEYS)}")
+    raw, where = read_spec_mapping(name_or_path, TOP_KEYS)
     raw = _resolve_extends(raw, where, name_or_path)
     raw = apply_overrides(raw, overrides or [])
     _let_top_level_overrides_win(raw, overrides or [])
     if seeds is not None:
         raw["seeds"] = seeds
     return parse_spec(raw, where)
+
+
+def read_spec_mapping(name_or_path: str | Path, keys: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    """A shipped spec or a YAML file as a mapping, and where it came from (for error messages).
+
+    Raises:
+        ConfigError: unknown experiment, malformed YAML, or a file that is not a mapping (``keys`` are listed).
+    """
+    text, where = _read_spec_text(name_or_path)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: an experiment file must be a mapping with keys {', '.join(keys)}")
+    return raw, where
 
 
 def _resolve_extends(raw: dict[str, Any], where: str, name_or_path: str | Path, depth: int = 0) -> dict[str, Any]:
