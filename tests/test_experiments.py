@@ -117,8 +117,9 @@ def test_runner_resumes_and_ignores_unfinished_folders(tiny_spec, tmp_path: Path
     (unfinished.parent / ".seed-0.partial-999").mkdir()
 
     executed: list[Run] = []
-    original = runner.execute_run
-    monkeypatch.setattr(runner, "execute_run", lambda spec, run, *a: executed.append(run) or original(spec, run, *a))
+    original = runner.execute_runs
+    monkeypatch.setattr(runner, "execute_runs",
+                        lambda spec, runs, *a: executed.extend(runs) or original(spec, runs, *a))
     run_experiment(tiny_spec, tmp_path, progress=False, workers=1)
     assert [(r.model.label, r.normal) for r in executed] == [("vae-b2", ("0",))]
     assert (finished / "metrics.json").stat().st_mtime_ns == stamp

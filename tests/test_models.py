@@ -13,7 +13,8 @@ from conftest import TINY_MODEL
 
 IMAGE, TABLE = (1, 8, 8), (12,)
 CASES = [(name, IMAGE) for name in available_models()] + [
-    (name, TABLE) for name in available_models() if not name.startswith(("conv-", "schneider-"))]
+    (name, TABLE) for name in available_models()
+    if MODELS[name].defaults.get("backbone") != "conv"]
 
 
 def _batch(shape: tuple[int, ...], n: int = 16) -> torch.Tensor:

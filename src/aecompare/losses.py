@@ -4,21 +4,38 @@ and averaged over the batch, so reconstruction and KL share one reduction and ``
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 from aecompare.models import Autoencoder, AutoencoderOutput
 
+LOG_2PI = math.log(2.0 * math.pi)
 
-def reconstruction_error(recon: torch.Tensor, x: torch.Tensor, kind: str = "mse", reduction: str = "sum"
-                         ) -> torch.Tensor:
-    """Per-sample reconstruction loss summed (or averaged) over features: (B, ...) -> (B,)."""
-    if kind == "bce":
+
+def reconstruction_error(recon: torch.Tensor, x: torch.Tensor, kind: str = "mse", reduction: str = "sum",
+                         recon_logvar: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-sample reconstruction loss summed (or averaged) over features: (B, ...) -> (B,).
+
+    ``rmse`` is the root of the mean squared error of each sample (already a mean, so ``reduction`` does not
+    apply); ``gaussian_nll`` is -log N(x | recon, exp(recon_logvar)) and needs ``recon_logvar``.
+    """
+    if kind == "gaussian_nll":
+        per_element = gaussian_nll(x, recon, recon_logvar)
+    elif kind == "bce":
         per_element = F.binary_cross_entropy(recon, x, reduction="none")
     else:
         per_element = (recon - x).pow(2)
     per_element = per_element.flatten(1)
+    if kind == "rmse":
+        return (per_element.mean(1) + 1e-12).sqrt()  # the epsilon keeps the gradient finite at a perfect fit
     return per_element.mean(1) if reduction == "mean" else per_element.sum(1)
+
+
+def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """-log N(x | mean, exp(logvar)) per element, any shape."""
+    return 0.5 * (LOG_2PI + logvar + (x - mean).pow(2) * torch.exp(-logvar))
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
@@ -28,21 +45,34 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "sum") 
     return per_dim.mean(1) if reduction == "mean" else per_dim.sum(1)
 
 
-def autoencoder_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput) -> dict[str, torch.Tensor]:
-    """The reconstruction objective, plus ``beta`` x KL for a Gaussian bottleneck.
+def per_sample_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput) -> dict[str, torch.Tensor]:
+    """The training objective's terms per sample, each (B,): ``reconstruction`` (times its weight), ``kl``
+    (VAE, before ``beta``), ``decoder_variance`` and their weighted sum ``total``.
 
-    Returns:
-        ``{"total", "reconstruction"}`` and ``"kl"`` for a VAE; scalars averaged over the batch.
+    ``decoder_variance``: a Gaussian decoder trained on a loss that ignores its variance (mse, rmse, bce) would
+    never learn it, so its log-variance is fitted by maximum likelihood around the mean *held fixed*
+    (detached): the mean follows the stated loss exactly, and the variance becomes the residual spread that the
+    reconstruction probability needs.
     """
     cfg = model.config
-    recon = reconstruction_error(out.recon, x, cfg.reconstruction, cfg.loss_reduction).mean()
-    terms = {"reconstruction": recon}
+    terms = {"reconstruction": cfg.reconstruction_weight * reconstruction_error(
+        out.recon, x, cfg.reconstruction, cfg.loss_reduction, out.recon_logvar)}
+    total = terms["reconstruction"]
+    if out.recon_logvar is not None and cfg.reconstruction != "gaussian_nll":
+        terms["decoder_variance"] = reconstruction_error(out.recon.detach(), x, "gaussian_nll", cfg.loss_reduction,
+                                                         out.recon_logvar)
+        total = total + terms["decoder_variance"]
     if out.logvar is not None:
-        terms["kl"] = gaussian_kl(out.mu, out.logvar, cfg.loss_reduction).mean()
-        terms["total"] = recon + model.config.beta * terms["kl"]
-    else:
-        terms["total"] = recon
+        terms["kl"] = gaussian_kl(out.mu, out.logvar, cfg.loss_reduction)
+        total = total + cfg.beta * terms["kl"]
+    terms["total"] = total
     return terms
+
+
+def autoencoder_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput) -> dict[str, torch.Tensor]:
+    """:func:`per_sample_loss` averaged over the batch: ``{"total", "reconstruction"}``, ``"kl"`` for a VAE,
+    ``"decoder_variance"`` where it applies; scalars."""
+    return {k: v.mean() for k, v in per_sample_loss(model, x, out).items()}
 
 
 def critic_loss(critic: torch.nn.Module, z_fake: torch.Tensor, z_prior: torch.Tensor) -> torch.Tensor:

@@ -1,17 +1,21 @@
 """Scores: a trained model and inputs -> one number per sample, higher = more anomalous.
 
-Scores are deterministic: a VAE is scored through its posterior mean. ``postprocess="heaviside"`` replaces
-each sigmoid output by the step of its logit before the error is taken (Patuzzo 2020, for binary images).
+Scores are deterministic: reconstruction errors score a VAE through its posterior mean, and the
+reconstruction probability draws its posterior samples from a seeded generator. ``postprocess="heaviside"``
+replaces each sigmoid output by the step of its logit before the error is taken (Patuzzo 2020, for binary
+images).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from aecompare.errors import ConfigError, unknown_name
+from aecompare.losses import gaussian_nll
 from aecompare.models import Autoencoder
 
 POSTPROCESSES = ("none", "heaviside")
@@ -58,15 +62,66 @@ def mae_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, postp
     return (reconstruct(model, x, batch_size, postprocess) - x.cpu()).abs().flatten(1).mean(1).numpy()
 
 
+@torch.no_grad()
+def reconstruction_probability_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024,
+                                     postprocess: str = "none", n_samples: int = 100, seed: int = 0) -> np.ndarray:
+    """An & Cho's (2015) reconstruction probability, as an anomaly score (N,): ``-log p_hat(x)`` with
+
+        p_hat(x) = 1/L sum_l N(x | mean(z_l), exp(logvar(z_l))),   z_l = mu(x) + sigma(x) * eps_l,
+
+    the decoder's Gaussian likelihood of ``x`` (summed over features in log space) averaged over ``L =
+    n_samples`` draws from q(z|x), computed as a log-mean-exp. The ``eps_l`` come from a generator seeded by
+    ``seed`` and are the same for every row (common random numbers), so a row's score depends on that row
+    alone, not on its batch or position, and repeats exactly. All L samples go through the decoder in one batch.
+
+    Raises:
+        ConfigError: for a model without a posterior (AE, AAE) or without a decoder variance.
+    """
+    if model.config.bottleneck != "gaussian" or not model.gaussian_decoder:
+        raise ConfigError("the reconstruction probability needs a VAE with a Gaussian decoder (bottleneck: "
+                          "gaussian, decoder_output: gaussian), e.g. 'fiorino-vae'; score other models by "
+                          f"{', '.join(k for k in SCORERS if k != 'reconstruction_probability')}")
+    if postprocess != "none":
+        raise ConfigError("the reconstruction probability takes no post-processing; set postprocess: none")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ConfigError(f"the reconstruction probability needs n_samples >= 1, got {n_samples!r}")
+    model.eval()
+    device = next(model.parameters()).device
+    eps = torch.randn(n_samples, 1, model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
+    eps = eps.to(device)  # (L, 1, latent), drawn on the CPU so every device gets the same numbers
+    features = math.prod(model.input_shape)
+    rows = max(1, min(batch_size, SAMPLE_BUDGET // (n_samples * features)))  # keep L x rows x D bounded
+    scores = []
+    for i in range(0, len(x), rows):
+        xb = x[i:i + rows].to(device)  # (B, *input_shape)
+        code = model.encode(xb, sample=False)
+        z = code.mu + torch.exp(0.5 * code.logvar) * eps  # (L, B, latent)
+        mean, logvar = model.decode_distribution(z.flatten(0, 1))  # (L*B, *input_shape) each
+        log_lik = -gaussian_nll(xb.repeat(n_samples, *([1] * (xb.ndim - 1))), mean, logvar)
+        log_lik = log_lik.flatten(1).sum(1).view(n_samples, len(xb))  # (L, B): log N(x | z_l)
+        log_p = torch.logsumexp(log_lik.double(), dim=0) - math.log(n_samples)  # (B,) log-mean-exp over L
+        scores.append(-log_p.cpu())
+    return torch.cat(scores).numpy() if scores else np.empty(0)
+
+
+SAMPLE_BUDGET = 2 ** 24  # decoder outputs per chunk of the reconstruction probability (64 MB of float32)
+
 SCORERS: dict[str, Callable[..., np.ndarray]] = {
     "mse": mse_score,
     "mae": mae_score,
+    "reconstruction_probability": reconstruction_probability_score,
 }
+SAMPLING_SCORERS = ("reconstruction_probability",)  # take n_samples and seed
 
 
 def score(model: Autoencoder, x: torch.Tensor, method: str = "mse", batch_size: int = 1024,
-          postprocess: str = "none") -> np.ndarray:
-    """Anomaly scores (N,) by the named method, one of :data:`SCORERS`, after ``postprocess``."""
+          postprocess: str = "none", n_samples: int = 100, seed: int = 0) -> np.ndarray:
+    """Anomaly scores (N,) by the named method, one of :data:`SCORERS`, after ``postprocess``.
+
+    ``n_samples`` and ``seed`` apply to the sampling scores (the reconstruction probability).
+    """
     if method not in SCORERS:
         raise unknown_name("score", method, SCORERS)
+    if method in SAMPLING_SCORERS:
+        return SCORERS[method](model, x, batch_size, postprocess, n_samples=n_samples, seed=seed)
     return SCORERS[method](model, x, batch_size, postprocess)

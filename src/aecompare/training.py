@@ -11,18 +11,13 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from tqdm.auto import tqdm
 
 from aecompare.errors import ConfigError, TrainingError
-from aecompare.losses import (
-    autoencoder_loss,
-    critic_loss,
-    encoder_adversarial_loss,
-    gaussian_kl,
-    reconstruction_error,
-)
+from aecompare.losses import autoencoder_loss, critic_loss, encoder_adversarial_loss, per_sample_loss
 from aecompare.models import Autoencoder
 from aecompare.utils import resolve_device, seed_everything
 
@@ -38,6 +33,7 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 64
     lr: float = 1e-3
+    optimizer: Literal["adam", "nadam"] = "adam"  # NAdam: Adam with Nesterov momentum (Fiorino's fraud VAE)
     weight_decay: float = 0.0
     early_stopping_patience: int = 10  # epochs without a better validation loss; 0 turns it off
     lr_patience: int = 5  # ReduceLROnPlateau patience on the validation loss; 0 turns it off
@@ -105,8 +101,9 @@ def fit(
     val_x = val_x.to(device) if val_x is not None and len(val_x) else None
     adversarial = model.critic is not None
 
-    optimizers = {"autoencoder": torch.optim.Adam(model.autoencoder_parameters(), lr=config.lr,
-                                                  weight_decay=config.weight_decay)}
+    optimizer_class = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam}[config.optimizer]
+    optimizers = {"autoencoder": optimizer_class(model.autoencoder_parameters(), lr=config.lr,
+                                                 weight_decay=config.weight_decay)}
     if adversarial:
         optimizers["critic"] = torch.optim.Adam(model.critic.parameters(), lr=config.lr)
         optimizers["encoder"] = torch.optim.Adam(model.encoder_parameters(), lr=config.lr)
@@ -124,13 +121,14 @@ def fit(
     for epoch in bar:
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
-        sums: dict[str, torch.Tensor] = {}
+        sums, names = None, []
         for i in range(0, n, config.batch_size):  # the last batch may be partial: tiny sets keep every row
             xb = train_x[order[i:i + config.batch_size]]
             terms = _adversarial_step(model, xb, optimizers) if adversarial else _standard_step(model, xb, optimizers)
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v * len(xb)
-        row = {"epoch": epoch, **{f"train_{k}": float(v) / n for k, v in sums.items()}}
+            names = list(terms)
+            weighted = torch.stack(list(terms.values())) * len(xb)  # one op per step, not one per term
+            sums = weighted if sums is None else sums + weighted
+        row = {"epoch": epoch, **{f"train_{k}": float(v) / n for k, v in zip(names, sums.tolist())}}
         row["val_loss"] = validation_loss(model, val_x, config.batch_size) if val_x is not None else row["train_loss"]
         row["lr"] = optimizers["autoencoder"].param_groups[0]["lr"]
         for key in ("train_loss", "val_loss"):
@@ -191,7 +189,7 @@ def _standard_step(model: Autoencoder, xb: torch.Tensor, optimizers: dict) -> di
 def _adversarial_step(model: Autoencoder, xb: torch.Tensor, optimizers: dict) -> dict[str, torch.Tensor]:
     """Reconstruction phase (encoder + decoder), then regularisation phase (critic, then encoder)."""
     cfg = model.config
-    recon = autoencoder_loss(model, xb, model(xb))["reconstruction"]
+    recon = autoencoder_loss(model, xb, model(xb))["total"]  # no KL here: the AAE's reconstruction (+ variance)
     optimizers["autoencoder"].zero_grad(set_to_none=True)
     recon.backward()
     optimizers["autoencoder"].step()
@@ -217,17 +215,13 @@ def _adversarial_step(model: Autoencoder, xb: torch.Tensor, optimizers: dict) ->
 def validation_loss(model: Autoencoder, x: torch.Tensor, batch_size: int) -> float:
     """The loss early stopping watches, deterministic: z is the posterior mean.
 
-    The AE's and AAE's is the reconstruction loss; the VAE's adds ``beta`` x KL.
+    The training objective of :func:`aecompare.losses.per_sample_loss`: the AE's and AAE's reconstruction loss,
+    the VAE's adds ``beta`` x KL (and a Gaussian decoder's variance term where it applies).
     """
     model.eval()
     total = torch.zeros((), device=x.device)
     step = max(batch_size, 256)  # no gradients here: larger batches are cheap
     for i in range(0, len(x), step):
         xb = x[i:i + step]
-        out = model(xb)
-        cfg = model.config
-        per_sample = reconstruction_error(out.recon, xb, cfg.reconstruction, cfg.loss_reduction)
-        if out.logvar is not None:
-            per_sample = per_sample + cfg.beta * gaussian_kl(out.mu, out.logvar, cfg.loss_reduction)
-        total += per_sample.sum()
+        total += per_sample_loss(model, xb, model(xb))["total"].sum()
     return float(total) / len(x)

@@ -293,9 +293,178 @@ def cifar10(data_dir: Path | None = None, *, per_class: int | None = None) -> Da
     return Dataset("cifar10", *parts["train"], *parts["test"], CIFAR10_CLASSES)
 
 
+# --- tables ---------------------------------------------------------------------------------------------
+
+TABLE_CLASSES = ("normal", "anomaly")
+TABLE_SUFFIXES = (".csv", ".npz", ".mat")
+CREDITCARD_COLUMNS = ("Time", *(f"V{i}" for i in range(1, 29)), "Amount", "Class")
+
+
+def read_table(path: str | os.PathLike, label: str = "label") -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """A labelled table from a CSV, NPZ or MAT file: features X (N, D) float32, labels y (N,) with 1 =
+    anomaly, 0 = normal, and the feature names.
+
+    CSV: a header row; the column named ``label`` holds the labels, every other column is a numeric feature.
+    NPZ (ADBench) and MAT (ODDS): arrays ``X`` and ``y``.
+
+    Raises:
+        DataNotFoundError: when the file is missing.
+        DataError: for another format, missing arrays or columns, non-numeric values, or labels other than 0/1.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"table file {path} not found")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        x, y, names = _read_csv_table(path, label)
+    elif suffix in (".npz", ".mat"):
+        arrays = _read_npz(path) if suffix == ".npz" else _read_mat(path)
+        missing = [k for k in ("X", "y") if k not in arrays]
+        if missing:
+            raise DataError(f"{path} has no array {missing[0]!r} (found {', '.join(sorted(arrays)) or 'none'}); "
+                            "a table file holds X (samples x features) and y (1 = anomaly, 0 = normal)")
+        x = np.asarray(arrays["X"])
+        y = np.asarray(arrays["y"]).reshape(-1)
+        if x.ndim != 2 or len(x) != len(y):
+            raise DataError(f"{path}: X has shape {x.shape} and y {len(y)} entries; expected X (N, D) and y (N,)")
+        if x.dtype.kind not in "biuf" or y.dtype.kind not in "biuf":
+            raise DataError(f"{path}: X and y must be numeric, got {x.dtype} and {y.dtype}")
+        names = tuple(f"x{i}" for i in range(x.shape[1]))
+    else:
+        raise DataError(f"{path}: unknown table format {suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}")
+    if not np.isin(y, (0, 1)).all():
+        bad = np.unique(y[~np.isin(y, (0, 1))])[:5]
+        raise DataError(f"{path}: labels must be 0 (normal) or 1 (anomaly), found {bad.tolist()}")
+    return x.astype(np.float32), y.astype(np.int64), names
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (ValueError, OSError) as e:  # a pickled object array, or not a zip
+        raise DataError(f"{path} is not a NumPy .npz file of plain arrays: {e}") from None
+
+
+def _read_mat(path: Path) -> dict[str, np.ndarray]:
+    from scipy.io import loadmat  # scipy comes with scikit-learn
+
+    try:
+        return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    except NotImplementedError:
+        raise DataError(f"{path} is a MATLAB v7.3 (HDF5) file, which scipy cannot read; open it with h5py and "
+                        "save X and y with numpy.savez") from None
+    except (ValueError, OSError, TypeError) as e:
+        raise DataError(f"{path} is not a MATLAB .mat file: {e}") from None
+
+
+def _read_csv_table(path: Path, label: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f), None)
+    if not header:
+        raise DataError(f"{path} is empty; a CSV table needs a header row and data rows")
+    header = [h.strip() for h in header]
+    if label not in header:
+        raise DataError(f"{path}: no label column {label!r}; the columns are: {', '.join(header[:40])}. Name the "
+                        "column that marks anomalies (1) and normal rows (0), e.g. params: {label: Class}")
+    try:  # numpy's C parser: 284,807 rows in a few seconds
+        values = np.loadtxt(path, delimiter=",", skiprows=1, quotechar='"', dtype=np.float64, ndmin=2)
+    except ValueError as e:
+        raise DataError(f"{path}: every value must be a number ({e})") from None
+    if values.shape[1] != len(header):
+        raise DataError(f"{path}: the header names {len(header)} columns but the rows have {values.shape[1]}")
+    column = header.index(label)
+    names = tuple(h for i, h in enumerate(header) if i != column)
+    return np.delete(values, column, axis=1), values[:, column], names
+
+
+def _table_dataset(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> Dataset:
+    """The one-class partition of a labelled table: a seeded ``test_fraction`` of the normal rows and every
+    anomaly form the test set; the other normal rows are the training partition (validation is cut from it)."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError(f"{name}: test_fraction must be in (0, 1), got {test_fraction}")
+    normal, anomalous = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    if len(normal) < 2 or len(anomalous) == 0:
+        raise DataError(f"{name}: a one-class table needs at least 2 normal rows and 1 anomaly, found "
+                        f"{len(normal)} and {len(anomalous)}")
+    normal = np.random.default_rng(seed).permutation(normal)
+    n_test = min(max(1, int(round(test_fraction * len(normal)))), len(normal) - 1)
+    test = np.concatenate([normal[:n_test], anomalous])
+    train = np.sort(normal[n_test:])
+    return Dataset(name, x[train], np.zeros(len(train), dtype=np.int64), x[test], y[test], TABLE_CLASSES)
+
+
+def tabular(data_dir: Path | None = None, *, table: str = "", test_fraction: float = 0.3, seed: int = 0) -> Dataset:
+    """An ODDS / ADBench benchmark table from ``<data dir>/tabular/``: ``table: cardio`` reads ``cardio.npz``
+    or ADBench's ``6_cardio.npz`` (or a ``.mat`` / ``.csv`` of that name).
+
+    ``test_fraction`` of the normal rows (drawn with ``seed``) and all anomalies are the test set.
+    """
+    folder = (data_dir or resolve_data_dir()) / "tabular"
+    found = {_table_name(p): p for p in sorted(folder.glob("*")) if p.suffix.lower() in TABLE_SUFFIXES}
+    if not table:
+        raise ConfigError(f"tabular: name a table, e.g. params: {{table: cardio}}; tables in {folder}: "
+                          f"{', '.join(sorted(found)) or '(none)'}")
+    if table not in found:
+        raise DataNotFoundError(
+            f"tabular: no table {table!r} in {folder} (looked for {table}.npz or <number>_{table}.npz, .mat, .csv); "
+            f"tables there: {', '.join(sorted(found)) or '(none)'}. ADBench's Classical/*.npz and ODDS's .mat "
+            f"files work as they are; put them in that folder or point --data-dir / ${DATA_ENV} elsewhere.")
+    x, y, _ = read_table(found[table])
+    return _table_dataset(table, x, y, test_fraction, seed)
+
+
+def _table_name(path: Path) -> str:
+    """``6_cardio.npz`` -> ``cardio`` (ADBench numbers its files), ``cardio.mat`` -> ``cardio``."""
+    stem = path.stem
+    prefix, _, rest = stem.partition("_")
+    return rest if prefix.isdigit() and rest else stem
+
+
+def table(data_dir: Path | None = None, *, path: str = "", label: str = "label", test_fraction: float = 0.3,
+          seed: int = 0) -> Dataset:
+    """Any labelled table (CSV with a ``label`` column, NPZ or MAT with ``X``, ``y``): ``path`` as given, or
+    relative to the data directory. The one-class partition as in :func:`tabular`."""
+    if not path:
+        raise ConfigError("table: give the file, e.g. params: {path: my_data.csv, label: is_fraud}")
+    file = Path(path).expanduser()
+    if not file.is_absolute() and not file.exists():
+        file = (data_dir or resolve_data_dir()) / file
+    if not file.is_file():
+        raise DataNotFoundError(f"table: {path} not found (as given, or in the data directory "
+                                f"{data_dir or resolve_data_dir()})")
+    x, y, _ = read_table(file, label)
+    return _table_dataset(file.stem, x, y, test_fraction, seed)
+
+
+def creditcard(data_dir: Path | None = None, *, test_fraction: float = 0.3, seed: int = 0) -> Dataset:
+    """The Kaggle credit-card fraud table (ULB; 284,807 transactions, 492 frauds): ``creditcard.csv`` with
+    columns Time, V1..V28, Amount, Class, in the data directory or its ``creditcard/`` folder. All 30
+    features are kept; standardisation happens later, on normal training rows only."""
+    root = data_dir or resolve_data_dir()
+    candidates = [root / "creditcard.csv", root / "creditcard" / "creditcard.csv"]
+    file = next((c for c in candidates if c.is_file()), None)
+    if file is None:
+        raise DataNotFoundError(
+            f"creditcard: creditcard.csv not found (looked at {candidates[0]} and {candidates[1]}). It needs a "
+            "Kaggle account, so aecompare cannot fetch it: download it from "
+            "https://www.kaggle.com/mlg-ulb/creditcardfraud and put creditcard.csv (columns Time, V1..V28, "
+            "Amount, Class) at one of those places, or point --data-dir / $AECOMPARE_DATA at its folder.")
+    with open(file, encoding="utf-8") as f:
+        header = tuple(h.strip().strip('"') for h in f.readline().strip().split(","))
+    if header != CREDITCARD_COLUMNS:
+        missing = [c for c in CREDITCARD_COLUMNS if c not in header]
+        raise DataError(f"{file} does not have the credit-card schema (Time, V1..V28, Amount, Class): "
+                        + (f"column {missing[0]!r} is missing" if missing else f"the columns are {header}"))
+    x, y, _ = read_table(file, "Class")
+    return _table_dataset("creditcard", x, y, test_fraction, seed)
+
+
 SOURCES: dict[str, Callable[..., Dataset]] = {
-    "cifar10": cifar10, "digits": digits, "fashion-mnist": fashion_mnist, "lines": lines, "mnist": mnist,
-    "squares": squares,
+    "cifar10": cifar10, "creditcard": creditcard, "digits": digits, "fashion-mnist": fashion_mnist, "lines": lines,
+    "mnist": mnist, "squares": squares, "table": table, "tabular": tabular,
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import multiprocessing
 import os
@@ -53,7 +54,7 @@ class Run:
     @property
     def relative_dir(self) -> Path:
         """``<dataset>/<model>/normal-<classes>/seed-<n>``."""
-        return Path(self.dataset.name, self.model.label, normal_dir(self.normal), f"seed-{self.seed}")
+        return Path(self.dataset.key, self.model.label, normal_dir(self.normal), f"seed-{self.seed}")
 
 
 def normal_dir(normal: Sequence[str]) -> str:
@@ -87,20 +88,32 @@ def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | 
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "experiment.json", spec_to_dict(spec))
     show = sys.stderr.isatty() if progress is None else progress
-    datasets = {d.name: load_dataset(d.name, data_dir, **d.params) for d in spec.datasets}
+    datasets = {d.key: load_dataset(d.name, data_dir, **d.params) for d in spec.datasets}
     runs = list(expand_runs(spec, datasets))
     todo = [r for r in runs if not (folder / r.relative_dir / "metrics.json").exists()]
     log.info("%s: %d runs, %d already finished", spec.name, len(runs), len(runs) - len(todo))
-    workers = default_workers(len(todo)) if workers is None else max(1, workers)
+    groups = list(group_by_training(spec, todo).values())
+    workers = default_workers(len(groups)) if workers is None else max(1, workers)
     with tqdm(total=len(todo), desc=spec.name, unit="run", disable=not show) as bar:
         if workers == 1:
-            for run in todo:
-                execute_run(spec, run, datasets[run.dataset.name], folder)
-                bar.update()
+            for group in groups:
+                execute_runs(spec, group, datasets[group[0].dataset.key], folder)
+                bar.update(len(group))
         else:
-            _run_in_processes(spec, todo, folder, data_dir, workers, bar)
+            _run_in_processes(spec, groups, folder, data_dir, workers, bar)
     write_results(folder)
     return folder
+
+
+def group_by_training(spec: ExperimentSpec, runs: list[Run]) -> dict[str, list[Run]]:
+    """Runs that train the same model on the same data with the same seed, differing only in their score,
+    grouped so that one training serves them all."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        key = json.dumps([run.dataset.key, run.normal, run.seed, run.model.name,
+                          spec.model_overrides(run.model, run.dataset)], sort_keys=True, default=str)
+        groups.setdefault(key, []).append(run)
+    return groups
 
 
 def default_workers(n_runs: int) -> int:
@@ -116,24 +129,23 @@ _WORKER_DATASETS: dict[str, Dataset] = {}
 def _init_worker(spec: ExperimentSpec, data_dir: str | Path | None) -> None:
     torch.set_num_threads(1)  # the processes share the cores; one thread each avoids oversubscription
     for d in spec.datasets:  # load once per process, not once per run
-        _WORKER_DATASETS[d.name] = load_dataset(d.name, data_dir, **d.params)
+        _WORKER_DATASETS[d.key] = load_dataset(d.name, data_dir, **d.params)
 
 
-def _worker_run(spec: ExperimentSpec, run: Run, folder: Path) -> Path:
-    return execute_run(spec, run, _WORKER_DATASETS[run.dataset.name], folder)
+def _worker_runs(spec: ExperimentSpec, runs: list[Run], folder: Path) -> list[Path]:
+    return execute_runs(spec, runs, _WORKER_DATASETS[runs[0].dataset.key], folder)
 
 
-def _run_in_processes(spec: ExperimentSpec, todo: list[Run], folder: Path, data_dir: str | Path | None,
+def _run_in_processes(spec: ExperimentSpec, groups: list[list[Run]], folder: Path, data_dir: str | Path | None,
                       workers: int, bar: tqdm) -> None:
     # spawn, not fork: forking a process that has started torch's thread pools can deadlock.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                              initargs=(spec, data_dir)) as pool:
-        futures = [pool.submit(_worker_run, spec, run, folder) for run in todo]
+        futures = [pool.submit(_worker_runs, spec, group, folder) for group in groups]
         try:
             for future in as_completed(futures):
-                future.result()  # re-raises a run's error here, with its message
-                bar.update()
+                bar.update(len(future.result()))  # re-raises a run's error here, with its message
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -143,7 +155,7 @@ def _run_in_processes(spec: ExperimentSpec, todo: list[Run], folder: Path, data_
 def expand_runs(spec: ExperimentSpec, datasets: dict[str, Dataset]) -> Iterator[Run]:
     """Every (dataset, normal classes, seed, model) of the grid, models innermost."""
     for d in spec.datasets:
-        for normal in d.normal_sets(datasets[d.name].class_names):
+        for normal in d.normal_sets(datasets[d.key].class_names):
             for seed in spec.seeds:
                 for model in spec.models:
                     yield Run(d, normal, model, seed)
@@ -151,23 +163,22 @@ def expand_runs(spec: ExperimentSpec, datasets: dict[str, Dataset]) -> Iterator[
 
 def execute_run(spec: ExperimentSpec, run: Run, dataset: Dataset, folder: Path) -> Path:
     """Train, score and evaluate one run; write its folder atomically. Returns the folder."""
-    final = folder / run.relative_dir
-    partial = final.with_name(f".{final.name}.partial-{os.getpid()}")
-    if partial.exists():
-        shutil.rmtree(partial)
+    return execute_runs(spec, [run], dataset, folder)[0]
+
+
+def execute_runs(spec: ExperimentSpec, runs: list[Run], dataset: Dataset, folder: Path) -> list[Path]:
+    """Train once for ``runs`` (which differ only in their score: see :func:`group_by_training`), then score,
+    evaluate and write each run's folder atomically. Returns the folders."""
+    run = runs[0]
     split = one_class_split(dataset, run.normal, val_fraction=spec.evaluation.val_fraction, seed=run.seed)
     scaler = Scaler.fit(split.x_train, run.dataset.scaler_kind(dataset.kind == "table"))  # normal data only
     x_train, x_val, x_test = (torch.from_numpy(scaler.transform(a)) for a in (split.x_train, split.x_val, split.x_test))
 
     seed_everything(run.seed)  # weight initialisation
-    overrides = spec.model_overrides(run.model, run.dataset)
-    model = build_model(run.model.name, split.input_shape, **overrides)
+    model = build_model(run.model.name, split.input_shape, **spec.model_overrides(run.model, run.dataset))
     train_config = spec.train_config(run.dataset)
     result = fit(model, x_train, x_val, train_config, seed=run.seed, progress=False)
 
-    method, post = spec.evaluation.score, spec.evaluation.postprocess
-    val_scores = score(model, x_val if len(x_val) else x_train, method, postprocess=post)
-    test_scores = score(model, x_test, method, postprocess=post)
     binary_sigmoid = (model.config.resolved_output_activation(split.input_shape) == "sigmoid"
                       and bool(torch.all((x_train == 0) | (x_train == 1))))
     normal_test = x_test[torch.from_numpy(split.y_test == 0)]
@@ -176,39 +187,55 @@ def execute_run(spec: ExperimentSpec, run: Run, dataset: Dataset, folder: Path) 
     normal_test_mse = {"none": float((normal_recon - normal_test).pow(2).mean())}
     if binary_sigmoid:
         normal_test_mse["heaviside"] = float((heaviside(normal_recon) - normal_test).pow(2).mean())
-    threshold = threshold_from_normal(val_scores, spec.evaluation.threshold_percentile)
-    rows = metrics_by_group(split.y_test, test_scores, split.group_test, threshold)
-
-    partial.mkdir(parents=True)
-    write_json(partial / "config.json", {
-        "experiment": spec.name, "dataset": run.dataset.name, "dataset_params": run.dataset.params,
-        "normal": list(run.normal), "model": run.model.label, "registry_name": run.model.name,
-        "model_config": config_to_dict(model.config), "train": to_dict(train_config),
-        "evaluation": to_dict(spec.evaluation), "seed": run.seed, "scaler": scaler.to_dict(),
-        "n_train": len(x_train), "n_val": len(x_val), "n_test": len(x_test),
-    })
-    write_json(partial / "history.json", result.history)
-    np.savez_compressed(partial / "scores.npz", test_scores=test_scores, y_test=split.y_test,
-                        group_test=split.group_test.astype(str), val_scores=val_scores, threshold=threshold)
+    examples = None
     if dataset.kind == "image":
         idx = example_indices(split)
         extra = {"recon_heaviside": reconstruct(model, x_test[idx], postprocess="heaviside").numpy()
                  } if binary_sigmoid else {}
-        np.savez_compressed(partial / "examples.npz", index=idx, inputs=x_test[idx].numpy(),  # as the model saw them
-                            recon=reconstruct(model, x_test[idx]).numpy(), group=split.group_test[idx].astype(str),
-                            **extra)
-    np.savez_compressed(partial / "latent.npz", **encode_codes(model, x_train))  # for the views inside
-    save_model(model, partial)
-    write_json(partial / "metrics.json", {
-        "rows": rows, "threshold": threshold, "train_seconds": result.train_seconds,
-        "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
-        "output_spread": result.output_spread, "collapsed": result.collapsed, "normal_test_mse": normal_test_mse,
-    })  # written last: its presence marks a finished run
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists():  # a stale, unfinished folder from an older layout or a crash during rename
-        shutil.rmtree(final)
-    os.replace(partial, final)
-    return final
+        examples = dict(index=idx, inputs=x_test[idx].numpy(),  # as the model saw them
+                        recon=reconstruct(model, x_test[idx]).numpy(), group=split.group_test[idx].astype(str), **extra)
+    codes = encode_codes(model, x_train)  # for the views inside
+
+    finished = []
+    for run in runs:
+        method, post = spec.score_of(run.model), spec.evaluation.postprocess
+        options = dict(postprocess=post, n_samples=spec.evaluation.n_samples, seed=run.seed)
+        val_scores = score(model, x_val if len(x_val) else x_train, method, **options)
+        test_scores = score(model, x_test, method, **options)
+        threshold = threshold_from_normal(val_scores, spec.evaluation.threshold_percentile)
+        rows = metrics_by_group(split.y_test, test_scores, split.group_test, threshold)
+
+        final = folder / run.relative_dir
+        partial = final.with_name(f".{final.name}.partial-{os.getpid()}")
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+        write_json(partial / "config.json", {
+            "experiment": spec.name, "dataset": run.dataset.key, "source": run.dataset.name,
+            "dataset_params": run.dataset.params, "normal": list(run.normal), "model": run.model.label,
+            "registry_name": run.model.name, "model_config": config_to_dict(model.config),
+            "train": to_dict(train_config), "evaluation": {**to_dict(spec.evaluation), "score": method},
+            "seed": run.seed, "scaler": scaler.to_dict(),
+            "n_train": len(x_train), "n_val": len(x_val), "n_test": len(x_test),
+        })
+        write_json(partial / "history.json", result.history)
+        np.savez_compressed(partial / "scores.npz", test_scores=test_scores, y_test=split.y_test,
+                            group_test=split.group_test.astype(str), val_scores=val_scores, threshold=threshold)
+        if examples is not None:
+            np.savez_compressed(partial / "examples.npz", **examples)
+        np.savez_compressed(partial / "latent.npz", **codes)
+        save_model(model, partial)
+        write_json(partial / "metrics.json", {
+            "rows": rows, "score": method, "threshold": threshold, "train_seconds": result.train_seconds,
+            "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
+            "output_spread": result.output_spread, "collapsed": result.collapsed, "normal_test_mse": normal_test_mse,
+        })  # written last: its presence marks a finished run
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():  # a stale, unfinished folder from an older layout or a crash during rename
+            shutil.rmtree(final)
+        os.replace(partial, final)
+        finished.append(final)
+    return finished
 
 
 def example_indices(split: OneClassSplit) -> np.ndarray:

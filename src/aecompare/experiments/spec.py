@@ -31,15 +31,18 @@ class EvaluationConfig:
     threshold_percentile: float = 95.0  # of normal validation scores
     val_fraction: float = 0.2  # of normal training data, held out for early stopping and the threshold
     postprocess: str = "none"  # or "heaviside": step the sigmoid outputs' logits before scoring (binary images)
+    n_samples: int = 100  # posterior draws of the reconstruction probability (An & Cho's L)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model of the comparison: a registry name, a label for tables, and config overrides."""
+    """One model of the comparison: a registry name, a label for tables, config overrides, and the score
+    (None: the experiment's). Models that differ only in their score share one training per run."""
 
     name: str
     label: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    score: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,17 @@ class DatasetSpec:
     """One dataset of the comparison and the normal-class choices to run on it."""
 
     name: str
+    label: str = ""  # names the dataset in folders and tables; the source's name when empty
     normal: Any = "each"  # "each": every class normal in turn; or a list, one entry (class or list) per run
     params: dict[str, Any] = field(default_factory=dict)  # the source's parameters
     model: dict[str, Any] = field(default_factory=dict)  # model overrides for this dataset
     train: dict[str, Any] = field(default_factory=dict)  # training overrides for this dataset
     scaling: str = "auto"  # auto: standard for tables, none for images; or a Scaler kind
+
+    @property
+    def key(self) -> str:
+        """The dataset's name in run folders, result tables and reports."""
+        return self.label or self.name
 
     def scaler_kind(self, is_table: bool) -> str:
         """The :class:`~aecompare.data.Scaler` kind for this dataset's runs."""
@@ -99,6 +108,10 @@ class ExperimentSpec:
     def train_config(self, dataset: DatasetSpec) -> TrainConfig:
         """The training settings for runs on ``dataset``."""
         return from_dict(TrainConfig, {**self.train, **dataset.train}, f"{self.name}: train")
+
+    def score_of(self, model: ModelSpec) -> str:
+        """The scorer of ``model``'s runs: its own, else the experiment's."""
+        return model.score or self.evaluation.score
 
     def model_overrides(self, model: ModelSpec, dataset: DatasetSpec) -> dict[str, Any]:
         """Model config overrides for ``model`` on ``dataset``: shared, then dataset, then model's own."""
@@ -248,9 +261,15 @@ def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
         dataset_entries = [{**(d if isinstance(d, dict) else {"name": d}), "normal": raw["normal"]}
                            for d in dataset_entries]
     datasets = tuple(_parse_dataset(d, f"{where}: datasets[{i}]") for i, d in enumerate(dataset_entries))
+    keys = [d.key for d in datasets]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"{where}: datasets must have distinct names, got {keys}; give each a 'label'")
     evaluation = from_dict(EvaluationConfig, raw.get("evaluation"), f"{where}: evaluation")
-    if evaluation.score not in SCORERS:
-        raise unknown_name("score", evaluation.score, SCORERS)
+    for method in {evaluation.score, *(m.score for m in models if m.score)}:
+        if method not in SCORERS:
+            raise unknown_name("score", method, SCORERS)
+    if evaluation.n_samples < 1:
+        raise ConfigError(f"{where}: evaluation.n_samples must be at least 1, got {evaluation.n_samples}")
     if evaluation.postprocess not in POSTPROCESSES:
         raise unknown_name("postprocess", evaluation.postprocess, POSTPROCESSES)
     spec = ExperimentSpec(name=name, description=str(raw.get("description", "")), seeds=seeds, models=models,
@@ -304,8 +323,11 @@ def _parse_model(entry: Any, where: str) -> ModelSpec:
     name = entry["name"]
     if name not in MODELS:
         raise unknown_name("model", name, MODELS)
-    overrides = {k: v for k, v in entry.items() if k not in ("name", "label")}
-    return ModelSpec(name=name, label=str(entry.get("label", name)), overrides=overrides)
+    overrides = {k: v for k, v in entry.items() if k not in ("name", "label", "score")}
+    score = entry.get("score")
+    if score is not None and not isinstance(score, str):
+        raise ConfigError(f"{where}: score must be a scorer's name, got {score!r}")
+    return ModelSpec(name=name, label=str(entry.get("label", name)), overrides=overrides, score=score)
 
 
 def _parse_dataset(entry: Any, where: str) -> DatasetSpec:
@@ -329,7 +351,10 @@ def _parse_dataset(entry: Any, where: str) -> DatasetSpec:
     scaling = entry.get("scaling", "auto")
     if scaling != "auto" and scaling not in SCALINGS:
         raise unknown_name("scaling", scaling, ("auto", *SCALINGS))
-    return DatasetSpec(name=name, normal=normal, params=dict(params), model=dict(entry.get("model", {})),
+    label = entry.get("label", "")
+    if not isinstance(label, str):
+        raise ConfigError(f"{where}: label must be a string, got {label!r}")
+    return DatasetSpec(name=name, label=label, normal=normal, params=dict(params), model=dict(entry.get("model", {})),
                        train=dict(entry.get("train", {})), scaling=scaling)
 
 
@@ -337,5 +362,6 @@ def spec_to_dict(spec: ExperimentSpec) -> dict[str, Any]:
     """A spec as plain values (for the run folder's record of what ran)."""
     d = dataclasses.asdict(spec)
     d["seeds"] = list(spec.seeds)
-    d["models"] = [{"name": m.name, "label": m.label, **m.overrides} for m in spec.models]
+    d["models"] = [{"name": m.name, "label": m.label, **m.overrides, **({"score": m.score} if m.score else {})}
+                   for m in spec.models]
     return d

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aecompare.models.backbones import build_backbone
+from aecompare.models.backbones import OUTPUT_ACTIVATIONS, build_backbone
 from aecompare.models.bottlenecks import (
     AdversarialBottleneck,
     BottleneckOutput,
@@ -22,10 +22,11 @@ from aecompare.models.config import ModelConfig
 class AutoencoderOutput:
     """A forward pass: reconstruction (B, *input_shape) and codes (B, latent_dim)."""
 
-    recon: torch.Tensor
+    recon: torch.Tensor  # the decoder's mean
     z: torch.Tensor
     mu: torch.Tensor
-    logvar: torch.Tensor | None = None
+    logvar: torch.Tensor | None = None  # the posterior's log-variance (VAE)
+    recon_logvar: torch.Tensor | None = None  # (B, *input_shape): the decoder's log-variance (Gaussian decoder)
 
 
 class Autoencoder(nn.Module):
@@ -50,6 +51,10 @@ class Autoencoder(nn.Module):
         else:
             self.bottleneck = DeterministicBottleneck(features, config.latent_dim)
         self.decoder = decoder  # registered last so modules() and print() follow the data's path
+        # A Gaussian decoder's raw output holds the mean's and the log-variance's channels; the mean gets the
+        # output activation here (the backbone leaves its output linear so the log-variance stays unbounded).
+        self.gaussian_decoder = config.decoder_output == "gaussian"
+        self.mean_activation = OUTPUT_ACTIVATIONS[config.resolved_output_activation(self.input_shape)]()
         if config.weight_init != "pytorch":
             self.apply(self._init_weights)
 
@@ -87,9 +92,19 @@ class Autoencoder(nn.Module):
         return self.bottleneck(self.encoder(x), sample=sample)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, latent_dim) -> (B, *input_shape)."""
-        return self.decoder(z)
+        """(B, latent_dim) -> the reconstruction (B, *input_shape) (a Gaussian decoder's mean)."""
+        return self.decode_distribution(z)[0]
+
+    def decode_distribution(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, latent_dim) -> the decoder's mean (B, *input_shape) and, for a Gaussian decoder, its
+        log-variance (B, *input_shape), clamped like the posterior's; None otherwise."""
+        out = self.decoder(z)
+        if not self.gaussian_decoder:
+            return out, None
+        mean, logvar = out.chunk(2, dim=1)  # channels (or features) [0, C) are the mean, [C, 2C) the log-variance
+        return self.mean_activation(mean), logvar.clamp(*self.config.logvar_clamp)
 
     def forward(self, x: torch.Tensor, sample: bool | None = None) -> AutoencoderOutput:
         code = self.encode(x, sample=sample)
-        return AutoencoderOutput(recon=self.decode(code.z), z=code.z, mu=code.mu, logvar=code.logvar)
+        recon, recon_logvar = self.decode_distribution(code.z)
+        return AutoencoderOutput(recon=recon, z=code.z, mu=code.mu, logvar=code.logvar, recon_logvar=recon_logvar)

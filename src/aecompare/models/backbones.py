@@ -117,14 +117,20 @@ class ConvDecoder(nn.Module):
 
 
 def build_backbone(config: ModelConfig, input_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module, int]:
-    """The encoder, the decoder and the encoder's feature width for ``input_shape``."""
-    output = config.resolved_output_activation(input_shape)
+    """The encoder, the decoder and the encoder's feature width for ``input_shape``.
+
+    A Gaussian decoder (``decoder_output: gaussian``) gives twice the channels (or features), the mean's and
+    the log-variance's, without an output activation; :class:`~aecompare.models.Autoencoder` splits them.
+    """
+    gaussian = config.decoder_output == "gaussian"
+    output = "identity" if gaussian else config.resolved_output_activation(input_shape)
+    output_shape = (input_shape[0] * (2 if gaussian else 1), *input_shape[1:])
     if config.resolved_backbone(input_shape) == "mlp":
         encoder = MLPEncoder(input_shape, config.hidden, config.activation)
-        decoder = MLPDecoder(config.latent_dim, input_shape, config.hidden, config.activation, output)
+        decoder = MLPDecoder(config.latent_dim, output_shape, config.hidden, config.activation, output)
         return encoder, decoder, encoder.out_features
     strides = config.resolved_strides()
     encoder = ConvEncoder(input_shape, config.channels, strides, config.kernel_size, config.fc, config.activation)
     decoder = ConvDecoder(encoder, config.latent_dim, config.channels, strides, config.kernel_size, config.fc,
-                          input_shape[0], config.activation, output)
+                          output_shape[0], config.activation, output)
     return encoder, decoder, encoder.out_features

@@ -30,7 +30,13 @@ class ModelConfig:
     # stuck training assumes.
     weight_init: Literal["pytorch", "kaiming", "glorot"] = "pytorch"
     output_activation: Literal["auto", "sigmoid", "identity"] = "auto"  # auto: sigmoid for images
-    reconstruction: Literal["mse", "bce"] = "mse"  # training loss
+    # "gaussian": the decoder also gives a log-variance per feature, p(x|z) = N(mean, exp(logvar)), which the
+    # reconstruction probability (An & Cho, 2015) needs. "mean": the decoder gives the reconstruction only.
+    decoder_output: Literal["mean", "gaussian"] = "mean"
+    # Training loss: mse, bce, rmse (root of the mean squared error per sample, Fiorino's), or gaussian_nll
+    # (-log N(x | mean, exp(logvar)), the ELBO's term; needs decoder_output: gaussian).
+    reconstruction: Literal["mse", "bce", "rmse", "gaussian_nll"] = "mse"
+    reconstruction_weight: float = 1.0  # multiplies the reconstruction term (Fiorino's "hyperparameter-weight")
     # sum: reconstruction summed over features and KL over latent dimensions (the ELBO). mean: each averaged
     # instead, Keras's mse plus a mean KL (Patuzzo's eq. 1); losses are then per pixel, so levels like 1/16 read.
     loss_reduction: Literal["sum", "mean"] = "sum"

@@ -89,6 +89,35 @@ MODELS["patuzzo-a2"] = ModelEntry("Patuzzo (2020) A2: A1's variational twin (a, 
                                   {**_PATUZZO, "bottleneck": "gaussian", "loss_reduction": "sum"},
                                   PATUZZO_NOTES)
 
+# Fiorino: the dense VAE that scores card transactions (Sec. 3) and the convolutional face VAE (Sec. 2).
+FIORINO_NOTES = (
+    "Dense VAE: the report gives the widths (encoder 20-10-8, decoder 8-10-20) but no activation or latent "
+    "size; we use LeakyReLU (as its face VAE; no dead units in 8-wide layers), Glorot init (Keras's default) "
+    "and a 4-dimensional latent (half the last width).",
+    "Loss: the report's weighted RMSE plus the KL (summed over the latent), with the weight, which it does not "
+    "give, set to 10. The RMSE trains the decoder's mean only; its log-variance, which that loss leaves "
+    "untouched, is fitted by maximum likelihood around the mean held fixed, so that the reconstruction "
+    "probability uses a learned variance. For the pure ELBO set reconstruction: gaussian_nll.",
+    "Face VAE: 3x3 kernels with stride 2 in every layer (128 -> 8 pixels), a 200-dimensional latent and a "
+    "reconstruction weight of 1000 on the per-image RMSE; the report gives the filters only.",
+)
+_FIORINO_DENSE = {"backbone": "mlp", "hidden": (20, 10, 8), "latent_dim": 4, "activation": "leaky_relu",
+                  "weight_init": "glorot", "output_activation": "identity", "reconstruction": "rmse",
+                  "reconstruction_weight": 10.0}
+MODELS["fiorino-vae"] = ModelEntry(
+    "Fiorino's dense VAE for tables: encoder 20-10-8, Gaussian latent, decoder 8-10-20 with a Gaussian output "
+    "(mean and log-variance per feature); weighted RMSE + KL",
+    {**_FIORINO_DENSE, "bottleneck": "gaussian", "decoder_output": "gaussian"}, FIORINO_NOTES)
+MODELS["fiorino-ae"] = ModelEntry("the plain dense AE of Fiorino's VAE's shape (20-10-8-z-8-10-20), RMSE loss",
+                                  {**_FIORINO_DENSE, "bottleneck": "deterministic"}, FIORINO_NOTES)
+MODELS["fiorino-face-vae"] = ModelEntry(
+    "Fiorino's face VAE: convs [32, 64, 64, 64] and transposed convs [64, 64, 32, 3], LeakyReLU, sigmoid "
+    "output, 200-dimensional latent; weighted RMSE + KL (128x128x3 in the report, any size here)",
+    {"bottleneck": "gaussian", "backbone": "conv", "channels": (32, 64, 64, 64), "strides": (2, 2, 2, 2),
+     "kernel_size": 3, "latent_dim": 200, "activation": "leaky_relu", "output_activation": "sigmoid",
+     "reconstruction": "rmse", "reconstruction_weight": 1000.0},
+    FIORINO_NOTES)
+
 
 def available_models() -> list[str]:
     """The names :func:`build_model` accepts."""
@@ -141,6 +170,11 @@ def build_from_config(config: ModelConfig, input_shape: tuple[int, ...]) -> Auto
     if config.strides and (len(config.strides) != len(config.channels) or min(config.strides) < 1):
         raise ConfigError(f"strides needs one positive stride per entry of channels {config.channels}, "
                           f"got {config.strides}")
+    if config.reconstruction == "gaussian_nll" and config.decoder_output != "gaussian":
+        raise ConfigError("reconstruction 'gaussian_nll' needs a decoder that gives a variance; "
+                          "set decoder_output: gaussian (or reconstruction: mse)")
+    if not config.reconstruction_weight > 0:
+        raise ConfigError(f"reconstruction_weight must be positive, got {config.reconstruction_weight}")
     lo, hi = config.logvar_clamp
     if not lo < hi:
         raise ConfigError(f"logvar_clamp must be (low, high) with low < high, got {config.logvar_clamp}")
