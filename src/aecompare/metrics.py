@@ -21,7 +21,8 @@ def threshold_from_normal(normal_scores: np.ndarray, percentile: float = 95.0) -
 
 
 def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
-    """ROC-AUC, PR-AUC (average precision) and precision, recall, F1 at ``threshold`` (score > threshold)."""
+    """ROC-AUC, PR-AUC (average precision), and at ``threshold`` (score > threshold: anomaly) precision, recall,
+    F1 and the confusion counts ``tp``, ``fp``, ``tn``, ``fn``."""
     labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype=float)
     if len(np.unique(labels)) != 2:
@@ -35,6 +36,10 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> 
         "precision": float(precision),
         "recall": float(recall),
         "f1": float(f1),
+        "tp": int(((predicted == 1) & (labels == 1)).sum()),
+        "fp": int(((predicted == 1) & (labels == 0)).sum()),
+        "tn": int(((predicted == 0) & (labels == 0)).sum()),
+        "fn": int(((predicted == 0) & (labels == 1)).sum()),
         "n_normal": int((labels == 0).sum()),
         "n_anomalous": int((labels == 1).sum()),
     }

@@ -38,7 +38,8 @@ from aecompare.utils import atomic_write_text, read_json, seed_everything, write
 log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ("experiment", "dataset", "model", "normal", "seed", "group", "auroc", "auprc", "precision",
-                  "recall", "f1", "threshold", "n_normal", "n_anomalous", "train_seconds", "best_epoch", "epochs_run")
+                  "recall", "f1", "tp", "fp", "tn", "fn", "threshold", "n_normal", "n_anomalous", "train_seconds",
+                  "best_epoch", "epochs_run")
 N_EXAMPLES = 4  # normal and anomalous test inputs kept per run for reconstruction grids
 
 

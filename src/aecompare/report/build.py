@@ -71,7 +71,8 @@ def write_report(folder: str | Path) -> Path:
     model_order = [m["label"] for m in spec.get("models", [])]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         blocks += _dataset_section(folder, dataset, [r for r in rows if r["dataset"] == dataset], model_order,
-                                   spec.get("published") or {})
+                                   spec.get("published") or {},
+                                   (spec.get("evaluation") or {}).get("threshold_percentile", 95.0))
     return _write_blocks(folder, blocks, name)
 
 
@@ -227,19 +228,28 @@ def _paper_comparison(published: dict[str, Any], rows: list[dict[str, Any]], mod
 
 
 def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], model_order: list[str],
-                     published: dict[str, Any]) -> list[Block]:
+                     published: dict[str, Any], percentile: float = 95.0) -> list[Block]:
     present = {r["model"] for r in rows}
     models = [m for m in model_order if m in present] + sorted(present - set(model_order))
     normals = list(dict.fromkeys(r["normal"] for r in rows))
     seeds = sorted({r["seed"] for r in rows})
     pooled = [r for r in rows if r["group"] == POOLED]
+    first_run = {m: next(r for r in rows if r["model"] == m) for m in models}
+    scored_by = ", ".join(f"{m} by {_score_name(_run_dir(folder, dataset, m, r['normal'], r['seed']))}"
+                          for m, r in first_run.items())
     blocks = [Block("h2", f"Dataset: {dataset}"),
               Block("p", f"Models: {', '.join(models)}. Normal class choices: {len(normals)}. "
-                         f"Seeds: {len(seeds)}. Values are mean ± std over seeds.")]
+                         f"Seeds: {len(seeds)}. Values are mean ± std over seeds. Scores: {scored_by}.")]
     for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC")):
         blocks += [Block("h3", f"{title} by normal class (all anomalies pooled)"),
                    _metric_table(pooled, metric, models, normals)]
-    blocks += [Block("h3", "Training time and decisions at the threshold"), _cost_table(pooled, models)]
+    blocks += [Block("h3", "Training time and decisions at the threshold"),
+               Block("p", "Each run's threshold is the "
+                          f"{percentile:g}th percentile of its scores on normal validation data (a "
+                          f"{100 - percentile:g}% false-alarm rate on normal data, if test normals score alike); a "
+                          "test sample scoring above it is called an anomaly. TP/FP/TN/FN count the test samples "
+                          "(anomaly = positive), mean over seeds."),
+               _cost_table(pooled, models)]
     if published.get("dataset") == dataset:
         blocks += _paper_comparison(published, rows, models)
     if len(normals) == 1:
@@ -323,11 +333,16 @@ def _metric_table(pooled: list[dict[str, Any]], metric: str, models: list[str], 
 
 
 def _cost_table(pooled: list[dict[str, Any]], models: list[str]) -> Block:
-    table = Block("table", header=["model", "train seconds per run", "epochs run", "precision", "recall", "F1"])
+    counts = ("tp", "fp", "tn", "fn")
+    table = Block("table", header=["model", "train seconds per run", "epochs run", "precision", "recall", "F1",
+                                   "TP", "FP", "TN", "FN"])
     for m in models:
         mine = [r for r in pooled if r["model"] == m]
         cells = [_fmt(*_mean_std([float(r[k]) for r in mine]), digits=digits)
                  for k, digits in (("train_seconds", 2), ("epochs_run", 1), ("precision", 3), ("recall", 3), ("f1", 3))]
+        # confusion counts: the mean over seeds (runs written before they were recorded show –)
+        cells += [f"{np.mean([float(r[k]) for r in mine]):.1f}" if all(r.get(k) not in (None, "") for r in mine)
+                  else "–" for k in counts]
         table.rows.append([m, *cells])
     return table
 
@@ -339,6 +354,11 @@ def _group_table(rows: list[dict[str, Any]], models: list[str], groups: list[str
         best = max(s[0] for s in stats)
         table.rows.append([g, *[_fmt(*s, bold=s[0] == best) for s in stats]])
     return table
+
+
+def _score_name(run_dir: Path) -> str:
+    """The scorer a run used (runs written before per-model scores keep theirs in the evaluation section)."""
+    return read_json(run_dir / "config.json")["evaluation"]["score"]
 
 
 def _run_dir(folder: Path, dataset: str, model: str, normal: str, seed: int) -> Path:
@@ -355,8 +375,8 @@ def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], 
     path = figures.roc_curves(panels, fig_dir / f"{dataset}-roc.png")
     blocks.append(Block("figure", "ROC curves, all anomalies pooled", path=path.relative_to(folder)))
     first = normals[0]
-    hist = {m: (scores[(first, m)]["y_test"], scores[(first, m)]["test_scores"], float(scores[(first, m)]["threshold"]))
-            for m in models if (first, m) in scores}
+    hist = {m: (scores[(first, m)]["y_test"], scores[(first, m)]["test_scores"], float(scores[(first, m)]["threshold"]),
+                _score_name(_run_dir(folder, dataset, m, first, seed))) for m in models if (first, m) in scores}
     path = figures.score_histograms(hist, fig_dir / f"{dataset}-scores.png")
     blocks.append(Block("figure", f"Test scores with the threshold (normal: {first})", path=path.relative_to(folder)))
     examples = {m: np.load(_run_dir(folder, dataset, m, first, seed) / "examples.npz") for m in models

@@ -55,20 +55,31 @@ def roc_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path
     return _save(fig, path)
 
 
-def score_histograms(models: dict[str, tuple[np.ndarray, np.ndarray, float]], path: Path) -> Path:
+def score_histograms(models: dict[str, tuple[np.ndarray, np.ndarray, float, str]], path: Path) -> Path:
     """Test scores of normals and anomalies per model, with the threshold set on normal validation data.
 
+    The reconstruction probability is drawn as Fiorino's Sec. 3 does, as the log reconstruction probability
+    (the score's negative: anomalies to the left). The axis spans the 0.5-99.5% range of the scores; values
+    beyond it are counted in the end bins, so a few extreme anomalies do not squash the rest.
+
     Args:
-        models: ``{model: (labels, scores, threshold)}``.
+        models: ``{model: (labels, scores, threshold, score name)}``.
     """
     fig, axes = plt.subplots(1, len(models), figsize=(3.4 * len(models), 2.6), squeeze=False)
-    for ax, (model, (labels, scores, threshold)) in zip(axes[0], models.items()):
-        bins = np.histogram_bin_edges(scores, bins=40)
-        ax.hist(scores[labels == 0], bins=bins, alpha=0.6, density=True, label="normal", color=COLORS[0])
-        ax.hist(scores[labels == 1], bins=bins, alpha=0.6, density=True, label="anomalous", color=COLORS[3])
+    for ax, (model, (labels, scores, threshold, method)) in zip(axes[0], models.items()):
+        if method == "reconstruction_probability":
+            scores, threshold, xlabel = -np.asarray(scores), -threshold, "log reconstruction probability"
+        else:
+            xlabel = f"score ({method})"
+        lo, hi = np.percentile(scores, [0.5, 99.5])
+        lo, hi = min(lo, threshold), max(hi, threshold)
+        bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 41)
+        shown = np.clip(scores, bins[0], bins[-1])
+        ax.hist(shown[labels == 0], bins=bins, alpha=0.6, density=True, label="normal", color=COLORS[0])
+        ax.hist(shown[labels == 1], bins=bins, alpha=0.6, density=True, label="anomalous", color=COLORS[3])
         ax.axvline(threshold, color="k", lw=1.0, ls="--", label="threshold")
         ax.set_title(model, fontsize=9)
-        ax.set_xlabel("score")
+        ax.set_xlabel(xlabel, fontsize=8)
     axes[0, 0].legend(fontsize=7)
     return _save(fig, path)
 
