@@ -40,6 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("run", help="a run folder, e.g. runs/patuzzo-lines/lines/A1/normal-line/seed-0")
     inspect.add_argument("--output", "-o", help="folder for the figures (default: RUN/inspect)")
 
+    generate = sub.add_parser("generate", help="train a VAE on a folder of images; write samples from the prior, "
+                                               "reconstructions and a latent interpolation")
+    generate.add_argument("--images", required=True, help="a folder of image files (any size: centre-cropped and "
+                                                          "resized to image_size)")
+    generate.add_argument("--output", "-o", default=str(Path("runs") / "generate"),
+                          help="folder for the model, figures and report (default: runs/generate); an interrupted "
+                               "run resumes from its checkpoint there")
+    generate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                          help="override a setting of the fiorino-faces study, e.g. --set image_size=64 "
+                               "--set train.epochs=20 --set model.latent_dim=64 (repeatable)")
+    generate.add_argument("--data-dir", help="folder of datasets, for --images given relative to it")
+    generate.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
+
     data = sub.add_parser("data", help="manage the data directory")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     fetch = data_sub.add_parser("download", help="download a dataset's original files and verify their checksums")
@@ -57,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s", force=True)
     try:
-        return {"run": _run, "list": _list, "report": _report, "inspect": _inspect, "data": _data}[args.command](args)
+        commands = {"run": _run, "list": _list, "report": _report, "inspect": _inspect, "generate": _generate,
+                    "data": _data}
+        return commands[args.command](args)
     except AecompareError as e:
         print(f"aecompare: error: {e}", file=sys.stderr)
         return 2
@@ -69,16 +84,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from aecompare.experiments import load_spec, run_experiment
-    from aecompare.experiments.convergence import is_convergence_spec, load_convergence_spec, run_convergence
+    from aecompare.experiments.convergence import load_convergence_spec, run_convergence
+    from aecompare.experiments.generation import load_generation_spec, run_generation, study_kind
     from aecompare.report import write_report
 
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError("--seeds must be at least 1")
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers must be at least 1")
-    if is_convergence_spec(args.experiment):
-        study = load_convergence_spec(args.experiment, args.overrides, args.seeds)
-        folder = run_convergence(study, args.output, data_dir=args.data_dir)
+    kind = study_kind(args.experiment)
+    if kind in ("convergence", "generate"):
+        if kind == "convergence":
+            study = load_convergence_spec(args.experiment, args.overrides, args.seeds)
+            folder = run_convergence(study, args.output, data_dir=args.data_dir)
+        else:
+            spec = load_generation_spec(args.experiment, args.overrides)
+            folder = run_generation(spec, Path(args.output) / spec.name, data_dir=args.data_dir,
+                                    progress=None if not args.quiet else False)
         html = write_report(folder)
         if not args.quiet:
             print(f"report (Markdown): {folder / 'report.md'}")
@@ -144,6 +166,20 @@ def _inspect(args: argparse.Namespace) -> int:
     run = Path(args.run)
     for caption, path in views_inside(run, Path(args.output) if args.output else run / "inspect"):
         print(f"{path}  ({caption})")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from aecompare.experiments.generation import load_generation_spec, run_generation
+    from aecompare.report import write_report
+
+    spec = load_generation_spec("fiorino-faces", [*args.overrides, f"images={args.images}"])
+    folder = run_generation(spec, Path(args.output), data_dir=args.data_dir, progress=None if not args.quiet else False)
+    html = write_report(folder)
+    if not args.quiet:
+        for name in ("samples", "reconstructions", "interpolation"):
+            print(f"{name}: {folder / 'figures' / f'{name}.png'}")
+    print(html)
     return 0
 
 

@@ -6,20 +6,24 @@ validation* data only.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 from tqdm.auto import tqdm
 
 from aecompare.errors import ConfigError, TrainingError
 from aecompare.losses import autoencoder_loss, critic_loss, encoder_adversarial_loss, per_sample_loss
 from aecompare.models import Autoencoder
-from aecompare.utils import resolve_device, seed_everything
+from aecompare.utils import atomic_write_bytes, read_json, resolve_device, seed_everything, write_json
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,7 @@ def fit(
     *,
     seed: int = 0,
     progress: bool | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on in-memory normal data and load the best validation checkpoint.
 
@@ -87,6 +92,10 @@ def fit(
         config: the training settings.
         seed: seeds initialisation-independent randomness here (batch order, VAE noise, prior samples).
         progress: show a progress bar; None shows one only on a terminal.
+        checkpoint_dir: if given, the whole training state (weights, best weights, optimisers, schedules,
+            history, random generators) is written there after every epoch, and a later call with the same
+            model, data size and settings resumes after the last finished epoch, giving the weights an
+            uninterrupted run would have (on the CPU). ``epochs`` may grow between calls.
 
     Returns:
         The :class:`TrainResult`.
@@ -115,9 +124,29 @@ def fit(
     best_state = None
     bad_epochs = 0
     n = len(train_x)
+    first_epoch, spent = 1, 0.0
+    fingerprint = {"model": repr(model.config), "input_shape": list(model.input_shape), "n_train": n,
+                   "train": {k: v for k, v in vars(config).items() if k != "epochs"}, "seed": seed}
+    if checkpoint_dir is not None:
+        saved = _load_checkpoint(Path(checkpoint_dir), fingerprint, device)
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            for name, opt in optimizers.items():
+                opt.load_state_dict(saved["optimizers"][name])
+            for scheduler, state in zip(schedulers, saved["schedulers"]):
+                scheduler.load_state_dict(state)
+            generator.set_state(saved["generator"])
+            torch.set_rng_state(saved["torch_rng"])
+            best_state, bad_epochs, spent = saved["best_state"], saved["bad_epochs"], saved["seconds"]
+            result.history, result.best_epoch, result.best_val_loss = saved["history"], saved["best_epoch"], \
+                saved["best_val_loss"]
+            first_epoch = len(result.history) + 1
+            log.info("resuming from the checkpoint in %s after epoch %d", checkpoint_dir, first_epoch - 1)
+            if saved["stopped_early"]:
+                result.stopped_early, first_epoch = True, config.epochs + 1
     show = sys.stderr.isatty() if progress is None else progress
-    start = time.perf_counter()
-    bar = tqdm(range(1, config.epochs + 1), desc="train", disable=not show, leave=False)
+    start = time.perf_counter() - spent
+    bar = tqdm(range(first_epoch, config.epochs + 1), desc="train", disable=not show, leave=False)
     for epoch in bar:
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
@@ -146,7 +175,16 @@ def fit(
         else:
             bad_epochs += 1
         bar.set_postfix(loss=f"{row['train_loss']:.4g}", val=f"{row['val_loss']:.4g}")
-        if config.early_stopping_patience and bad_epochs >= config.early_stopping_patience:
+        stop = bool(config.early_stopping_patience and bad_epochs >= config.early_stopping_patience)
+        if checkpoint_dir is not None:
+            _save_checkpoint(Path(checkpoint_dir), fingerprint, {
+                "model": model.state_dict(), "best_state": best_state,
+                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                "schedulers": [sch.state_dict() for sch in schedulers], "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(), "history": result.history, "best_epoch": result.best_epoch,
+                "best_val_loss": result.best_val_loss, "bad_epochs": bad_epochs, "stopped_early": stop,
+                "seconds": time.perf_counter() - start})
+        if stop:
             result.stopped_early = True
             log.info("early stop at epoch %d; best epoch %d", epoch, result.best_epoch)
             break
@@ -163,6 +201,60 @@ def fit(
                     "inputs'): it learned the mean, and its scores are distances to the mean. Try "
                     "weight_init: kaiming, a lower learning rate, or more epochs.", result.output_spread)
     return result
+
+
+CHECKPOINT_TENSORS, CHECKPOINT_STATE = "checkpoint.safetensors", "checkpoint.json"
+
+
+def _save_checkpoint(folder: Path, fingerprint: dict, state: dict) -> None:
+    """Write the training state as tensors (safetensors) plus JSON, never a pickle; the JSON goes last and
+    names the tensors' file by its epoch, so a crash mid-write leaves the previous checkpoint readable."""
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = _split_tensors(state, "", tensors)
+    epoch = len(state["history"])
+    atomic_write_bytes(folder / f"epoch-{epoch}.{CHECKPOINT_TENSORS}", save_safetensors(tensors))
+    write_json(folder / CHECKPOINT_STATE, {"fingerprint": fingerprint, "epoch": epoch, "state": skeleton})
+    for old in folder.glob(f"epoch-*.{CHECKPOINT_TENSORS}"):
+        if old.name != f"epoch-{epoch}.{CHECKPOINT_TENSORS}":
+            old.unlink(missing_ok=True)
+
+
+def _load_checkpoint(folder: Path, fingerprint: dict, device: torch.device) -> dict | None:
+    """The state saved by :func:`_save_checkpoint`, or None when there is none; a checkpoint of another
+    model, data size or setting is an error rather than a silent restart."""
+    if not (folder / CHECKPOINT_STATE).exists():
+        return None
+    saved = read_json(folder / CHECKPOINT_STATE)
+    if saved["fingerprint"] != json.loads(json.dumps(fingerprint)):
+        raise ConfigError(f"the checkpoint in {folder} belongs to another model, data size or training setting; "
+                          "delete that folder to start afresh, or restore the settings it was made with")
+    with open(folder / f"epoch-{saved['epoch']}.{CHECKPOINT_TENSORS}", "rb") as f:
+        tensors = load_safetensors(f.read())
+    return _join_tensors(saved["state"], {k: v.to(device) if k.startswith(("model", "best_state", "optimizers"))
+                                          else v for k, v in tensors.items()})
+
+
+def _split_tensors(obj: Any, key: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """A nested structure with every tensor replaced by ``{"__tensor__": key}`` (the tensor goes to ``tensors``)."""
+    if isinstance(obj, torch.Tensor):
+        tensors[key] = obj.detach().cpu().contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        return {"__dict__": [[k, _split_tensors(v, f"{key}/{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return [_split_tensors(v, f"{key}/{i}", tensors) for i, v in enumerate(obj)]
+    return obj
+
+
+def _join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """The inverse of :func:`_split_tensors` (dict keys keep their types: optimiser states use int keys)."""
+    if isinstance(obj, dict) and "__tensor__" in obj:
+        return tensors[obj["__tensor__"]]
+    if isinstance(obj, dict) and "__dict__" in obj:
+        return {k: _join_tensors(v, tensors) for k, v in obj["__dict__"]}
+    if isinstance(obj, list):
+        return [_join_tensors(v, tensors) for v in obj]
+    return obj
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ from aecompare.convergence import (
     train_batched,
 )
 from aecompare.data.sources import check_source_params, load_dataset
-from aecompare.errors import AecompareError, ConfigError
+from aecompare.errors import ConfigError
 from aecompare.experiments.runner import safe_name
 from aecompare.experiments.spec import apply_overrides, read_spec_mapping
 from aecompare.models.registry import MODELS, model_config
@@ -71,15 +71,6 @@ class ConvergenceSpec:
     variants: tuple[Variant, ...]
     lines: LinesCheck | None
     published: dict[str, Any]
-
-
-def is_convergence_spec(name_or_path: str | Path) -> bool:
-    """True when the spec says ``study: convergence`` (False for a grid spec or an unknown name)."""
-    try:
-        raw, _ = read_spec_mapping(name_or_path, KEYS)
-    except AecompareError:  # load_spec reports what is wrong with it
-        return False
-    return raw.get("study") == "convergence"
 
 
 def load_convergence_spec(name_or_path: str | Path, overrides: list[str] | None = None,

@@ -49,8 +49,11 @@ def write_report(folder: str | Path) -> Path:
     """
     folder = Path(folder)
     spec_path = folder / "experiment.json"
-    if spec_path.exists() and read_json(spec_path).get("study") == "convergence":
+    study = read_json(spec_path).get("study") if spec_path.exists() else None
+    if study == "convergence":
         return _write_blocks(folder, convergence_blocks(folder), read_json(spec_path)["name"])
+    if study == "generate":
+        return _write_blocks(folder, generation_blocks(folder), read_json(spec_path)["name"])
     rows = collect_results(folder)
     if not rows:
         raise DataNotFoundError(f"no finished runs in {folder}; run an experiment first, e.g. "
@@ -157,6 +160,37 @@ def convergence_blocks(folder: Path) -> list[Block]:
         blocks += [Block("h2", "A2's posterior spread: the 2x2 set against the lines set"),
                    Block("p", "Each seed's median posterior standard deviation over its training images. A seed "
                               "near 1 has collapsed to the prior (all-gray outputs)."), table]
+    return blocks
+
+
+def generation_blocks(folder: Path) -> list[Block]:
+    """A generation run's report: what was trained on what, and the sample, reconstruction and interpolation
+    figures (Fiorino, Sec. 2)."""
+    from aecompare.experiments.generation import read_summary
+
+    spec, summary = read_json(folder / "experiment.json"), read_summary(folder)
+    train = spec["train"]
+    blocks = [Block("h1", f"aecompare report: {spec['name']}"), Block("p", spec.get("description", "")),
+              Block("p", f"{summary['model']} trained on {summary['n_train']} images of {spec['images']} "
+                         f"({summary['image_size']}x{summary['image_size']}, centre-cropped; {summary['n_val']} held "
+                         f"out for validation; {summary['unreadable']} unreadable files left out): "
+                         f"{summary['epochs_run']} epochs of at most {train['epochs']} (batch {train['batch_size']}, "
+                         f"{train['optimizer']} lr {train['lr']:g}), best validation loss "
+                         f"{summary['best_val_loss']:.4g} at epoch {summary['best_epoch']}, "
+                         f"{summary['train_seconds']:.1f} s. Written by aecompare {__version__} on "
+                         f"{dt.date.today().isoformat()}.")]
+    if summary.get("collapsed"):
+        blocks.append(Block("p", "Warning: the model gives nearly one reconstruction for every image (it learned "
+                                 "the mean); train longer or lower the reconstruction weight's rival, the KL."))
+    blocks += _model_notes([m["name"] for m in spec.get("models", [])])
+    for name, caption in (("samples", "Samples: the decoder's means for codes drawn from the prior N(0, I)"),
+                          ("reconstructions", "Held-out images (top) and their reconstructions (bottom)"),
+                          ("interpolation", "The decoder along the straight line between two held-out images' "
+                                            "posterior means"),
+                          ("training", "Training curves (dotted: training loss; solid: validation loss)")):
+        path = folder / "figures" / f"{name}.png"
+        if path.exists():
+            blocks.append(Block("figure", caption, path=path.relative_to(folder)))
     return blocks
 
 

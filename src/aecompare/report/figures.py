@@ -112,6 +112,28 @@ def reconstruction_grid(inputs: np.ndarray, recons: dict[str, np.ndarray], group
     return _save(fig, path)
 
 
+def image_grid(images: np.ndarray, cols: int, path: Path) -> Path:
+    """Images (N, C, H, W) in [0, 1] tiled ``cols`` to a row, without gaps or axes (samples, reconstructions
+    above their inputs, interpolation strips)."""
+    images = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
+    n, c, h, w = images.shape
+    rows = (n + cols - 1) // cols
+    canvas = np.ones((rows * h, cols * w, c), dtype=np.float32)
+    for i, img in enumerate(images):
+        r, k = divmod(i, cols)
+        canvas[r * h:(r + 1) * h, k * w:(k + 1) * w] = img.transpose(1, 2, 0)
+    scale = max(1.0, 64.0 / h)  # small images drawn at least 64 pixels a side
+    fig = plt.figure(figsize=(cols * w * scale / 90, rows * h * scale / 90), dpi=90)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(canvas[:, :, 0] if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.axis("off")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def training_curves(histories: dict[str, list[dict[str, float]]], path: Path) -> Path:
     """Training and validation loss per epoch for each model (log scale)."""
     fig, ax = plt.subplots(figsize=(4.2, 2.8))
