@@ -109,3 +109,28 @@ def test_a_trained_model_is_not_flagged(digits_split) -> None:
     _, result = _train(digits_split, epochs=20, lr=5e-3)
     assert not result.collapsed
     assert result.output_spread > 0.05
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.Adam, torch.optim.NAdam])
+def test_one_flat_buffer_steps_like_per_parameter_updates(optimizer) -> None:
+    from aecompare.losses import autoencoder_loss
+    from aecompare.training import FlatParameters, _standard_step
+
+    torch.manual_seed(0)
+    flat_model = build_model("fiorino-vae", (7,))
+    plain_model = build_model("fiorino-vae", (7,))
+    plain_model.load_state_dict(flat_model.state_dict())
+    initial = {k: v.clone() for k, v in flat_model.state_dict().items()}
+    flat = FlatParameters(list(flat_model.parameters()))
+    flat_opt, plain_opt = optimizer([flat.flat], lr=1e-2), optimizer(plain_model.parameters(), lr=1e-2)
+    for step in range(5):
+        x = torch.randn(16, 7, generator=torch.Generator().manual_seed(step))
+        torch.manual_seed(step)  # the same reparameterisation noise for both
+        _standard_step(flat_model, x, flat_opt, flat)
+        torch.manual_seed(step)
+        plain_opt.zero_grad()
+        autoencoder_loss(plain_model, x, plain_model(x))["total"].backward()
+        plain_opt.step()
+    for (name, a), b in zip(flat_model.state_dict().items(), plain_model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    assert all(not torch.equal(initial[k], v) for k, v in flat_model.state_dict().items())  # every tensor moved

@@ -55,8 +55,8 @@ def per_sample_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput)
     reconstruction probability needs.
     """
     cfg = model.config
-    terms = {"reconstruction": cfg.reconstruction_weight * reconstruction_error(
-        out.recon, x, cfg.reconstruction, cfg.loss_reduction, out.recon_logvar)}
+    recon = reconstruction_error(out.recon, x, cfg.reconstruction, cfg.loss_reduction, out.recon_logvar)
+    terms = {"reconstruction": recon if cfg.reconstruction_weight == 1.0 else cfg.reconstruction_weight * recon}
     total = terms["reconstruction"]
     if out.recon_logvar is not None and cfg.reconstruction != "gaussian_nll":
         terms["decoder_variance"] = reconstruction_error(out.recon.detach(), x, "gaussian_nll", cfg.loss_reduction,

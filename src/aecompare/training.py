@@ -111,8 +111,10 @@ def fit(
     adversarial = model.critic is not None
 
     optimizer_class = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam}[config.optimizer]
-    optimizers = {"autoencoder": optimizer_class(model.autoencoder_parameters(), lr=config.lr,
-                                                 weight_decay=config.weight_decay)}
+    # The AAE's three optimisers share parameters, so only the one-optimiser models get a flat buffer.
+    flat = None if adversarial else FlatParameters(model.autoencoder_parameters())
+    optimizers = {"autoencoder": optimizer_class(model.autoencoder_parameters() if flat is None else [flat.flat],
+                                                 lr=config.lr, weight_decay=config.weight_decay)}
     if adversarial:
         optimizers["critic"] = torch.optim.Adam(model.critic.parameters(), lr=config.lr)
         optimizers["encoder"] = torch.optim.Adam(model.encoder_parameters(), lr=config.lr)
@@ -153,7 +155,8 @@ def fit(
         sums, names = None, []
         for i in range(0, n, config.batch_size):  # the last batch may be partial: tiny sets keep every row
             xb = train_x[order[i:i + config.batch_size]]
-            terms = _adversarial_step(model, xb, optimizers) if adversarial else _standard_step(model, xb, optimizers)
+            terms = (_adversarial_step(model, xb, optimizers) if adversarial
+                     else _standard_step(model, xb, optimizers["autoencoder"], flat))
             names = list(terms)
             weighted = torch.stack(list(terms.values())) * len(xb)  # one op per step, not one per term
             sums = weighted if sums is None else sums + weighted
@@ -237,7 +240,7 @@ def _load_checkpoint(folder: Path, fingerprint: dict, device: torch.device) -> d
 def _split_tensors(obj: Any, key: str, tensors: dict[str, torch.Tensor]) -> Any:
     """A nested structure with every tensor replaced by ``{"__tensor__": key}`` (the tensor goes to ``tensors``)."""
     if isinstance(obj, torch.Tensor):
-        tensors[key] = obj.detach().cpu().contiguous()
+        tensors[key] = obj.detach().to("cpu", copy=True).contiguous()  # a copy: views share memory
         return {"__tensor__": key}
     if isinstance(obj, dict):
         return {"__dict__": [[k, _split_tensors(v, f"{key}/{k}", tensors)] for k, v in obj.items()]}
@@ -270,11 +273,37 @@ def output_spread(model: Autoencoder, x: torch.Tensor, limit: int = 1024) -> flo
     return float(recon.std(0).mean()) / spread_in if spread_in > 0 else math.nan
 
 
-def _standard_step(model: Autoencoder, xb: torch.Tensor, optimizers: dict) -> dict[str, torch.Tensor]:
+class FlatParameters:
+    """A model's parameters re-seated as views into one flat buffer, which the optimiser updates as one tensor.
+
+    An optimiser step costs a few tensor operations *per parameter tensor*: for a small network that overhead,
+    not the arithmetic, sets the speed (NAdam on Fiorino's 26-tensor dense VAE: ~1 ms of a ~2.6 ms step). With
+    one buffer the step is one tensor's worth of operations, plus one concatenation of the gradients.
+    Element-wise optimisers (Adam, NAdam) do the same arithmetic either way.
+    """
+
+    def __init__(self, params: list[torch.nn.Parameter]) -> None:
+        self.params = [p for p in params if p.requires_grad]
+        self.flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in self.params]))
+        offset = 0
+        for p in self.params:  # p keeps its identity (modules, state_dict) but now lives in the buffer
+            p.data = self.flat.data[offset:offset + p.numel()].view_as(p)
+            offset += p.numel()
+
+    def collect_grads(self) -> None:
+        """Gather the parameters' gradients into the buffer's (zeros where a parameter got none)."""
+        self.flat.grad = torch.cat([p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1)
+                                    for p in self.params])
+
+
+def _standard_step(model: Autoencoder, xb: torch.Tensor, optimizer: torch.optim.Optimizer,
+                   flat: FlatParameters | None) -> dict[str, torch.Tensor]:
     terms = autoencoder_loss(model, xb, model(xb))
-    optimizers["autoencoder"].zero_grad(set_to_none=True)
+    model.zero_grad(set_to_none=True)
     terms["total"].backward()
-    optimizers["autoencoder"].step()
+    if flat is not None:
+        flat.collect_grads()
+    optimizer.step()
     return {"loss": terms.pop("total").detach(), **{k: v.detach() for k, v in terms.items()}}
 
 

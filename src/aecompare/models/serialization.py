@@ -23,7 +23,8 @@ FORMAT_VERSION = 1
 def save_model(model: Autoencoder, folder: str | Path, **extra: Any) -> None:
     """Write ``model.safetensors`` and ``model.json`` (config, input shape and ``extra`` values) to ``folder``."""
     folder = Path(folder)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    # copies: parameters may be views into one training buffer, and safetensors refuses shared memory
+    state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(folder / WEIGHTS, save_safetensors(state))
     write_json(folder / CONFIG, {"format_version": FORMAT_VERSION, "config": config_to_dict(model.config),
                                  "input_shape": list(model.input_shape), **extra})
