@@ -311,3 +311,16 @@ def test_unknown_model_score_and_duplicate_dataset_names_are_named(tmp_path: Pat
         load_spec("tabular", ["models.2.score=recprob"])
     with pytest.raises(ConfigError, match="datasets must have distinct names"):
         load_spec("tabular", ["datasets.1.label=cardio"])
+
+
+def test_detector_scores_by_reconstruction_probability(table_data) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from aecompare import Detector
+
+    normal, anomalous = table_data
+    det = Detector(model="fiorino-vae", score="reconstruction_probability", epochs=30, random_state=0).fit(normal)
+    x_test = np.concatenate([normal[:30], anomalous])
+    scores = det.decision_function(x_test)
+    np.testing.assert_array_equal(scores, det.decision_function(x_test))  # no fresh sampling per call
+    assert roc_auc_score(np.repeat([0, 1], [30, len(anomalous)]), scores) > 0.9
