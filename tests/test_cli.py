@@ -58,7 +58,9 @@ def test_report_has_tables_figures_and_is_self_contained(quick_run) -> None:
     assert "AUROC by anomaly group (normal: line)" in markdown
     html = (folder / "report.html").read_text()
     images = re.findall(r"<img [^>]*src='([^']*)'", html)
-    assert len(images) == 8  # ROC, histograms, reconstructions, training curves x 2 datasets
+    # ROC, histograms, reconstructions, training curves x 2 datasets, and PR curves per anomaly group for lines
+    # (one normal class, two groups); no anomaly maps at 12 pixels
+    assert len(images) == 9
     assert all(src.startswith("data:image/png;base64,") for src in images)
 
 

@@ -12,9 +12,10 @@ from aecompare.training import _adversarial_step
 from conftest import TINY_MODEL
 
 IMAGE, TABLE = (1, 8, 8), (12,)
-CASES = [(name, IMAGE) for name in available_models()] + [
+RGB = (3, 8, 8)  # VGG16 encoders take RGB images
+CASES = [(name, RGB if MODELS[name].defaults.get("backbone") == "vgg16" else IMAGE) for name in available_models()] + [
     (name, TABLE) for name in available_models()
-    if MODELS[name].defaults.get("backbone") != "conv"]
+    if MODELS[name].defaults.get("backbone") not in ("conv", "vgg16")]
 
 
 def _batch(shape: tuple[int, ...], n: int = 16) -> torch.Tensor:
@@ -144,7 +145,8 @@ def test_mlp_matches_patuzzo_a1_layer_sizes() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"latent_dim": 0}, "latent_dim must be at least 1"),
+    ({"latent_dim": -1}, "latent_dim must be at least 1"),
+    ({"latent_dim": 0, "bottleneck": "gaussian"}, r"0, a feature-map code, is for a deterministic"),
     ({"latnt_dim": 3}, "unknown key 'latnt_dim'"),
     ({"activation": "swish"}, "choose one of: relu, leaky_relu"),
     ({"hidden": "64"}, "expected a list"),

@@ -124,7 +124,7 @@ def test_user_specs_can_extend_a_shipped_one(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ("published.auroc.XAE={a: 1}", "'XAE' is not a model label"),
+    ("published.auroc={XAE: {a: 1}}", "none of 'XAE' is a model label; labels are: CAE, VAE, AAE"),
     ("published.colour=red", "published: unknown key 'colour'"),
     ("published.auprc.CAE=0.5", r"published.auprc.CAE must be \{group: number\}"),
 ])

@@ -40,6 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("run", help="a run folder, e.g. runs/patuzzo-lines/lines/A1/normal-line/seed-0")
     inspect.add_argument("--output", "-o", help="folder for the figures (default: RUN/inspect)")
 
+    images = sub.add_parser("images", help="compare CAE and CVAE on your own folder of product images "
+                                           "(castings or MVTec AD layout)")
+    images.add_argument("--images", required=True, help="a folder with train/<good>/ and test/<class>/ subfolders")
+    images.add_argument("--output", "-o", default="runs", help="output folder (default: runs)")
+    images.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a value of the images experiment, e.g. --set datasets.0.params.size=128 "
+                             "(repeatable)")
+    images.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of seed 42")
+    images.add_argument("--workers", type=int, help="processes running runs side by side")
+    images.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
+
     generate = sub.add_parser("generate", help="train a VAE on a folder of images; write samples from the prior, "
                                                "reconstructions and a latent interpolation")
     generate.add_argument("--images", required=True, help="a folder of image files (any size: centre-cropped and "
@@ -70,8 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s", force=True)
     try:
-        commands = {"run": _run, "list": _list, "report": _report, "inspect": _inspect, "generate": _generate,
-                    "data": _data}
+        commands = {"run": _run, "list": _list, "report": _report, "inspect": _inspect, "images": _images,
+                    "generate": _generate, "data": _data}
         return commands[args.command](args)
     except AecompareError as e:
         print(f"aecompare: error: {e}", file=sys.stderr)
@@ -83,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from aecompare.experiments import load_spec, run_experiment
+    from aecompare.experiments import load_spec
     from aecompare.experiments.convergence import load_convergence_spec, run_convergence
     from aecompare.experiments.generation import load_generation_spec, run_generation, study_kind
     from aecompare.report import write_report
@@ -106,9 +117,16 @@ def _run(args: argparse.Namespace) -> int:
             print(f"report (Markdown): {folder / 'report.md'}")
         print(html)
         return 0
-    spec = load_spec(args.experiment, args.overrides, args.seeds)
-    folder = run_experiment(spec, args.output, data_dir=args.data_dir, progress=None if not args.quiet else False,
-                            workers=args.workers)
+    return _run_grid(load_spec(args.experiment, args.overrides, args.seeds), args)
+
+
+def _run_grid(spec, args: argparse.Namespace) -> int:
+    """Run a grid experiment, write its report, print a summary and the report's path (last)."""
+    from aecompare.experiments import run_experiment
+    from aecompare.report import write_report
+
+    folder = run_experiment(spec, args.output, data_dir=getattr(args, "data_dir", None),
+                            progress=None if not args.quiet else False, workers=args.workers)
     html = write_report(folder)
     if not args.quiet:
         _print_summary(folder, [m.label for m in spec.models])
@@ -167,6 +185,15 @@ def _inspect(args: argparse.Namespace) -> int:
     for caption, path in views_inside(run, Path(args.output) if args.output else run / "inspect"):
         print(f"{path}  ({caption})")
     return 0
+
+
+def _images(args: argparse.Namespace) -> int:
+    from aecompare.experiments import load_spec
+
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError("--seeds must be at least 1")
+    folder = Path(args.images).expanduser().resolve()
+    return _run_grid(load_spec("images", [*args.overrides, f"datasets.0.params.path={folder}"], args.seeds), args)
 
 
 def _generate(args: argparse.Namespace) -> int:

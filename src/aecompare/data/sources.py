@@ -12,42 +12,14 @@ import inspect
 import os
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aecompare.data.dataset import DATA_ENV, Dataset, resolve_data_dir
+from aecompare.data.images import casting, image_folder
 from aecompare.errors import ConfigError, DataError, DataNotFoundError, unknown_name
-
-DATA_ENV = "AECOMPARE_DATA"
-
-
-@dataclass
-class Dataset:
-    """A labelled dataset with a train and a test partition."""
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray  # (N,) index into class_names
-    x_test: np.ndarray
-    y_test: np.ndarray
-    class_names: tuple[str, ...]
-
-    @property
-    def kind(self) -> str:
-        """``"image"`` for (N, C, H, W) data, ``"table"`` for (N, D)."""
-        return "image" if self.x_train.ndim == 4 else "table"
-
-
-def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
-    """The folder file-based sources read: ``path``, else ``$AECOMPARE_DATA``, else ``~/.aecompare/data``."""
-    if path:
-        return Path(path).expanduser()
-    if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV]).expanduser()
-    return Path.home() / ".aecompare" / "data"
-
 
 # --- generated and embedded -----------------------------------------------------------------------------
 
@@ -463,8 +435,9 @@ def creditcard(data_dir: Path | None = None, *, test_fraction: float = 0.3, seed
 
 
 SOURCES: dict[str, Callable[..., Dataset]] = {
-    "cifar10": cifar10, "creditcard": creditcard, "digits": digits, "fashion-mnist": fashion_mnist, "lines": lines,
-    "mnist": mnist, "squares": squares, "table": table, "tabular": tabular,
+    "casting": casting, "cifar10": cifar10, "creditcard": creditcard, "digits": digits,
+    "fashion-mnist": fashion_mnist, "image-folder": image_folder, "lines": lines, "mnist": mnist, "squares": squares,
+    "table": table, "tabular": tabular,
 }
 
 

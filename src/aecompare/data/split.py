@@ -23,6 +23,7 @@ class OneClassSplit:
     x_test: np.ndarray  # (T, *input_shape)
     y_test: np.ndarray  # (T,) 1 = anomaly, 0 = normal
     group_test: np.ndarray  # (T,) each test sample's class name (the anomaly's group)
+    masks_test: np.ndarray | None = None  # (T, H, W) defect masks in {0, 1}, NaN where unknown (MVTec layout)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -75,5 +76,5 @@ def one_class_split(
     return OneClassSplit(
         dataset=dataset.name, normal=normal,
         x_train=x_normal[order[n_val:]], x_val=x_normal[order[:n_val]],
-        x_test=dataset.x_test, y_test=y_test, group_test=names[dataset.y_test],
+        x_test=dataset.x_test, y_test=y_test, group_test=names[dataset.y_test], masks_test=dataset.masks_test,
     )

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
 from aecompare.config import to_dict
@@ -31,7 +32,7 @@ from aecompare.experiments.spec import DatasetSpec, ExperimentSpec, ModelSpec, s
 from aecompare.inspection import encode_codes
 from aecompare.metrics import metrics_by_group, threshold_from_normal
 from aecompare.models import build_model, config_to_dict, save_model
-from aecompare.scoring import heaviside, reconstruct, score
+from aecompare.scoring import error_map, heaviside, reconstruct, score
 from aecompare.training import fit
 from aecompare.utils import atomic_write_text, read_json, seed_everything, write_json
 
@@ -156,7 +157,8 @@ def _run_in_processes(spec: ExperimentSpec, groups: list[list[Run]], folder: Pat
 def expand_runs(spec: ExperimentSpec, datasets: dict[str, Dataset]) -> Iterator[Run]:
     """Every (dataset, normal classes, seed, model) of the grid, models innermost."""
     for d in spec.datasets:
-        for normal in d.normal_sets(datasets[d.key].class_names):
+        data = datasets[d.key]
+        for normal in d.normal_sets(data.class_names, tuple(data.class_names[i] for i in np.unique(data.y_train))):
             for seed in spec.seeds:
                 for model in spec.models:
                     yield Run(d, normal, model, seed)
@@ -195,7 +197,9 @@ def execute_runs(spec: ExperimentSpec, runs: list[Run], dataset: Dataset, folder
                  } if binary_sigmoid else {}
         examples = dict(index=idx, inputs=x_test[idx].numpy(),  # as the model saw them
                         recon=reconstruct(model, x_test[idx]).numpy(), group=split.group_test[idx].astype(str), **extra)
-    codes = encode_codes(model, x_train)  # for the views inside
+    pixel_auroc = pixel_level_auroc(model, x_test, split.masks_test) if split.masks_test is not None else None
+    # for the views inside; a feature-map code (latent_dim 0, e.g. 64x64x64 per image) is too big to keep
+    codes = encode_codes(model, x_train) if model.config.latent_dim > 0 else None
 
     finished = []
     for run in runs:
@@ -224,12 +228,14 @@ def execute_runs(spec: ExperimentSpec, runs: list[Run], dataset: Dataset, folder
                             group_test=split.group_test.astype(str), val_scores=val_scores, threshold=threshold)
         if examples is not None:
             np.savez_compressed(partial / "examples.npz", **examples)
-        np.savez_compressed(partial / "latent.npz", **codes)
+        if codes is not None:
+            np.savez_compressed(partial / "latent.npz", **codes)
         save_model(model, partial)
         write_json(partial / "metrics.json", {
             "rows": rows, "score": method, "threshold": threshold, "train_seconds": result.train_seconds,
             "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
             "output_spread": result.output_spread, "collapsed": result.collapsed, "normal_test_mse": normal_test_mse,
+            "pixel_auroc": pixel_auroc,
         })  # written last: its presence marks a finished run
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():  # a stale, unfinished folder from an older layout or a crash during rename
@@ -237,6 +243,17 @@ def execute_runs(spec: ExperimentSpec, runs: list[Run], dataset: Dataset, folder
         os.replace(partial, final)
         finished.append(final)
     return finished
+
+
+def pixel_level_auroc(model: torch.nn.Module, x_test: torch.Tensor, masks: np.ndarray) -> float | None:
+    """ROC-AUC of the per-pixel squared error (averaged over channels) against the defect masks, over every
+    test image whose mask is known (good images count with all-zero masks); None without any defect pixel."""
+    known = ~np.isnan(masks).any(axis=(1, 2))
+    truth = masks[known]
+    if not known.any() or truth.min() == truth.max():
+        return None
+    maps = error_map(model, x_test[torch.from_numpy(known)]).mean(1).numpy()  # (n, H, W)
+    return float(roc_auc_score(truth.reshape(-1).astype(int), maps.reshape(-1)))
 
 
 def example_indices(split: OneClassSplit) -> np.ndarray:

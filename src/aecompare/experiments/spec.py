@@ -68,15 +68,18 @@ class DatasetSpec:
             return self.scaling
         return "standard" if is_table else "none"
 
-    def normal_sets(self, class_names: tuple[str, ...]) -> list[tuple[str, ...]]:
+    def normal_sets(self, class_names: tuple[str, ...], train_classes: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
         """The normal-class tuples to run, one per run. A class is its name, or its index when no class
-        has that name (``normal: 5`` is CIFAR-10's ``dog``).
+        has that name (``normal: 5`` is CIFAR-10's ``dog``); ``normal: train`` is one run with every class
+        the training partition holds (an image folder's ``train/`` classes: ``good``, ``ok_front``).
 
         Raises:
             ConfigError: for a class the dataset does not have (the valid ones are listed).
         """
         if self.normal == "each":
             return [(c,) for c in class_names]
+        if self.normal == "train" and "train" not in class_names:
+            return [tuple(train_classes)]
         entries = self.normal if isinstance(self.normal, list) else [self.normal]
         return [tuple(_class_name(c, class_names, self.name) for c in (e if isinstance(e, list) else [e]))
                 for e in entries]
@@ -283,7 +286,8 @@ def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
     return spec
 
 
-PUBLISHED_KEYS = ("source", "dataset", "normal", "auroc", "auprc", "train_seconds")
+PUBLISHED_METRICS = ("auroc", "auprc", "precision", "recall", "f1")  # {model label: {anomaly group: value}}
+PUBLISHED_KEYS = ("source", "dataset", "normal", *PUBLISHED_METRICS, "train_seconds")
 
 
 def _check_published(published: dict[str, Any], labels: list[str], where: str) -> None:
@@ -292,19 +296,20 @@ def _check_published(published: dict[str, Any], labels: list[str], where: str) -
     for key, value in published.items():
         if key not in PUBLISHED_KEYS:
             raise ConfigError(f"{where}: published: unknown key {key!r}; valid keys are: {', '.join(PUBLISHED_KEYS)}")
-        if key in ("auroc", "auprc", "train_seconds"):
+        if key in (*PUBLISHED_METRICS, "train_seconds"):
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: published.{key} must map model labels to values")
+            # a spec that extends another may run a subset of its models, but not none of them (a typo)
+            if value and not set(value) & set(labels):
+                raise ConfigError(f"{where}: published.{key}: none of {', '.join(map(repr, value))} is a model "
+                                  f"label; labels are: {', '.join(labels)}")
             for label, cells in value.items():
-                if label not in labels:
-                    raise ConfigError(f"{where}: published.{key}: {label!r} is not a model label; labels are: "
-                                      f"{', '.join(labels)}")
                 numbers = cells.values() if isinstance(cells, dict) else [cells]
                 if key != "train_seconds" and not isinstance(cells, dict) or not all(
                         isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
                     raise ConfigError(f"{where}: published.{key}.{label} must be "
                                       + ("a number" if key == "train_seconds" else "{group: number}"))
-    if any(k in published for k in ("auroc", "auprc")) and not {"dataset", "normal"} <= set(published):
+    if any(k in published for k in PUBLISHED_METRICS) and not {"dataset", "normal"} <= set(published):
         raise ConfigError(f"{where}: published needs 'dataset' and 'normal' (the setting the numbers are for)")
 
 

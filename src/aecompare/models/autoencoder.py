@@ -37,11 +37,11 @@ class Autoencoder(nn.Module):
         input_shape: one sample's shape, ``(D,)`` for tables or ``(C, H, W)`` for images.
     """
 
-    def __init__(self, config: ModelConfig, input_shape: tuple[int, ...]) -> None:
+    def __init__(self, config: ModelConfig, input_shape: tuple[int, ...], pretrained_weights: bool = True) -> None:
         super().__init__()
         self.config = config
         self.input_shape = tuple(input_shape)
-        encoder, decoder, features = build_backbone(config, self.input_shape)
+        encoder, decoder, features = build_backbone(config, self.input_shape, pretrained_weights)
         self.encoder = encoder
         if config.bottleneck == "gaussian":
             self.bottleneck = GaussianBottleneck(features, config.latent_dim, config.logvar_clamp)
@@ -62,6 +62,8 @@ class Autoencoder(nn.Module):
         """Kaiming: He et al. (2015) for the configured activation, which keeps deep stacks' signal alive.
         Glorot: Glorot & Bengio (2010) uniform, Keras's default. Both with zero biases."""
         if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            if not module.weight.requires_grad:  # a frozen (pretrained) encoder keeps its weights
+                return
             if self.config.weight_init == "glorot":
                 nn.init.xavier_uniform_(module.weight)
             else:

@@ -53,27 +53,32 @@ class MLPDecoder(nn.Module):
 
 
 class ConvEncoder(nn.Module):
-    """Convolutions ("same" padding, the given strides), then optional dense layers: (B, C, H, W) -> (B, F)."""
+    """Convolutions ("same" padding, the given strides), each optionally followed by max-pooling, then optional
+    dense layers: (B, C, H, W) -> (B, F)."""
 
     def __init__(
         self, input_shape: tuple[int, int, int], channels: tuple[int, ...], strides: tuple[int, ...],
-        kernel_size: int, fc: tuple[int, ...], activation: str,
+        kernel_size: int, fc: tuple[int, ...], activation: str, pool: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = input_shape[0]
-        for c_out, stride in zip(channels, strides):
+        block_ends = []  # index of each conv block's last layer, where its output size is read
+        for c_out, stride, factor in zip(channels, strides, pool or (1,) * len(channels)):
             layers += [nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=kernel_size // 2),
                        ACTIVATIONS[activation]()]
+            if factor > 1:  # no module for factor 1, so models without pooling keep their weights' names
+                layers.append(nn.MaxPool2d(factor, ceil_mode=True))
+            block_ends.append(len(layers) - 1)
             c_in = c_out
         self.convs = nn.Sequential(*layers)
-        # Record every intermediate spatial size so the decoder can invert them exactly (odd sizes too).
+        # Record every block's output size so the decoder can invert them exactly (odd sizes too).
         sizes = [tuple(input_shape[1:])]
         with torch.no_grad():
             h = torch.zeros(1, *input_shape)
-            for layer in self.convs:
+            for i, layer in enumerate(self.convs):
                 h = layer(h)
-                if isinstance(layer, nn.Conv2d):
+                if i in block_ends:
                     sizes.append(tuple(h.shape[2:]))
         self.spatial_sizes: list[tuple[int, int]] = sizes  # [(H, W), (H/2, W/2), ...]
         self.conv_shape = (c_in, *sizes[-1])  # (C_last, h, w)
@@ -85,14 +90,88 @@ class ConvEncoder(nn.Module):
         return self.fc(self.convs(x).flatten(1))
 
 
-class ConvDecoder(nn.Module):
-    """Mirror of :class:`ConvEncoder`: (B, latent) -> (B, C, H, W) through transposed convolutions."""
+# VGG16's convolutional blocks (Simonyan & Zisserman, 2015): output channels of each 3x3 conv, by block.
+VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
-    def __init__(self, encoder: ConvEncoder, latent_dim: int, channels: tuple[int, ...], strides: tuple[int, ...],
-                 kernel_size: int, fc: tuple[int, ...], out_channels: int, activation: str, output: str) -> None:
+
+class VGG16Encoder(nn.Module):
+    """VGG16's first ``blocks`` blocks, frozen: (B, 3, H, W) in [0, 1] -> (B, F), F = C x H/2^blocks x W/2^blocks.
+
+    Built here, without torchvision; ``features`` numbers its layers as torchvision's ``vgg16().features``
+    does, so ImageNet weights load by name (:func:`load_imagenet_vgg16`). Inputs are normalised with
+    ImageNet's channel statistics first, as the weights expect.
+    """
+
+    def __init__(self, input_shape: tuple[int, int, int], blocks: int = 2) -> None:
+        super().__init__()
+        if input_shape[0] != 3:
+            raise ValueError(f"a VGG16 encoder takes RGB images (3 channels), got {input_shape[0]}")
+        layers: list[nn.Module] = []
+        c_in = 3
+        for widths in VGG16_BLOCKS[:blocks]:
+            for c_out in widths:
+                layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True)]
+                c_in = c_out
+            layers.append(nn.MaxPool2d(2, 2))
+        self.features = nn.Sequential(*layers)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        for p in self.features.parameters():
+            p.requires_grad_(False)  # frozen: only the decoder (and a VAE's dense layers) learn
+        h, w = input_shape[1:]
+        self.spatial_sizes = [(h, w)]
+        for _ in range(blocks):
+            h, w = h // 2, w // 2
+            self.spatial_sizes.append((h, w))
+        self.block_channels = tuple(widths[-1] for widths in VGG16_BLOCKS[:blocks])
+        self.conv_shape = (c_in, h, w)
+        self.out_features = math.prod(self.conv_shape)
+
+    def train(self, mode: bool = True) -> VGG16Encoder:
+        super().train(mode)
+        self.features.eval()  # frozen layers stay in inference mode
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features((x - self.mean) / self.std).flatten(1)
+
+
+def load_imagenet_vgg16(encoder: VGG16Encoder) -> None:
+    """Copy torchvision's ImageNet VGG16 weights into ``encoder``.
+
+    Raises:
+        ConfigError: when torchvision or the weights are not available, saying what to do.
+    """
+    from aecompare.errors import ConfigError
+
+    try:
+        from torchvision.models import VGG16_Weights, vgg16
+    except ImportError:
+        raise ConfigError("pretrained: true loads VGG16's ImageNet weights from torchvision, which is not "
+                          "installed; install it (pip install 'aecompare[vgg]') or set pretrained: false to "
+                          "train with a randomly initialised frozen VGG16 encoder") from None
+    try:
+        state = vgg16(weights=VGG16_Weights.IMAGENET1K_V1).features.state_dict()
+    except Exception as e:  # noqa: BLE001 - a download error can be any of several types
+        raise ConfigError(f"could not get VGG16's ImageNet weights through torchvision ({e}); put them in "
+                          "torchvision's cache (TORCH_HOME) or set pretrained: false") from None
+    mine = encoder.features.state_dict()
+    encoder.features.load_state_dict({k: state[k] for k in mine})
+
+
+class ConvDecoder(nn.Module):
+    """Mirror of a conv encoder: (B, latent) -> (B, C, H, W) through transposed convolutions, one per encoder
+    block, each upsampling by that block's stride x pooling factor. ``latent_dim`` 0: the code is the encoder's
+    feature map itself, reshaped."""
+
+    def __init__(self, encoder: ConvEncoder | VGG16Encoder, latent_dim: int, channels: tuple[int, ...],
+                 strides: tuple[int, ...], kernel_size: int, fc: tuple[int, ...], out_channels: int, activation: str,
+                 output: str) -> None:
         super().__init__()
         self.conv_shape = encoder.conv_shape
-        self.fc = _mlp([latent_dim, *reversed(fc), math.prod(self.conv_shape)], activation, last_activation=True)
+        self.fc = nn.Identity() if latent_dim == 0 else _mlp([latent_dim, *reversed(fc), math.prod(self.conv_shape)],
+                                                             activation, last_activation=True)
         targets = list(reversed(encoder.spatial_sizes[:-1]))  # the sizes to restore, innermost first
         c_outs = [*reversed(channels[:-1]), out_channels]
         layers: list[nn.Module] = []
@@ -116,21 +195,33 @@ class ConvDecoder(nn.Module):
         return self.output(self.deconvs(h))
 
 
-def build_backbone(config: ModelConfig, input_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module, int]:
+def build_backbone(config: ModelConfig, input_shape: tuple[int, ...], pretrained_weights: bool = True
+                   ) -> tuple[nn.Module, nn.Module, int]:
     """The encoder, the decoder and the encoder's feature width for ``input_shape``.
 
     A Gaussian decoder (``decoder_output: gaussian``) gives twice the channels (or features), the mean's and
     the log-variance's, without an output activation; :class:`~aecompare.models.Autoencoder` splits them.
+    ``pretrained_weights=False`` skips fetching a VGG16's ImageNet weights (when saved weights follow).
     """
     gaussian = config.decoder_output == "gaussian"
     output = "identity" if gaussian else config.resolved_output_activation(input_shape)
     output_shape = (input_shape[0] * (2 if gaussian else 1), *input_shape[1:])
-    if config.resolved_backbone(input_shape) == "mlp":
+    backbone = config.resolved_backbone(input_shape)
+    if backbone == "mlp":
         encoder = MLPEncoder(input_shape, config.hidden, config.activation)
         decoder = MLPDecoder(config.latent_dim, output_shape, config.hidden, config.activation, output)
         return encoder, decoder, encoder.out_features
-    strides = config.resolved_strides()
-    encoder = ConvEncoder(input_shape, config.channels, strides, config.kernel_size, config.fc, config.activation)
+    if backbone == "vgg16":
+        encoder = VGG16Encoder(input_shape, config.vgg_blocks)
+        if config.pretrained and pretrained_weights:
+            load_imagenet_vgg16(encoder)
+        decoder = ConvDecoder(encoder, config.latent_dim, encoder.block_channels, (2,) * config.vgg_blocks,
+                              config.kernel_size, config.fc, output_shape[0], config.activation, output)
+        return encoder, decoder, encoder.out_features
+    # each block shrinks by its stride times its pooling factor; the decoder undoes both in one step
+    strides = tuple(s * p for s, p in zip(config.resolved_strides(), config.resolved_pool()))
+    encoder = ConvEncoder(input_shape, config.channels, config.resolved_strides(), config.kernel_size, config.fc,
+                          config.activation, config.pool)
     decoder = ConvDecoder(encoder, config.latent_dim, config.channels, strides, config.kernel_size, config.fc,
                           output_shape[0], config.activation, output)
     return encoder, decoder, encoder.out_features

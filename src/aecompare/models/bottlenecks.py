@@ -20,13 +20,13 @@ class BottleneckOutput:
 
 
 class DeterministicBottleneck(nn.Module):
-    """A linear projection to the code (AE)."""
+    """A linear projection to the code (AE); with ``latent_dim`` 0 none: the encoder's features are the code."""
 
     kind = "deterministic"
 
     def __init__(self, in_features: int, latent_dim: int) -> None:
         super().__init__()
-        self.proj = nn.Linear(in_features, latent_dim)
+        self.proj = nn.Linear(in_features, latent_dim) if latent_dim else nn.Identity()
 
     def forward(self, h: torch.Tensor, sample: bool | None = None) -> BottleneckOutput:
         z = self.proj(h)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Backbone = Literal["auto", "mlp", "conv"]
+Backbone = Literal["auto", "mlp", "conv", "vgg16"]
 BottleneckKind = Literal["deterministic", "gaussian", "adversarial"]
 Activation = Literal["relu", "leaky_relu", "elu", "tanh"]
 
@@ -15,11 +15,15 @@ class ModelConfig:
     """Everything needed to rebuild a model from JSON; shapes come from this and the input's shape."""
 
     bottleneck: BottleneckKind = "deterministic"
-    backbone: Backbone = "auto"  # auto: conv for images (C, H, W), MLP for tables (D,)
+    backbone: Backbone = "auto"  # auto: conv for images (C, H, W), MLP for tables (D,); vgg16: frozen VGG16 blocks
+    # 0: no dense code; the encoder's feature map is the code (Klimkevicius's CAE: 64 x 64 x 64 at 256 input).
     latent_dim: int = 16
     hidden: tuple[int, ...] = (128, 64)  # MLP widths from the input towards the bottleneck
     channels: tuple[int, ...] = (32, 64)  # conv channels, one conv per entry
     strides: tuple[int, ...] = ()  # one per conv; empty: 2 for every conv (each halves height and width)
+    pool: tuple[int, ...] = ()  # max-pooling factor after each conv (1: none); empty: no pooling
+    vgg_blocks: int = 2  # vgg16 backbone: VGG16's blocks kept (2: up to block2_pool, 128 channels at 1/4 size)
+    pretrained: bool = False  # vgg16 backbone: ImageNet weights from torchvision (an optional extra)
     kernel_size: int = 3
     fc: tuple[int, ...] = ()  # dense widths between the flattened conv features and the bottleneck
     activation: Activation = "leaky_relu"
@@ -56,6 +60,10 @@ class ModelConfig:
     def resolved_strides(self) -> tuple[int, ...]:
         """One stride per conv layer."""
         return self.strides or (2,) * len(self.channels)
+
+    def resolved_pool(self) -> tuple[int, ...]:
+        """One max-pooling factor per conv layer (1: none)."""
+        return self.pool or (1,) * len(self.channels)
 
     def resolved_output_activation(self, input_shape: tuple[int, ...]) -> Literal["sigmoid", "identity"]:
         """Sigmoid for images (pixels in [0, 1]); identity for standardised tables."""

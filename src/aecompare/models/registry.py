@@ -121,6 +121,48 @@ MODELS["fiorino-face-vae"] = ModelEntry(
      "reconstruction": "rmse", "reconstruction_weight": 1000.0},
     FIORINO_NOTES)
 
+# Klimkevicius: CAE and CVAE on casting images (Sec. 4.1), and their VGG16 transfer versions (Sec. 4.2).
+KLIMKEVICIUS_NOTES = (
+    "Widths: the paper gives the CAE's code (64 x 64 x 64 at 256 input: 3 convs, 2 max-pools) and the CVAE's "
+    "latent (32); we use 3x3 convs of 32, 64 and 64 channels with ReLU, 'same' padding and 2x2 max-pooling, "
+    "and one stride-2 (stride-4 where a pool and a stride meet) 3x3 transposed conv per encoder block, sigmoid "
+    "output; Glorot (Keras) initialisation.",
+    "Losses: the CAE's per-image RMSE; the CVAE's 'MSE - 0.5 KLD' as the ELBO: the squared error summed over "
+    "pixels plus KL(q(z|x) || N(0, I)) summed over the 32 latent dimensions (loss_reduction: sum), averaged "
+    "over the batch. Read with both terms averaged instead (loss_reduction: mean) the KL weighs 384 times more "
+    "at 64x64 and the CVAE collapsed to the mean image (benchmarks/RESULTS.md; chosen on the collapse flag, "
+    "which uses validation data only). The log-variance is clipped to [-10, 10], the paper's fix for its NaN "
+    "losses.",
+    "Training as the paper's Keras callbacks: ReduceLROnPlateau with patience 2 and Keras's default factor "
+    "0.1, the best checkpoint on validation loss, early stopping with patience 7.",
+    "TCAE/TCVAE: VGG16's layers up to block2_pool (64 x 64 x 128 at 256 input), frozen, ImageNet weights "
+    "from torchvision when pretrained: true; the decoder is two stride-2 transposed convs (128 -> 64 -> 3).",
+)
+_KLIMKEVICIUS = {"backbone": "conv", "channels": (32, 64, 64), "strides": (1, 1, 1), "kernel_size": 3,
+                 "activation": "relu", "output_activation": "sigmoid", "weight_init": "glorot"}
+MODELS["klimkevicius-cae"] = ModelEntry(
+    "Klimkevicius's CAE: 3 convs with 2 max-pools, the last conv's 64-channel feature map as the code "
+    "(64x64x64 at 256 input), transposed-conv decoder, RMSE loss",
+    {**_KLIMKEVICIUS, "bottleneck": "deterministic", "pool": (2, 2, 1), "latent_dim": 0, "reconstruction": "rmse"},
+    KLIMKEVICIUS_NOTES)
+MODELS["klimkevicius-cvae"] = ModelEntry(
+    "Klimkevicius's CVAE: the CAE's convs with a third max-pool, flatten, dense 32 mean and log-variance "
+    "(clipped to [-10, 10]), dense back, reshape, transposed-conv upsampling; MSE - 0.5 KLD",
+    {**_KLIMKEVICIUS, "bottleneck": "gaussian", "pool": (2, 2, 2), "latent_dim": 32, "reconstruction": "mse",
+     "loss_reduction": "sum", "logvar_clamp": (-10.0, 10.0)},
+    KLIMKEVICIUS_NOTES)
+_TRANSFER = {"backbone": "vgg16", "vgg_blocks": 2, "pretrained": True, "kernel_size": 3, "activation": "relu",
+             "output_activation": "sigmoid", "weight_init": "glorot"}
+MODELS["klimkevicius-tcae"] = ModelEntry(
+    "Klimkevicius's TCAE: VGG16 up to block2_pool (frozen, ImageNet) as the encoder, its 128-channel feature map "
+    "as the code, transposed-conv decoder, RMSE loss",
+    {**_TRANSFER, "bottleneck": "deterministic", "latent_dim": 0, "reconstruction": "rmse"}, KLIMKEVICIUS_NOTES)
+MODELS["klimkevicius-tcvae"] = ModelEntry(
+    "Klimkevicius's TCVAE: the frozen VGG16 encoder, flatten, dense 32 mean and log-variance, dense back, "
+    "transposed-conv decoder; MSE - 0.5 KLD",
+    {**_TRANSFER, "bottleneck": "gaussian", "latent_dim": 32, "reconstruction": "mse", "loss_reduction": "sum"},
+    KLIMKEVICIUS_NOTES)
+
 
 def available_models() -> list[str]:
     """The names :func:`build_model` accepts."""
@@ -152,20 +194,40 @@ def build_model(name: str, input_shape: tuple[int, ...], **overrides: Any) -> Au
     return build_from_config(model_config(name, **overrides), input_shape)
 
 
-def build_from_config(config: ModelConfig, input_shape: tuple[int, ...]) -> Autoencoder:
-    """Build a model from a full configuration, checking that it fits the input's shape."""
+def build_from_config(config: ModelConfig, input_shape: tuple[int, ...], pretrained_weights: bool = True
+                      ) -> Autoencoder:
+    """Build a model from a full configuration, checking that it fits the input's shape.
+
+    ``pretrained_weights=False`` skips fetching pretrained encoder weights (when saved weights follow)."""
     input_shape = tuple(int(s) for s in input_shape)
     if len(input_shape) not in (1, 3) or min(input_shape) < 1:
         raise ConfigError(f"input_shape must be (D,) for tables or (C, H, W) for images, got {input_shape}")
-    if config.resolved_backbone(input_shape) == "conv" and len(input_shape) != 3:
+    if config.resolved_backbone(input_shape) in ("conv", "vgg16") and len(input_shape) != 3:
         raise ConfigError(f"a convolutional backbone needs images (C, H, W), got input shape {input_shape}; "
                           "use an MLP model (e.g. 'mlp-ae') or the auto backbone ('ae') for tables")
     if config.reconstruction == "bce" and config.resolved_output_activation(input_shape) != "sigmoid":
         raise ConfigError("reconstruction 'bce' needs a sigmoid output (inputs in [0, 1]); "
                           "set output_activation: sigmoid or reconstruction: mse")
-    for key in ("latent_dim", "kernel_size", "critic_steps"):
+    for key in ("kernel_size", "critic_steps"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{key} must be at least 1, got {getattr(config, key)}")
+    backbone = config.resolved_backbone(input_shape)
+    if config.latent_dim < 0 or config.latent_dim == 0 and (
+            config.bottleneck != "deterministic" or backbone == "mlp" or config.fc):
+        raise ConfigError(f"latent_dim must be at least 1, got {config.latent_dim} (0, a feature-map code, is for "
+                          "a deterministic convolutional or vgg16 model without fc layers)")
+    if backbone == "vgg16":
+        if len(input_shape) != 3 or input_shape[0] != 3:
+            raise ConfigError(f"a vgg16 backbone takes RGB images (3, H, W), got input shape {input_shape}")
+        if not 1 <= config.vgg_blocks <= 5:
+            raise ConfigError(f"vgg_blocks must be 1 to 5 (VGG16 has five blocks), got {config.vgg_blocks}")
+        if config.fc:
+            raise ConfigError("a vgg16 backbone takes no fc layers: its pooled features feed the bottleneck")
+        if min(input_shape[1:]) < 2 ** config.vgg_blocks:
+            raise ConfigError(f"{config.vgg_blocks} VGG16 blocks halve the image {config.vgg_blocks} times; "
+                              f"{input_shape[1]}x{input_shape[2]} is too small")
+    if config.pool and (len(config.pool) != len(config.channels) or min(config.pool) < 1):
+        raise ConfigError(f"pool needs one factor (1: none) per entry of channels {config.channels}, got {config.pool}")
     if any(w < 1 for w in (*config.hidden, *config.channels, *config.fc, *config.critic_hidden)):
         raise ConfigError("layer widths and channel counts must be positive")
     if config.resolved_backbone(input_shape) == "conv" and not config.channels:
@@ -181,7 +243,7 @@ def build_from_config(config: ModelConfig, input_shape: tuple[int, ...]) -> Auto
     lo, hi = config.logvar_clamp
     if not lo < hi:
         raise ConfigError(f"logvar_clamp must be (low, high) with low < high, got {config.logvar_clamp}")
-    return Autoencoder(config, input_shape)
+    return Autoencoder(config, input_shape, pretrained_weights)
 
 
 def config_to_dict(config: ModelConfig) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Autoen
             raise DataNotFoundError(f"no saved model in {folder}: {name} is missing")
     meta = read_json(folder / CONFIG)
     config = from_dict(ModelConfig, meta["config"], f"{folder / CONFIG}: config")
-    model = build_from_config(config, tuple(meta["input_shape"]))
+    model = build_from_config(config, tuple(meta["input_shape"]), pretrained_weights=False)  # the file has them
     with open(folder / WEIGHTS, "rb") as f:
         model.load_state_dict(load_safetensors(f.read()))
     return model.to(device).eval()

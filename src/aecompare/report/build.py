@@ -216,7 +216,9 @@ def _paper_comparison(published: dict[str, Any], rows: list[dict[str, Any]], mod
               Block("p", f"Ours: mean ± std over {n_seeds} seed(s); Δ = our mean − the paper's value. Each anomalous "
                          "class is scored on the normal test images plus that class's test images. The mean row "
                          "averages over the anomalous classes.")]
-    for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC")):
+    for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC (PR-AUC, average precision)"),
+                          ("precision", "Precision at the threshold"), ("recall", "Recall at the threshold"),
+                          ("f1", "F1 at the threshold")):
         paper = {m: published.get(metric, {}).get(m, {}) for m in models if published.get(metric, {}).get(m)}
         if not paper:
             continue
@@ -291,6 +293,7 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
         blocks += [Block("h3", f"AUROC by anomaly group (normal: {normals[0]})"),
                    _group_table(rows, models, groups)]
     blocks += _postprocess_table(folder, dataset, models)
+    blocks += _pixel_table(folder, dataset, models)
     blocks += _figures(folder, dataset, models, normals, seeds[0])
     blocks += _views_inside(folder, dataset, models, normals[0], seeds[0])
     return blocks
@@ -335,6 +338,22 @@ def _postprocess_table(folder: Path, dataset: str, models: list[str]) -> list[Bl
             Block("p", "Heaviside post-processing replaces each sigmoid output by the step of its logit (1 where "
                        "the output exceeds 0.5): gray pixels near a decision threshold become black or white. "
                        "Mean ± std over seeds of the mean squared error per pixel."), table]
+
+
+def _pixel_table(folder: Path, dataset: str, models: list[str]) -> list[Block]:
+    """Pixel-level AUROC against the defect masks (MVTec-layout data), when runs recorded one."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for _, config, metrics in finished_runs(folder):
+        if config["dataset"] == dataset and metrics.get("pixel_auroc") is not None:
+            values[config["model"]].append(metrics["pixel_auroc"])
+    if not values:
+        return []
+    table = Block("table", header=["model", "pixel AUROC"])
+    table.rows += [[m, _fmt(*_mean_std(values[m]))] for m in models if values[m]]
+    return [Block("h3", "Where the defect is: pixel-level AUROC"),
+            Block("p", "Each pixel's squared reconstruction error (averaged over channels) scored against the "
+                       "ground-truth defect masks, over all test images with a known mask (good images: no "
+                       "defect pixel). Mean ± std over seeds."), table]
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -390,6 +409,15 @@ def _group_table(rows: list[dict[str, Any]], models: list[str], groups: list[str
     return table
 
 
+def _anomaly_groups(scores: dict, normal: str, models: list[str]) -> list[str]:
+    """The anomaly groups of the runs with ``normal`` normal, in the order they first appear."""
+    for m in models:
+        if (normal, m) in scores:
+            d = scores[(normal, m)]
+            return [str(g) for g in dict.fromkeys(d["group_test"][d["y_test"] == 1].tolist())]
+    return []
+
+
 def _score_name(run_dir: Path) -> str:
     """The scorer a run used (runs written before per-model scores keep theirs in the evaluation section)."""
     return read_json(run_dir / "config.json")["evaluation"]["score"]
@@ -413,6 +441,19 @@ def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], 
                 _score_name(_run_dir(folder, dataset, m, first, seed))) for m in models if (first, m) in scores}
     path = figures.score_histograms(hist, fig_dir / f"{dataset}-scores.png")
     blocks.append(Block("figure", f"Test scores with the threshold (normal: {first})", path=path.relative_to(folder)))
+    groups = _anomaly_groups(scores, first, models)
+    if len(normals) == 1 and len(groups) > 1:  # Klimkevicius's Figs. 3-4: one panel per kind of defect
+        panels = {}
+        for g in groups:
+            panels[g] = {}
+            for m in models:
+                if (first, m) in scores:
+                    d = scores[(first, m)]
+                    keep = (d["y_test"] == 0) | (d["group_test"] == g)
+                    panels[g][m] = (d["y_test"][keep], d["test_scores"][keep])
+        path = figures.pr_curves(panels, fig_dir / f"{dataset}-pr.png")
+        blocks.append(Block("figure", "Precision-recall curves per anomaly group (legend: PR-AUC; dotted: the share "
+                                      "of anomalies)", path=path.relative_to(folder)))
     examples = {m: np.load(_run_dir(folder, dataset, m, first, seed) / "examples.npz") for m in models
                 if (_run_dir(folder, dataset, m, first, seed) / "examples.npz").exists()}
     if examples:
@@ -426,6 +467,11 @@ def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], 
                                            fig_dir / f"{dataset}-reconstructions.png")
         blocks.append(Block("figure", f"Test inputs (titled by class) and reconstructions (normal: {first})",
                             path=path.relative_to(folder)))
+        if any_ex["inputs"].shape[-1] >= 16:  # anomaly maps say little on tiny images
+            path = figures.error_maps(any_ex["inputs"], {m: e["recon"] for m, e in examples.items()},
+                                      any_ex["group"], fig_dir / f"{dataset}-error-maps.png")
+            blocks.append(Block("figure", "Anomaly maps: each model's per-pixel squared error over the input "
+                                          "(one colour scale per model)", path=path.relative_to(folder)))
     histories = {m: read_json(_run_dir(folder, dataset, m, first, seed) / "history.json") for m in models
                  if (_run_dir(folder, dataset, m, first, seed) / "history.json").exists()}
     path = figures.training_curves(histories, fig_dir / f"{dataset}-training.png")

@@ -55,6 +55,59 @@ def roc_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path
     return _save(fig, path)
 
 
+def pr_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: Path) -> Path:
+    """Precision-recall curves, one panel per anomaly group (its anomalies against all normals), one curve
+    per model (Klimkevicius's Figs. 3-4). The dotted line is the share of anomalies, a random scorer's level.
+
+    Args:
+        panels: ``{group: {model: (labels, scores)}}``.
+    """
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    rows, cols = _grid(len(panels), 4)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, (group, curves) in zip(axes.flat, panels.items()):
+        for i, (model, (labels, scores)) in enumerate(curves.items()):
+            precision, recall, _ = precision_recall_curve(labels, scores)
+            ap = average_precision_score(labels, scores)
+            ax.plot(recall, precision, color=COLORS[i % len(COLORS)], lw=1.3, label=f"{model} ({ap:.3f})")
+        base = float(np.mean(next(iter(curves.values()))[0]))
+        ax.axhline(base, color="gray", lw=0.8, ls=":")
+        ax.set_title(group, fontsize=9)
+        ax.set_xlabel("recall")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=7, loc="lower left")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("precision")
+    return _save(fig, path)
+
+
+def error_maps(inputs: np.ndarray, recons: dict[str, np.ndarray], groups: np.ndarray, path: Path) -> Path:
+    """Per-pixel squared reconstruction error (averaged over channels) drawn over each input in gray, one row
+    per model, columns titled by group: where each model thinks the defect is."""
+    k = len(inputs)
+    fig, axes = plt.subplots(1 + len(recons), k, figsize=(1.2 * k, 1.25 * (1 + len(recons))), squeeze=False)
+    gray = np.clip(inputs, 0.0, 1.0).mean(1)  # (K, H, W)
+    for c in range(k):
+        axes[0, c].imshow(np.transpose(np.clip(inputs[c], 0, 1), (1, 2, 0)) if inputs.shape[1] == 3 else gray[c],
+                          cmap=None if inputs.shape[1] == 3 else "gray", vmin=0, vmax=1)
+        axes[0, c].set_title(str(groups[c]), fontsize=7)
+    for r, (model, recon) in enumerate(recons.items(), start=1):
+        heat = ((recon - inputs) ** 2).mean(1)  # (K, H, W)
+        top = float(np.percentile(heat, 99.5)) or 1.0  # one scale per model, so columns compare
+        for c in range(k):
+            axes[r, c].imshow(gray[c], cmap="gray", vmin=0, vmax=1)
+            axes[r, c].imshow(heat[c], cmap="inferno", alpha=0.6, vmin=0, vmax=top)
+        axes[r, 0].set_ylabel(model, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel("input", fontsize=8)
+    return _save(fig, path)
+
+
 def score_histograms(models: dict[str, tuple[np.ndarray, np.ndarray, float, str]], path: Path) -> Path:
     """Test scores of normals and anomalies per model, with the threshold set on normal validation data.
 
