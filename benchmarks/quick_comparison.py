@@ -41,6 +41,19 @@ def machine() -> str:
             f"torch {torch.__version__}, {platform.system()}")
 
 
+def run_timed(experiment: str, output: str, overrides: list[str], workers: int | None = None,
+              seeds: int | None = None) -> float:
+    """Run ``aecompare run EXPERIMENT`` in a fresh process into ``output`` (finished runs there are resumed);
+    return its wall time in seconds."""
+    command = [sys.executable, "-m", "aecompare", "run", experiment, "--output", output, "--quiet",
+               *[f"--set={s}" for s in overrides]]
+    command += ["--workers", str(workers)] if workers else []
+    command += ["--seeds", str(seeds)] if seeds else []
+    start = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, help="passed to aecompare run (default: one per core)")
