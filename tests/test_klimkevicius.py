@@ -211,9 +211,16 @@ def test_transfer_encoder_shape_and_frozen_weights(name: str) -> None:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torchvision") is not None, reason="torchvision is installed here")
-def test_pretrained_without_torchvision_is_a_clear_error() -> None:
+def test_pretrained_without_torchvision_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"torchvision.*set pretrained: false"):
         build_model("klimkevicius-tcae", (3, 32, 32))
+    # the full experiment fails before training anything, not after its CAE and CVAE
+    write_castings(tmp_path / "data", n_train=2, n_ok=1, n_def=1)
+    code, _, err = _cli(["run", "klimkevicius-casting", "--data-dir", str(tmp_path / "data"), "-o",
+                         str(tmp_path / "runs"), "-q"])
+    assert code == 2
+    assert "pip install 'aecompare[vgg]'" in err
+    assert not list((tmp_path / "runs").glob("**/metrics.json"))
 
 
 def test_vgg16_backbone_rejects_gray_images() -> None:

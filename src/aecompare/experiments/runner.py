@@ -31,7 +31,8 @@ from aecompare.data import Dataset, OneClassSplit, Scaler, load_dataset, one_cla
 from aecompare.experiments.spec import DatasetSpec, ExperimentSpec, ModelSpec, spec_to_dict
 from aecompare.inspection import encode_codes
 from aecompare.metrics import metrics_by_group, threshold_from_normal
-from aecompare.models import build_model, config_to_dict, save_model
+from aecompare.models import build_model, config_to_dict, model_config, save_model
+from aecompare.models.backbones import check_pretrained_available
 from aecompare.scoring import error_map, heaviside, reconstruct, score
 from aecompare.training import fit
 from aecompare.utils import atomic_write_text, read_json, seed_everything, write_json
@@ -86,6 +87,9 @@ def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | 
     Returns:
         The experiment folder.
     """
+    for d in spec.datasets:  # a model that cannot be built fails now, not after hours of the others' training
+        for m in spec.models:
+            check_pretrained_available(model_config(m.name, **spec.model_overrides(m, d)))
     folder = Path(output) / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "experiment.json", spec_to_dict(spec))

@@ -137,6 +137,21 @@ class VGG16Encoder(nn.Module):
         return self.features((x - self.mean) / self.std).flatten(1)
 
 
+NO_TORCHVISION = ("pretrained: true loads VGG16's ImageNet weights from torchvision, which is not installed; "
+                  "install it (pip install 'aecompare[vgg]') or set pretrained: false to train with a randomly "
+                  "initialised frozen VGG16 encoder")
+
+
+def check_pretrained_available(config: ModelConfig) -> None:
+    """Raise the error :func:`load_imagenet_vgg16` would, before any training starts."""
+    import importlib.util
+
+    from aecompare.errors import ConfigError
+
+    if config.backbone == "vgg16" and config.pretrained and importlib.util.find_spec("torchvision") is None:
+        raise ConfigError(NO_TORCHVISION)
+
+
 def load_imagenet_vgg16(encoder: VGG16Encoder) -> None:
     """Copy torchvision's ImageNet VGG16 weights into ``encoder``.
 
@@ -148,9 +163,7 @@ def load_imagenet_vgg16(encoder: VGG16Encoder) -> None:
     try:
         from torchvision.models import VGG16_Weights, vgg16
     except ImportError:
-        raise ConfigError("pretrained: true loads VGG16's ImageNet weights from torchvision, which is not "
-                          "installed; install it (pip install 'aecompare[vgg]') or set pretrained: false to "
-                          "train with a randomly initialised frozen VGG16 encoder") from None
+        raise ConfigError(NO_TORCHVISION) from None
     try:
         state = vgg16(weights=VGG16_Weights.IMAGENET1K_V1).features.state_dict()
     except Exception as e:  # noqa: BLE001 - a download error can be any of several types
