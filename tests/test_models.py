@@ -183,3 +183,15 @@ def test_kaiming_init_keeps_signal_through_a_deep_conv_stack() -> None:
 def test_strides_must_match_channels() -> None:
     with pytest.raises(ConfigError, match="one positive stride per entry of channels"):
         build_model("conv-ae", IMAGE, channels=(8, 16), strides=(1,))
+
+
+def test_inference_batches_shrink_for_large_images_and_give_the_same_scores() -> None:
+    from aecompare.scoring import reconstruct
+    from aecompare.utils import inference_rows
+
+    assert inference_rows((1, 28, 28)) == 1024
+    assert inference_rows((3, 256, 256)) == 85
+    assert inference_rows((3, 4096, 4096)) == 1  # never zero
+    model = build_model("ae", IMAGE, **TINY_MODEL).eval()
+    x = _batch(IMAGE, n=40)
+    assert torch.allclose(reconstruct(model, x, batch_size=7), reconstruct(model, x), atol=1e-6)

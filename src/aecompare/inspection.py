@@ -15,6 +15,7 @@ from torch import nn
 
 from aecompare.errors import ConfigError, DataNotFoundError
 from aecompare.models import Autoencoder, load_model
+from aecompare.utils import inference_rows
 
 
 @dataclass
@@ -107,8 +108,9 @@ def encode_codes(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024) ->
     model.eval()
     device = next(model.parameters()).device
     mus, stds = [], []
-    for i in range(0, len(x), batch_size):
-        code = model.encode(x[i:i + batch_size].to(device), sample=False)
+    rows = inference_rows(model.input_shape, batch_size)
+    for i in range(0, len(x), rows):
+        code = model.encode(x[i:i + rows].to(device), sample=False)
         mus.append(code.mu.cpu())
         if code.logvar is not None:
             stds.append(torch.exp(0.5 * code.logvar).cpu())

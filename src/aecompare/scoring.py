@@ -17,6 +17,7 @@ import torch
 from aecompare.errors import ConfigError, unknown_name
 from aecompare.losses import gaussian_nll
 from aecompare.models import Autoencoder
+from aecompare.utils import inference_rows
 
 POSTPROCESSES = ("none", "heaviside")
 
@@ -42,7 +43,8 @@ def reconstruct(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, pos
                           "linear; use it with images (or output_activation: sigmoid)")
     model.eval()
     device = next(model.parameters()).device
-    parts = [model(x[i:i + batch_size].to(device)).recon.cpu() for i in range(0, len(x), batch_size)]
+    rows = inference_rows(model.input_shape, batch_size)
+    parts = [model(x[i:i + rows].to(device)).recon.cpu() for i in range(0, len(x), rows)]
     recon = torch.cat(parts) if parts else torch.empty(0, *model.input_shape)
     return heaviside(recon) if postprocess == "heaviside" else recon
 
@@ -89,8 +91,7 @@ def reconstruction_probability_score(model: Autoencoder, x: torch.Tensor, batch_
     device = next(model.parameters()).device
     eps = torch.randn(n_samples, 1, model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
     eps = eps.to(device)  # (L, 1, latent), drawn on the CPU so every device gets the same numbers
-    features = math.prod(model.input_shape)
-    rows = max(1, min(batch_size, SAMPLE_BUDGET // (n_samples * features)))  # keep L x rows x D bounded
+    rows = inference_rows((n_samples, *model.input_shape), batch_size)  # keep L x rows x D bounded
     scores = []
     for i in range(0, len(x), rows):
         xb = x[i:i + rows].to(device)  # (B, *input_shape)
@@ -103,8 +104,6 @@ def reconstruction_probability_score(model: Autoencoder, x: torch.Tensor, batch_
         scores.append(-log_p.cpu())
     return torch.cat(scores).numpy() if scores else np.empty(0)
 
-
-SAMPLE_BUDGET = 2 ** 24  # decoder outputs per chunk of the reconstruction probability (64 MB of float32)
 
 SCORERS: dict[str, Callable[..., np.ndarray]] = {
     "mse": mse_score,

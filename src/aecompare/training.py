@@ -23,7 +23,14 @@ from tqdm.auto import tqdm
 from aecompare.errors import ConfigError, TrainingError
 from aecompare.losses import autoencoder_loss, critic_loss, encoder_adversarial_loss, per_sample_loss
 from aecompare.models import Autoencoder
-from aecompare.utils import atomic_write_bytes, read_json, resolve_device, seed_everything, write_json
+from aecompare.utils import (
+    atomic_write_bytes,
+    inference_rows,
+    read_json,
+    resolve_device,
+    seed_everything,
+    write_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +275,8 @@ def output_spread(model: Autoencoder, x: torch.Tensor, limit: int = 1024) -> flo
     if len(x) < 2:
         return math.nan
     model.eval()
-    recon = model(x).recon
+    rows = inference_rows(model.input_shape)
+    recon = torch.cat([model(x[i:i + rows]).recon for i in range(0, len(x), rows)])
     spread_in = float(x.std(0).mean())
     return float(recon.std(0).mean()) / spread_in if spread_in > 0 else math.nan
 
@@ -341,7 +349,7 @@ def validation_loss(model: Autoencoder, x: torch.Tensor, batch_size: int) -> flo
     """
     model.eval()
     total = torch.zeros((), device=x.device)
-    step = max(batch_size, 256)  # no gradients here: larger batches are cheap
+    step = inference_rows(model.input_shape, max(batch_size, 256))  # no gradients: larger batches are cheap
     for i in range(0, len(x), step):
         xb = x[i:i + step]
         total += per_sample_loss(model, xb, model(xb))["total"].sum()

@@ -21,6 +21,19 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+ELEMENT_BUDGET = 2 ** 24  # input values per inference batch: 64 MB of float32, whatever the image size
+
+
+def inference_rows(sample_shape: tuple[int, ...], requested: int = 1024) -> int:
+    """How many samples of ``sample_shape`` to push through a network at once without gradients: ``requested``,
+    or fewer for large images (1024 MNIST digits, but 85 images of 256 x 256 x 3), so activations stay bounded
+    on any device."""
+    size = 1
+    for s in sample_shape:
+        size *= int(s)
+    return max(1, min(requested, ELEMENT_BUDGET // max(1, size)))
+
+
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """The device to train on: the one asked for, else CUDA when present, else the CPU."""
     if device is None or device == "auto":
