@@ -166,3 +166,14 @@ def test_test_data_and_labels_reach_no_choice(model: str, tmp_path: Path) -> Non
     assert np.array_equal(scores_a["val_scores"], scores_b["val_scores"])
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
     assert metrics_a["rows"] != metrics_b["rows"]  # the test set did change
+
+
+def test_report_figures_show_each_models_seed_with_the_lowest_validation_loss(tmp_path: Path) -> None:
+    from aecompare.report.build import _best_seed
+    from aecompare.utils import write_json
+
+    for seed, losses in ((0, [0.5, 0.4]), (1, [0.3, 0.2]), (2, [0.9])):
+        write_json(tmp_path / "digits" / "vae" / "normal-0" / f"seed-{seed}" / "history.json",
+                   [{"epoch": i + 1, "val_loss": v} for i, v in enumerate(losses)])
+    assert _best_seed(tmp_path, "digits", "vae", "0", [0, 1, 2]) == 1
+    assert _best_seed(tmp_path, "digits", "vae", "0", [0, 2, 3]) == 0  # seed 3 has no run: never chosen

@@ -294,18 +294,29 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
                    _group_table(rows, models, groups)]
     blocks += _postprocess_table(folder, dataset, models)
     blocks += _pixel_table(folder, dataset, models)
-    blocks += _figures(folder, dataset, models, normals, seeds[0])
-    blocks += _views_inside(folder, dataset, models, normals[0], seeds[0])
+    best = {m: _best_seed(folder, dataset, m, normals[0], seeds) for m in models}
+    blocks += _figures(folder, dataset, models, normals, seeds[0], best)
+    blocks += _views_inside(folder, dataset, models, normals[0], best)
     return blocks
 
 
-def _views_inside(folder: Path, dataset: str, models: list[str], normal: str, seed: int) -> list[Block]:
+def _best_seed(folder: Path, dataset: str, model: str, normal: str, seeds: list[int]) -> int:
+    """The seed whose run reached the lowest validation loss (normal data only): the run a user would keep,
+    shown in the figures of single models. Runs without a history count as worst."""
+    def best_loss(seed: int) -> float:
+        path = _run_dir(folder, dataset, model, normal, seed) / "history.json"
+        return min((r["val_loss"] for r in read_json(path)), default=np.inf) if path.exists() else np.inf
+
+    return min(seeds, key=best_loss)
+
+
+def _views_inside(folder: Path, dataset: str, models: list[str], normal: str, best: dict[str, int]) -> list[Block]:
     """Patuzzo's looks inside, for MLP runs with a one-unit bottleneck (where a sweep tells the whole story)."""
     from aecompare.inspection import views_inside
 
     blocks = []
     for m in models:
-        run_dir = _run_dir(folder, dataset, m, normal, seed)
+        run_dir = _run_dir(folder, dataset, m, normal, best[m])
         if not (run_dir / "latent.npz").exists():
             continue
         saved = read_json(run_dir / "model.json")
@@ -316,7 +327,8 @@ def _views_inside(folder: Path, dataset: str, models: list[str], normal: str, se
         for caption, path in views_inside(run_dir, folder / "figures", prefix=f"{dataset}-{m}-".replace(" ", "_")):
             blocks.append(Block("figure", f"{m}: {caption}", path=path.relative_to(folder)))
     if blocks:
-        blocks.insert(0, Block("h3", f"Views inside (seed {seed}, normal: {normal})"))
+        blocks.insert(0, Block("h3", f"Views inside (normal: {normal}; each model's seed with the lowest validation "
+                                     f"loss: {_seed_list(best)})"))
     return blocks
 
 
@@ -427,11 +439,18 @@ def _run_dir(folder: Path, dataset: str, model: str, normal: str, seed: int) -> 
     return folder / dataset / model / normal_dir(normal.split("+")) / f"seed-{seed}"
 
 
-def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], seed: int) -> list[Block]:
+def _seed_list(best: dict[str, int]) -> str:
+    return ", ".join(f"{m} seed {s}" for m, s in best.items())
+
+
+def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], seed: int,
+             best: dict[str, int]) -> list[Block]:
+    """ROC curves, score histograms and PR curves of seed ``seed``; reconstructions, anomaly maps and training
+    curves of each model's ``best`` seed."""
     fig_dir = folder / "figures"
     scores = {(n, m): np.load(_run_dir(folder, dataset, m, n, seed) / "scores.npz")
               for n in normals for m in models if (_run_dir(folder, dataset, m, n, seed) / "scores.npz").exists()}
-    blocks = [Block("h3", f"Figures (seed {seed})")]
+    blocks = [Block("h3", f"Figures (curves and histograms: seed {seed})")]
     panels = {n: {m: (scores[(n, m)]["y_test"], scores[(n, m)]["test_scores"]) for m in models if (n, m) in scores}
               for n in normals}
     path = figures.roc_curves(panels, fig_dir / f"{dataset}-roc.png")
@@ -454,8 +473,8 @@ def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], 
         path = figures.pr_curves(panels, fig_dir / f"{dataset}-pr.png")
         blocks.append(Block("figure", "Precision-recall curves per anomaly group (legend: PR-AUC; dotted: the share "
                                       "of anomalies)", path=path.relative_to(folder)))
-    examples = {m: np.load(_run_dir(folder, dataset, m, first, seed) / "examples.npz") for m in models
-                if (_run_dir(folder, dataset, m, first, seed) / "examples.npz").exists()}
+    examples = {m: np.load(_run_dir(folder, dataset, m, first, best[m]) / "examples.npz") for m in models
+                if (_run_dir(folder, dataset, m, first, best[m]) / "examples.npz").exists()}
     if examples:
         any_ex = next(iter(examples.values()))
         recons = {}
@@ -465,17 +484,19 @@ def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], 
                 recons[f"{m} + Heaviside"] = e["recon_heaviside"]
         path = figures.reconstruction_grid(any_ex["inputs"], recons, any_ex["group"],
                                            fig_dir / f"{dataset}-reconstructions.png")
-        blocks.append(Block("figure", f"Test inputs (titled by class) and reconstructions (normal: {first})",
+        blocks.append(Block("figure", f"Test inputs (titled by class) and reconstructions (normal: {first}; "
+                                      f"each model's seed with the lowest validation loss: {_seed_list(best)})",
                             path=path.relative_to(folder)))
         if any_ex["inputs"].shape[-1] >= 16:  # anomaly maps say little on tiny images
             path = figures.error_maps(any_ex["inputs"], {m: e["recon"] for m, e in examples.items()},
                                       any_ex["group"], fig_dir / f"{dataset}-error-maps.png")
             blocks.append(Block("figure", "Anomaly maps: each model's per-pixel squared error over the input "
                                           "(one colour scale per model)", path=path.relative_to(folder)))
-    histories = {m: read_json(_run_dir(folder, dataset, m, first, seed) / "history.json") for m in models
-                 if (_run_dir(folder, dataset, m, first, seed) / "history.json").exists()}
+    histories = {m: read_json(_run_dir(folder, dataset, m, first, best[m]) / "history.json") for m in models
+                 if (_run_dir(folder, dataset, m, first, best[m]) / "history.json").exists()}
     path = figures.training_curves(histories, fig_dir / f"{dataset}-training.png")
-    blocks.append(Block("figure", f"Training curves (normal: {first})", path=path.relative_to(folder)))
+    blocks.append(Block("figure", f"Training curves (normal: {first}; {_seed_list(best)})",
+                        path=path.relative_to(folder)))
     return blocks
 
 
