@@ -102,7 +102,8 @@ def fit(
         checkpoint_dir: if given, the whole training state (weights, best weights, optimisers, schedules,
             history, random generators) is written there after every epoch, and a later call with the same
             model, data size and settings resumes after the last finished epoch, giving the weights an
-            uninterrupted run would have (on the CPU). ``epochs`` may grow between calls.
+            uninterrupted run would have (exactly on the CPU; on a GPU up to nondeterministic kernels).
+            ``epochs`` may grow between calls.
 
     Returns:
         The :class:`TrainResult`.
@@ -146,6 +147,8 @@ def fit(
                 scheduler.load_state_dict(state)
             generator.set_state(saved["generator"])
             torch.set_rng_state(saved["torch_rng"])
+            if saved.get("cuda_rng") is not None and device.type == "cuda":  # the VAE's noise on the GPU
+                torch.cuda.set_rng_state(saved["cuda_rng"], device)
             best_state, bad_epochs, spent = saved["best_state"], saved["bad_epochs"], saved["seconds"]
             result.history, result.best_epoch, result.best_val_loss = saved["history"], saved["best_epoch"], \
                 saved["best_val_loss"]
@@ -191,7 +194,9 @@ def fit(
                 "model": model.state_dict(), "best_state": best_state,
                 "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                 "schedulers": [sch.state_dict() for sch in schedulers], "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(), "history": result.history, "best_epoch": result.best_epoch,
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "history": result.history, "best_epoch": result.best_epoch,
                 "best_val_loss": result.best_val_loss, "bad_epochs": bad_epochs, "stopped_early": stop,
                 "seconds": time.perf_counter() - start})
         if stop:
