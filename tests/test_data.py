@@ -184,3 +184,12 @@ def test_gcn_minmax_scaler_uses_training_statistics_only() -> None:
     assert np.allclose(scaler.transform(test[:1]), scaler.transform(test[:1] * 7.0), atol=1e-6)
     restored = Scaler.from_dict(scaler.to_dict())
     assert np.array_equal(restored.transform(test), scaler.transform(test))
+
+
+def test_uint8_images_scale_to_unit_floats() -> None:
+    x = np.array([[[[0, 128, 255]]]], dtype=np.uint8)  # (1, 1, 1, 3)
+    for kind in ("none", "minmax"):
+        scaler = Scaler.fit(x, kind)
+        out = scaler.transform(x)
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out.ravel(), [0.0, 128 / 255, 1.0], rtol=1e-6)

@@ -71,12 +71,11 @@ def test_castings_layout_with_synthetic_defect_sets(tmp_path: Path) -> None:
     data = load_dataset("casting", tmp_path, size=16)
     assert data.class_names == ("ok_front", "def_front", "gaussian", "salt_pepper", "objects")
     assert data.x_train.shape == (24, 3, 16, 16)
-    assert data.x_train.dtype == np.float32
-    assert 0.0 <= data.x_train.min() <= data.x_train.max() <= 1.0
+    assert data.x_train.dtype == data.x_test.dtype == np.uint8  # decoded once, cached as bytes
     # 6 good + 8 real defects + one corrupted copy of each good test image per synthetic kind
     assert np.bincount(data.y_test).tolist() == [6, 8, 6, 6, 6]
-    good = data.x_test[data.y_test == 0]
-    noisy = data.x_test[data.y_test == 2]
+    good = data.x_test[data.y_test == 0].astype(float) / 255
+    noisy = data.x_test[data.y_test == 2].astype(float) / 255
     assert np.abs(noisy - good).mean() > 0.1  # copies of the same images, corrupted
     assert data.masks_test is None
     only_real = load_dataset("casting", tmp_path, size=16, synthetic=[])

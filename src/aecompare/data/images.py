@@ -161,16 +161,16 @@ def _folder_dataset(root: Path, name: str, size: int, synthetic: list[str], defe
             raise DataNotFoundError(f"{root / part} has no images in {', '.join(names)}")
         return np.concatenate(images), np.concatenate(labels), files
 
+    # uint8 (N, 3, size, size): the decoded images stay cached as bytes; each run scales its own float copy
     x_train, y_train, _ = load("train", normal)
     x_test, y_test, test_files = load("test", [*normal, *defects])
     masks = _read_masks(root, test_files, [classes[i] for i in y_test], normal, size)
-    x_train = x_train.astype(np.float32) / 255.0  # (N, 3, size, size) in [0, 1]
-    x_test = x_test.astype(np.float32) / 255.0
     good = np.isin(y_test, [classes.index(c) for c in normal])
     extra_x, extra_y = [], []
     for i, kind in enumerate(synthetic):  # Klimkevicius: corrupted copies of the held-out good images
         params = {"fraction": salt_pepper_fraction} if kind == "salt_pepper" else {}
-        extra_x.append(apply_defect(kind, x_test[good], seed=defect_seed + i, **params))
+        corrupted = apply_defect(kind, x_test[good] / np.float32(255.0), seed=defect_seed + i, **params)
+        extra_x.append(np.round(corrupted * 255.0).astype(np.uint8))  # 8 bits, as a camera would give
         extra_y.append(np.full(int(good.sum()), len(classes) + i))
     if synthetic:
         x_test = np.concatenate([x_test, *extra_x])

@@ -21,6 +21,14 @@ def global_contrast_normalise(x: np.ndarray) -> np.ndarray:
     return centred / np.where(contrast > 1e-8, contrast, 1.0)
 
 
+def as_unit_float(x: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """``x`` as floats; uint8 images (0-255, as image folders are cached) become values in [0, 1]."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return (x / np.asarray(255.0, dtype=dtype)).astype(dtype, copy=False)
+    return x.astype(dtype, copy=True)
+
+
 @dataclass
 class Scaler:
     """``standard`` (per column, for tables), ``minmax`` (one range for all pixels), ``gcn-minmax`` (global
@@ -36,8 +44,10 @@ class Scaler:
 
     @classmethod
     def fit(cls, x: np.ndarray, kind: ScalingKind) -> Scaler:
-        """Fit on normal training data ``x`` (N, ...)."""
-        x = np.asarray(x, dtype=np.float64)  # float64 statistics survive the JSON round trip exactly
+        """Fit on normal training data ``x`` (N, ...); uint8 images count as values in [0, 1]."""
+        if kind == "none":
+            return cls("none")
+        x = as_unit_float(x, np.float64)  # float64 statistics survive the JSON round trip exactly
         if kind == "gcn-minmax":
             x = global_contrast_normalise(x)
         if kind == "standard":
@@ -49,7 +59,10 @@ class Scaler:
         return cls("none")
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        """Scaled float32 copy of ``x``."""
+        """Scaled float32 copy of ``x`` (uint8 images are first divided by 255)."""
+        x = as_unit_float(x, np.float32 if self.kind == "none" else np.float64)
+        if self.kind == "none":
+            return x
         if self.kind == "gcn-minmax":
             x = global_contrast_normalise(np.asarray(x, dtype=np.float64))
         return ((x - self.offset) / self.scale).astype(np.float32)
