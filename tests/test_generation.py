@@ -162,6 +162,9 @@ def test_generate_errors_are_clear(tmp_path: Path) -> None:
     code, _, err = _generate(["--images", str(tmp_path / "faces"), "--set", "model.name=fiorino-ae", "-q"])
     assert code == 2
     assert "must be a VAE" in err
+    code, _, err = _generate(["--images", str(tmp_path / "faces"), "--set", "image_size=2", "-q"])
+    assert code == 2
+    assert "image_size must be an integer of at least 4, got 2" in err
 
 
 def test_fiorino_faces_spec_has_the_reports_architecture_and_optimiser() -> None:

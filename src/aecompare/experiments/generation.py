@@ -78,12 +78,10 @@ def load_generation_spec(name_or_path: str | Path, overrides: list[str] | None =
         val_fraction=raw.get("val_fraction", 0.1), grid=raw.get("grid", 8), on_error=raw.get("on_error", "raise"))
     if not spec.images:
         raise ConfigError(f"{where}: images must name a folder of images (--images DIR)")
-    for key in ("image_size", "seed", "grid"):
+    for key, least in (("image_size", 4), ("seed", 0), ("grid", 1)):
         value = getattr(spec, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < (4 if key == "image_size" else 1 if
-                                                                             key == "grid" else 0):
-            raise ConfigError(f"{where}: {key} must be a {'non-negative' if key == 'seed' else 'positive'} integer"
-                              f"{' of at least 4' if key == 'image_size' else ''}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"{where}: {key} must be an integer of at least {least}, got {value!r}")
     if not isinstance(spec.val_fraction, (int, float)) or not 0.0 <= spec.val_fraction < 1.0:
         raise ConfigError(f"{where}: val_fraction must be in [0, 1), got {spec.val_fraction!r}")
     if spec.on_error not in ON_ERROR:
