@@ -307,7 +307,7 @@ def test_tabular_spec_compares_three_scorings_on_six_tables() -> None:
 
 
 def test_unknown_model_score_and_duplicate_dataset_names_are_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown score 'recprob'; choose one of: mae, mse, reconstruction_prob"):
+    with pytest.raises(ConfigError, match="unknown score 'recprob'; choose one of: kl, loss, mae, mse"):
         load_spec("tabular", ["models.2.score=recprob"])
     with pytest.raises(ConfigError, match="datasets must have distinct names"):
         load_spec("tabular", ["datasets.1.label=cardio"])
@@ -324,3 +324,21 @@ def test_detector_scores_by_reconstruction_probability(table_data) -> None:
     scores = det.decision_function(x_test)
     np.testing.assert_array_equal(scores, det.decision_function(x_test))  # no fresh sampling per call
     assert roc_auc_score(np.repeat([0, 1], [30, len(anomalous)]), scores) > 0.9
+
+
+def test_kl_and_loss_scores_are_the_models_own_terms_per_sample() -> None:
+    from aecompare.losses import gaussian_kl
+
+    torch.manual_seed(0)
+    vae = build_model("vae", (6,)).eval()
+    x = torch.randn(10, 6)
+    with torch.no_grad():
+        out = vae(x)
+        kl = gaussian_kl(out.mu, out.logvar).double().numpy()
+        squared = (out.recon - x).pow(2).sum(1).double().numpy()
+    np.testing.assert_allclose(score(vae, x, "kl"), kl, rtol=1e-6)
+    np.testing.assert_allclose(score(vae, x, "loss"), squared + kl, rtol=1e-5)  # the negative ELBO, beta 1
+    ae = build_model("ae", (6,)).eval()
+    np.testing.assert_allclose(score(ae, x, "loss"), 6 * score(ae, x, "mse"), rtol=1e-5)  # summed, not averaged
+    with pytest.raises(ConfigError, match="the kl score needs a VAE"):
+        score(ae, x, "kl")

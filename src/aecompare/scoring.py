@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from aecompare.errors import ConfigError, unknown_name
-from aecompare.losses import gaussian_nll
+from aecompare.losses import gaussian_nll, per_sample_loss
 from aecompare.models import Autoencoder
 from aecompare.utils import inference_rows
 
@@ -65,6 +65,36 @@ def mae_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, postp
 
 
 @torch.no_grad()
+def _per_sample_terms(model: Autoencoder, x: torch.Tensor, batch_size: int, postprocess: str
+                      ) -> dict[str, np.ndarray]:
+    """The model's training objective per sample (z = the posterior mean), term by term, as arrays (N,)."""
+    if postprocess != "none":
+        raise ConfigError("loss-based scores take no post-processing; set postprocess: none")
+    model.eval()
+    device = next(model.parameters()).device
+    rows = inference_rows(model.input_shape, batch_size)
+    parts: dict[str, list[torch.Tensor]] = {}
+    for i in range(0, len(x), rows):
+        xb = x[i:i + rows].to(device)
+        for k, v in per_sample_loss(model, xb, model(xb)).items():
+            parts.setdefault(k, []).append(v.cpu())
+    return {k: torch.cat(v).double().numpy() for k, v in parts.items()}
+
+
+def kl_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, postprocess: str = "none") -> np.ndarray:
+    """KL(q(z|x) || N(0, I)) per sample (N,): how far a VAE's code for x lies from what it saw in training."""
+    if model.config.bottleneck != "gaussian":
+        raise ConfigError("the kl score needs a VAE (bottleneck: gaussian); score other models by mse or mae")
+    return _per_sample_terms(model, x, batch_size, postprocess)["kl"]
+
+
+def loss_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, postprocess: str = "none") -> np.ndarray:
+    """The model's own training objective per sample (N,), z = the posterior mean: for a VAE the negative ELBO
+    (reconstruction + beta x KL, with its loss reduction and weights); for an AE its reconstruction loss."""
+    return _per_sample_terms(model, x, batch_size, postprocess)["total"]
+
+
+@torch.no_grad()
 def reconstruction_probability_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024,
                                      postprocess: str = "none", n_samples: int = 100, seed: int = 0) -> np.ndarray:
     """An & Cho's (2015) reconstruction probability, as an anomaly score (N,): ``-log p_hat(x)`` with
@@ -108,6 +138,8 @@ def reconstruction_probability_score(model: Autoencoder, x: torch.Tensor, batch_
 SCORERS: dict[str, Callable[..., np.ndarray]] = {
     "mse": mse_score,
     "mae": mae_score,
+    "kl": kl_score,
+    "loss": loss_score,
     "reconstruction_probability": reconstruction_probability_score,
 }
 SAMPLING_SCORERS = ("reconstruction_probability",)  # take n_samples and seed
