@@ -42,3 +42,12 @@ def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser()
     return Path.home() / ".aecompare" / "data"
+
+
+def locate(path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Path:
+    """A user's file or folder: ``path`` as given when it exists (or is absolute), else the same path under
+    the data directory (see :func:`resolve_data_dir`). The caller says what is missing if neither exists."""
+    given = Path(path).expanduser()
+    if given.exists() or given.is_absolute():
+        return given
+    return resolve_data_dir(data_dir) / path

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aecompare.data.dataset import Dataset, resolve_data_dir
+from aecompare.data.dataset import Dataset, locate, resolve_data_dir
 from aecompare.data.defects import DEFECTS, apply_defect
 from aecompare.errors import ConfigError, DataError, DataNotFoundError, unknown_name
 
@@ -105,9 +105,7 @@ def image_folder(data_dir: Path | None = None, *, path: str = "", size: int = 25
     """
     if not path:
         raise ConfigError("image-folder: give the folder, e.g. params: {path: mvtec/bottle} or --images DIR")
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        root = (data_dir or resolve_data_dir()) / path
+    root = locate(path, data_dir)
     if not (root / "train").is_dir() or not (root / "test").is_dir():
         raise DataNotFoundError(
             f"image-folder: {path} (as given, or under the data directory) has no train/ and test/ folders; the "

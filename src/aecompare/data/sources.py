@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from aecompare.data.dataset import DATA_ENV, Dataset, resolve_data_dir
+from aecompare.data.dataset import DATA_ENV, Dataset, locate, resolve_data_dir
 from aecompare.data.images import casting, image_folder
 from aecompare.errors import ConfigError, DataError, DataNotFoundError, unknown_name
 
@@ -401,9 +401,7 @@ def table(data_dir: Path | None = None, *, path: str = "", label: str = "label",
     relative to the data directory. The one-class partition as in :func:`tabular`."""
     if not path:
         raise ConfigError("table: give the file, e.g. params: {path: my_data.csv, label: is_fraud}")
-    file = Path(path).expanduser()
-    if not file.is_absolute() and not file.exists():
-        file = (data_dir or resolve_data_dir()) / file
+    file = locate(path, data_dir)
     if not file.is_file():
         raise DataNotFoundError(f"table: {path} not found (as given, or in the data directory "
                                 f"{data_dir or resolve_data_dir()})")

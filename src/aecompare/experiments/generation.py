@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from aecompare.config import from_dict, to_dict
+from aecompare.data.dataset import locate, resolve_data_dir
 from aecompare.data.images import ON_ERROR, list_images, read_images
-from aecompare.data.sources import resolve_data_dir
 from aecompare.errors import AecompareError, ConfigError, DataNotFoundError
 from aecompare.experiments.spec import apply_overrides, read_spec_mapping
 from aecompare.models import build_model, config_to_dict, save_model
@@ -89,24 +89,15 @@ def load_generation_spec(name_or_path: str | Path, overrides: list[str] | None =
     return spec
 
 
-def image_folder(images: str, data_dir: str | Path | None = None) -> Path:
-    """``images`` as given when it exists, else relative to the data directory."""
-    folder = Path(images).expanduser()
-    if folder.is_dir():
-        return folder
-    under_data = resolve_data_dir(data_dir) / images
-    if under_data.is_dir():
-        return under_data
-    raise DataNotFoundError(f"image folder {images} not found (as given, or under the data directory "
-                            f"{resolve_data_dir(data_dir)}); pass --images DIR with a folder of image files")
-
-
 def run_generation(spec: GenerationSpec, folder: str | Path, data_dir: str | Path | None = None,
                    progress: bool | None = None) -> Path:
     """Train ``spec``'s VAE on its image folder and write the model, the figures and ``summary.json`` to
     ``folder``; resumes from ``folder/checkpoint`` when a run was interrupted. Returns ``folder``."""
     folder = Path(folder)
-    source = image_folder(spec.images, data_dir)
+    source = locate(spec.images, data_dir)
+    if not source.is_dir():
+        raise DataNotFoundError(f"image folder {spec.images} not found (as given, or under the data directory "
+                                f"{resolve_data_dir(data_dir)}); pass --images DIR with a folder of image files")
     paths = list_images(source)
     pixels, kept = read_images(paths, spec.image_size, spec.on_error)  # decoded once: uint8 (N, 3, S, S)
     if len(kept) < 2:
