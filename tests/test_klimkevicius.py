@@ -280,3 +280,9 @@ def test_images_command_on_an_mvtec_folder_gives_pixel_auroc(tmp_path: Path) -> 
     metrics = json.loads((folder / "images" / "CAE" / "normal-good" / "seed-42" / "metrics.json").read_text())
     assert 0.0 <= metrics["pixel_auroc"] <= 1.0
     assert "pixel-level AUROC" in (folder / "report.md").read_text()
+
+
+def test_images_command_rejects_bad_counts(tmp_path: Path) -> None:
+    code, _, err = _cli(["images", "--images", str(tmp_path), "--workers", "0", "-q"])
+    assert code == 2
+    assert "--workers must be at least 1" in err

@@ -96,44 +96,51 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from aecompare.experiments import load_spec
     from aecompare.experiments.convergence import load_convergence_spec, run_convergence
-    from aecompare.experiments.generation import load_generation_spec, run_generation, study_kind
+    from aecompare.experiments.generation import load_generation_spec, run_generation
+    from aecompare.experiments.spec import study_kind
+
+    _check_counts(args)
+    kind = study_kind(args.experiment)
+    if kind == "convergence":
+        study = load_convergence_spec(args.experiment, args.overrides, args.seeds)
+        return _write_and_print_report(run_convergence(study, args.output, data_dir=args.data_dir), args)
+    if kind == "generate":
+        spec = load_generation_spec(args.experiment, args.overrides)
+        folder = run_generation(spec, Path(args.output) / spec.name, data_dir=args.data_dir,
+                                progress=None if not args.quiet else False)
+        return _write_and_print_report(folder, args)
+    return _run_grid(load_spec(args.experiment, args.overrides, args.seeds), args)
+
+
+def _check_counts(args: argparse.Namespace) -> None:
+    for flag in ("seeds", "workers"):
+        if getattr(args, flag, None) is not None and getattr(args, flag) < 1:
+            raise ConfigError(f"--{flag} must be at least 1")
+
+
+def _write_and_print_report(folder: Path, args: argparse.Namespace, lines: Sequence[str] = ()) -> int:
+    """Write the report of ``folder``; print ``lines`` and the Markdown path unless quiet, and the HTML path
+    last (for scripts)."""
     from aecompare.report import write_report
 
-    if args.seeds is not None and args.seeds < 1:
-        raise ConfigError("--seeds must be at least 1")
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError("--workers must be at least 1")
-    kind = study_kind(args.experiment)
-    if kind in ("convergence", "generate"):
-        if kind == "convergence":
-            study = load_convergence_spec(args.experiment, args.overrides, args.seeds)
-            folder = run_convergence(study, args.output, data_dir=args.data_dir)
-        else:
-            spec = load_generation_spec(args.experiment, args.overrides)
-            folder = run_generation(spec, Path(args.output) / spec.name, data_dir=args.data_dir,
-                                    progress=None if not args.quiet else False)
-        html = write_report(folder)
-        if not args.quiet:
-            print(f"report (Markdown): {folder / 'report.md'}")
-        print(html)
-        return 0
-    return _run_grid(load_spec(args.experiment, args.overrides, args.seeds), args)
+    html = write_report(folder)
+    if not args.quiet:
+        for line in lines:
+            print(line)
+        print(f"report (Markdown): {folder / 'report.md'}")
+    print(html)
+    return 0
 
 
 def _run_grid(spec, args: argparse.Namespace) -> int:
     """Run a grid experiment, write its report, print a summary and the report's path (last)."""
     from aecompare.experiments import run_experiment
-    from aecompare.report import write_report
 
     folder = run_experiment(spec, args.output, data_dir=getattr(args, "data_dir", None),
                             progress=None if not args.quiet else False, workers=args.workers)
-    html = write_report(folder)
     if not args.quiet:
         _print_summary(folder, [m.label for m in spec.models])
-        print(f"results: {folder / 'results.csv'}")
-        print(f"report (Markdown): {folder / 'report.md'}")
-    print(html)  # the last line is the report's path, for scripts
-    return 0
+    return _write_and_print_report(folder, args, [f"results: {folder / 'results.csv'}"])
 
 
 def _print_summary(folder: Path, model_order: list[str]) -> None:
@@ -190,24 +197,18 @@ def _inspect(args: argparse.Namespace) -> int:
 def _images(args: argparse.Namespace) -> int:
     from aecompare.experiments import load_spec
 
-    if args.seeds is not None and args.seeds < 1:
-        raise ConfigError("--seeds must be at least 1")
+    _check_counts(args)
     folder = Path(args.images).expanduser().resolve()
     return _run_grid(load_spec("images", [*args.overrides, f"datasets.0.params.path={folder}"], args.seeds), args)
 
 
 def _generate(args: argparse.Namespace) -> int:
     from aecompare.experiments.generation import load_generation_spec, run_generation
-    from aecompare.report import write_report
 
     spec = load_generation_spec("fiorino-faces", [*args.overrides, f"images={args.images}"])
     folder = run_generation(spec, Path(args.output), data_dir=args.data_dir, progress=None if not args.quiet else False)
-    html = write_report(folder)
-    if not args.quiet:
-        for name in ("samples", "reconstructions", "interpolation"):
-            print(f"{name}: {folder / 'figures' / f'{name}.png'}")
-    print(html)
-    return 0
+    return _write_and_print_report(folder, args, [f"{name}: {folder / 'figures' / f'{name}.png'}"
+                                                  for name in ("samples", "reconstructions", "interpolation")])
 
 
 def _data(args: argparse.Namespace) -> int:

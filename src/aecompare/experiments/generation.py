@@ -16,7 +16,7 @@ import torch
 from aecompare.config import from_dict, to_dict
 from aecompare.data.dataset import locate, resolve_data_dir
 from aecompare.data.images import ON_ERROR, list_images, read_images
-from aecompare.errors import AecompareError, ConfigError, DataNotFoundError
+from aecompare.errors import ConfigError, DataNotFoundError
 from aecompare.experiments.spec import apply_overrides, read_spec_mapping
 from aecompare.models import build_model, config_to_dict, save_model
 from aecompare.models.registry import MODELS, model_config
@@ -44,16 +44,6 @@ class GenerationSpec:
     val_fraction: float = 0.1  # held-out images: early stopping, checkpoint choice, the reconstructions shown
     grid: int = 8  # the sample grid is grid x grid
     on_error: str = "raise"  # or "skip": leave unreadable image files out with a warning
-
-
-def study_kind(name_or_path: str | Path) -> str | None:
-    """The ``study`` a spec declares (``"convergence"``, ``"generate"``), or None for a grid experiment or a
-    spec that does not load (load_spec then reports what is wrong with it)."""
-    try:
-        raw, _ = read_spec_mapping(name_or_path, KEYS)
-    except AecompareError:
-        return None
-    return raw.get("study")
 
 
 def load_generation_spec(name_or_path: str | Path, overrides: list[str] | None = None) -> GenerationSpec:

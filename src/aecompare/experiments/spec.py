@@ -17,7 +17,7 @@ import yaml
 from aecompare.config import from_dict
 from aecompare.data.preprocessing import SCALINGS
 from aecompare.data.sources import check_source_params
-from aecompare.errors import ConfigError, DataNotFoundError, unknown_name
+from aecompare.errors import AecompareError, ConfigError, DataNotFoundError, unknown_name
 from aecompare.models.registry import MODELS, model_config
 from aecompare.scoring import POSTPROCESSES, SCORERS
 from aecompare.training import TrainConfig
@@ -166,6 +166,16 @@ def read_spec_mapping(name_or_path: str | Path, keys: tuple[str, ...]) -> tuple[
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: an experiment file must be a mapping with keys {', '.join(keys)}")
     return raw, where
+
+
+def study_kind(name_or_path: str | Path) -> str | None:
+    """The ``study`` a spec declares (``"convergence"``, ``"generate"``), or None for a grid experiment or a
+    spec that does not load (load_spec then reports what is wrong with it)."""
+    try:
+        raw, _ = read_spec_mapping(name_or_path, TOP_KEYS)
+    except AecompareError:
+        return None
+    return raw.get("study")
 
 
 def _resolve_extends(raw: dict[str, Any], where: str, name_or_path: str | Path, depth: int = 0) -> dict[str, Any]:
