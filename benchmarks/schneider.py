@@ -17,14 +17,12 @@ import argparse
 import csv
 import datetime as dt
 import json
-import subprocess
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from quick_comparison import machine
+from quick_comparison import machine, run_timed
 
 TOLERANCE = 0.005  # issue 3: "at least the paper's value or within 0.005 of it"
 
@@ -38,14 +36,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
 
-    command = [sys.executable, "-m", "aecompare", "run", args.experiment, "--seeds", str(args.seeds),
-               "--output", args.output, "--quiet"]
-    command += [f"--set={s}" for s in args.overrides]
-    if args.workers:
-        command += ["--workers", str(args.workers)]
-    start = time.perf_counter()
-    subprocess.run(command, check=True)
-    wall = time.perf_counter() - start
+    wall = run_timed(args.experiment, args.output, args.overrides, args.workers, args.seeds)
 
     folder = Path(args.output) / args.experiment  # a shipped experiment's folder has its name
     spec = json.loads((folder / "experiment.json").read_text())
