@@ -105,6 +105,8 @@ def test_missing_folders_and_unknown_defects_are_named(tmp_path: Path) -> None:
     write_castings(tmp_path, n_train=2, n_ok=1, n_def=1)
     with pytest.raises(ConfigError, match="unknown synthetic defect 'blur'; choose one of: gaussian, objects"):
         load_dataset("casting", tmp_path, synthetic=["blur"])
+    with pytest.raises(ConfigError, match="synthetic must be a list of defect kinds"):
+        load_dataset("casting", tmp_path, synthetic="gaussian")
 
 
 def test_unreadable_image_in_a_folder_is_named_or_skipped(tmp_path: Path) -> None:

@@ -133,6 +133,8 @@ def casting(data_dir: Path | None = None, *, size: int = 256, synthetic: list[st
 
 def _folder_dataset(root: Path, name: str, size: int, synthetic: list[str], defect_seed: int,
                     salt_pepper_fraction: float, on_error: str) -> Dataset:
+    if isinstance(synthetic, str) or not isinstance(synthetic, (list, tuple)):
+        raise ConfigError(f"synthetic must be a list of defect kinds, e.g. [gaussian, objects], got {synthetic!r}")
     for kind in synthetic:
         if kind not in DEFECTS:
             raise unknown_name("synthetic defect", kind, DEFECTS)

@@ -53,7 +53,6 @@ class Autoencoder(nn.Module):
         self.decoder = decoder  # registered last so modules() and print() follow the data's path
         # A Gaussian decoder's raw output holds the mean's and the log-variance's channels; the mean gets the
         # output activation here (the backbone leaves its output linear so the log-variance stays unbounded).
-        self.gaussian_decoder = config.decoder_output == "gaussian"
         self.mean_activation = OUTPUT_ACTIVATIONS[config.resolved_output_activation(self.input_shape)]()
         if config.weight_init != "pytorch":
             self.apply(self._init_weights)
@@ -71,6 +70,11 @@ class Autoencoder(nn.Module):
                 nonlinearity = {"elu": "relu"}.get(kind, kind)  # torch has no ELU gain; ReLU's is close
                 nn.init.kaiming_normal_(module.weight, a=0.01, nonlinearity=nonlinearity)
             nn.init.zeros_(module.bias)
+
+    @property
+    def gaussian_decoder(self) -> bool:
+        """True when the decoder also gives a log-variance per feature (``decoder_output: gaussian``)."""
+        return self.config.decoder_output == "gaussian"
 
     @property
     def critic(self) -> nn.Module | None:
