@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from aecompare.cli import main
 from aecompare.data import OneClassSplit, load_dataset, one_class_split
 
 # strides and fc reset what a paper's registry entry sets, so every model shrinks to the same tiny size.
@@ -45,3 +48,11 @@ def table_data() -> tuple[np.ndarray, np.ndarray]:
     normal = rng.normal(size=(300, 2)) @ basis + 0.05 * rng.normal(size=(300, 6))
     anomalous = rng.normal(size=(30, 6)) * 2.0
     return normal.astype(np.float32), anomalous.astype(np.float32)
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """``aecompare ARGV`` in this process: exit status, standard output, standard error."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()

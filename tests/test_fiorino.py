@@ -4,10 +4,8 @@ and the tabular and fraud experiments."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,6 @@ import pytest
 import torch
 from scipy.io import savemat
 
-from aecompare.cli import main
 from aecompare.data import load_dataset
 from aecompare.data.sources import CREDITCARD_COLUMNS, read_table
 from aecompare.errors import ConfigError, DataError, DataNotFoundError
@@ -23,6 +20,7 @@ from aecompare.experiments import load_spec
 from aecompare.models import build_model
 from aecompare.scoring import score
 from aecompare.training import TrainConfig, fit
+from conftest import run_cli
 
 ODDS = {"cardio": (1831, 21, 176), "thyroid": (3772, 6, 93), "annthyroid": (7200, 6, 534),
         "mammography": (11183, 6, 260), "satellite": (6435, 36, 2036), "shuttle": (49097, 9, 3511)}
@@ -241,15 +239,9 @@ def test_table_source_reads_any_file(tmp_path: Path) -> None:
 # --- experiments ------------------------------------------------------------------------------------------
 
 
-def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_fiorino_fraud_without_the_file_fails_clearly(tmp_path: Path) -> None:
-    code, _, err = _run(["run", "fiorino-fraud", "--data-dir", str(tmp_path), "-o", str(tmp_path / "runs"), "-q"])
+    code, _, err = run_cli(["run", "fiorino-fraud", "--data-dir", str(tmp_path), "-o", str(tmp_path / "runs"),
+                            "-q"])
     assert code == 2
     assert "creditcard.csv not found" in err
     assert "Traceback" not in err
@@ -257,8 +249,8 @@ def test_fiorino_fraud_without_the_file_fails_clearly(tmp_path: Path) -> None:
 
 def test_fiorino_fraud_runs_on_a_file_of_the_real_schema(tmp_path: Path) -> None:
     write_creditcard(tmp_path / "data" / "creditcard.csv")
-    code, out, _ = _run(["run", "fiorino-fraud", "--data-dir", str(tmp_path / "data"), "-o", str(tmp_path / "runs"),
-                         "--set", "train.epochs=3", "--set", "evaluation.n_samples=10", "--workers", "1", "-q"])
+    code, out, _ = run_cli(["run", "fiorino-fraud", "--data-dir", str(tmp_path / "data"), "-o", str(tmp_path / "runs"),
+                            "--set", "train.epochs=3", "--set", "evaluation.n_samples=10", "--workers", "1", "-q"])
     assert code == 0
     folder = tmp_path / "runs" / "fiorino-fraud"
     with open(folder / "results.csv") as f:
@@ -283,8 +275,8 @@ def test_scores_of_one_model_share_one_training(tmp_path: Path) -> None:
     spec = tmp_path / "toy.yaml"
     spec.write_text("extends: tabular\ndatasets:\n  - {name: tabular, label: toy, normal: normal, "
                     "params: {table: toy}}\n")
-    code, _, _ = _run(["run", str(spec), "--data-dir", str(tmp_path / "data"), "-o", str(tmp_path / "runs"),
-                       "--set", "train.epochs=2", "--set", "evaluation.n_samples=5", "--seeds", "1", "-q"])
+    code, _, _ = run_cli(["run", str(spec), "--data-dir", str(tmp_path / "data"), "-o", str(tmp_path / "runs"),
+                          "--set", "train.epochs=2", "--set", "evaluation.n_samples=5", "--seeds", "1", "-q"])
     assert code == 0
     run = tmp_path / "runs" / "tabular" / "toy"
     error, recprob = (json.loads((run / m / "normal-normal" / "seed-0" / "metrics.json").read_text())

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from aecompare.cli import main
 from aecompare.data.images import list_images, read_image_folder, read_images
 from aecompare.errors import ConfigError, DataError, DataNotFoundError
 from aecompare.experiments.generation import load_generation_spec
 from aecompare.models import build_model
 from aecompare.training import TrainConfig, fit
+from conftest import run_cli
 
 
 def write_images(folder: Path, n: int = 6, size: tuple[int, int] = (20, 12), seed: int = 0) -> list[np.ndarray]:
@@ -112,21 +110,14 @@ def test_checkpoint_of_another_setting_is_refused(tmp_path: Path) -> None:
         fit(build_model("vae", (6,)), x, None, TrainConfig(epochs=2, lr=0.1), progress=False, checkpoint_dir=tmp_path)
 
 
-def _generate(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(["generate", *argv])
-    return code, out.getvalue(), err.getvalue()
-
-
 TINY_FACE = ["--set", "image_size=16", "--set", "train.epochs=2", "--set", "train.batch_size=4", "--set", "grid=3",
              "--set", "model.channels=[8, 8]", "--set", "model.strides=[2, 2]", "--set", "model.latent_dim=4"]
 
 
 def test_generate_writes_samples_reconstructions_and_interpolation(tmp_path: Path) -> None:
     write_images(tmp_path / "faces", n=10)
-    code, out, _ = _generate(["--images", str(tmp_path / "faces"), "--output", str(tmp_path / "gen"), *TINY_FACE,
-                              "-q"])
+    code, out, _ = run_cli(["generate", "--images", str(tmp_path / "faces"), "--output", str(tmp_path / "gen"),
+                            *TINY_FACE, "-q"])
     assert code == 0
     folder = tmp_path / "gen"
     assert Path(out.splitlines()[-1]) == folder / "report.html"
@@ -145,8 +136,8 @@ def test_generate_writes_samples_reconstructions_and_interpolation(tmp_path: Pat
 def test_generate_resumes_a_longer_run_from_the_checkpoint(tmp_path: Path) -> None:
     write_images(tmp_path / "faces", n=8)
     args = ["--images", str(tmp_path / "faces"), "--output", str(tmp_path / "gen"), *TINY_FACE, "-q"]
-    assert _generate(args)[0] == 0
-    assert _generate([*args, "--set", "train.epochs=3"])[0] == 0
+    assert run_cli(["generate", *args])[0] == 0
+    assert run_cli(["generate", *args, "--set", "train.epochs=3"])[0] == 0
     history = json.loads((tmp_path / "gen" / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3]
     first = json.loads((tmp_path / "gen" / "checkpoint" / "checkpoint.json").read_text())
@@ -154,15 +145,16 @@ def test_generate_resumes_a_longer_run_from_the_checkpoint(tmp_path: Path) -> No
 
 
 def test_generate_errors_are_clear(tmp_path: Path) -> None:
-    code, _, err = _generate(["--images", str(tmp_path / "missing"), "-o", str(tmp_path / "g"), "-q"])
+    code, _, err = run_cli(["generate", "--images", str(tmp_path / "missing"), "-o", str(tmp_path / "g"), "-q"])
     assert code == 2
     assert "image folder" in err
     assert "not found" in err
     write_images(tmp_path / "faces", n=3)
-    code, _, err = _generate(["--images", str(tmp_path / "faces"), "--set", "model.name=fiorino-ae", "-q"])
+    code, _, err = run_cli(["generate", "--images", str(tmp_path / "faces"), "--set", "model.name=fiorino-ae",
+                            "-q"])
     assert code == 2
     assert "must be a VAE" in err
-    code, _, err = _generate(["--images", str(tmp_path / "faces"), "--set", "image_size=2", "-q"])
+    code, _, err = run_cli(["generate", "--images", str(tmp_path / "faces"), "--set", "image_size=2", "-q"])
     assert code == 2
     assert "image_size must be an integer of at least 4, got 2" in err
 

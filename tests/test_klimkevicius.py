@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import io
 import json
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,6 @@ import pytest
 import torch
 from PIL import Image
 
-from aecompare.cli import main
 from aecompare.data import load_dataset
 from aecompare.data.defects import apply_defect, gaussian_noise, pasted_objects, salt_and_pepper
 from aecompare.errors import ConfigError, DataError, DataNotFoundError
@@ -23,6 +20,7 @@ from aecompare.experiments import load_spec
 from aecompare.losses import autoencoder_loss
 from aecompare.models import build_model
 from aecompare.training import TrainConfig, fit
+from conftest import run_cli
 
 
 def _part(seed: int, size: int = 24, defect: bool = False) -> np.ndarray:
@@ -217,8 +215,8 @@ def test_pretrained_without_torchvision_is_a_clear_error(tmp_path: Path) -> None
         build_model("klimkevicius-tcae", (3, 32, 32))
     # the full experiment fails before training anything, not after its CAE and CVAE
     write_castings(tmp_path / "data", n_train=2, n_ok=1, n_def=1)
-    code, _, err = _cli(["run", "klimkevicius-casting", "--data-dir", str(tmp_path / "data"), "-o",
-                         str(tmp_path / "runs"), "-q"])
+    code, _, err = run_cli(["run", "klimkevicius-casting", "--data-dir", str(tmp_path / "data"), "-o",
+                            str(tmp_path / "runs"), "-q"])
     assert code == 2
     assert "pip install 'aecompare[vgg]'" in err
     assert not list((tmp_path / "runs").glob("**/metrics.json"))
@@ -230,13 +228,6 @@ def test_vgg16_backbone_rejects_gray_images() -> None:
 
 
 # --- experiments ------------------------------------------------------------------------------------------
-
-
-def _cli(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_casting_specs_use_the_papers_training_and_numbers() -> None:
@@ -253,9 +244,9 @@ def test_casting_specs_use_the_papers_training_and_numbers() -> None:
 
 def test_casting_cpu_end_to_end_reports_every_defect_kind_beside_the_paper(tmp_path: Path) -> None:
     write_castings(tmp_path / "data")
-    code, _, _ = _cli(["run", "klimkevicius-casting-cpu", "--data-dir", str(tmp_path / "data"), "-o",
-                       str(tmp_path / "runs"), "--set", "datasets.0.params.size=16", "--set", "train.epochs=1",
-                       "--workers", "1", "-q"])
+    code, _, _ = run_cli(["run", "klimkevicius-casting-cpu", "--data-dir", str(tmp_path / "data"), "-o",
+                          str(tmp_path / "runs"), "--set", "datasets.0.params.size=16", "--set", "train.epochs=1",
+                          "--workers", "1", "-q"])
     assert code == 0
     folder = tmp_path / "runs" / "klimkevicius-casting-cpu"
     with open(folder / "results.csv") as f:
@@ -274,8 +265,8 @@ def test_casting_cpu_end_to_end_reports_every_defect_kind_beside_the_paper(tmp_p
 
 def test_images_command_on_an_mvtec_folder_gives_pixel_auroc(tmp_path: Path) -> None:
     write_mvtec(tmp_path / "bottle")
-    code, out, _ = _cli(["images", "--images", str(tmp_path / "bottle"), "-o", str(tmp_path / "runs"),
-                         "--set", "datasets.0.params.size=16", "--set", "train.epochs=1", "--workers", "1", "-q"])
+    code, out, _ = run_cli(["images", "--images", str(tmp_path / "bottle"), "-o", str(tmp_path / "runs"),
+                            "--set", "datasets.0.params.size=16", "--set", "train.epochs=1", "--workers", "1", "-q"])
     assert code == 0
     folder = tmp_path / "runs" / "images"
     assert Path(out.splitlines()[-1]) == folder / "report.html"
@@ -285,6 +276,6 @@ def test_images_command_on_an_mvtec_folder_gives_pixel_auroc(tmp_path: Path) -> 
 
 
 def test_images_command_rejects_bad_counts(tmp_path: Path) -> None:
-    code, _, err = _cli(["images", "--images", str(tmp_path), "--workers", "0", "-q"])
+    code, _, err = run_cli(["images", "--images", str(tmp_path), "--workers", "0", "-q"])
     assert code == 2
     assert "--workers must be at least 1" in err
