@@ -279,3 +279,17 @@ def test_images_command_rejects_bad_counts(tmp_path: Path) -> None:
     code, _, err = run_cli(["images", "--images", str(tmp_path), "--workers", "0", "-q"])
     assert code == 2
     assert "--workers must be at least 1" in err
+
+
+def test_pixel_auroc_scores_error_maps_against_known_masks_only(monkeypatch) -> None:
+    from aecompare.experiments import runner
+
+    masks = np.zeros((3, 4, 4), dtype=np.float32)
+    masks[1, :2, :2] = 1.0  # a defect in image 1
+    masks[2] = np.nan  # image 2 has no mask: left out
+    x = torch.zeros(3, 3, 4, 4)
+    x[1, :, :2, :2] = 1.0  # the error map equals the defect in image 1...
+    x[2] = 5.0  # ...and image 2, whose mask is unknown, would ruin the score if it counted
+    monkeypatch.setattr(runner, "error_map", lambda model, images: images.pow(2))  # (N, C, H, W)
+    assert runner.pixel_level_auroc(None, x, masks) == 1.0
+    assert runner.pixel_level_auroc(None, x, np.zeros((3, 4, 4), dtype=np.float32)) is None  # no defect pixel
