@@ -20,7 +20,7 @@ from quick_comparison import machine
 
 from aecompare.models import build_model
 from aecompare.scoring import score
-from aecompare.training import TrainConfig, fit
+from aecompare.train.loop import TrainConfig, fit
 
 ROWS, FEATURES = 284_807, 30
 

@@ -97,7 +97,7 @@ def test_version_and_list(capsys) -> None:
     (["run", "--set", "train.epochs"], "--set expects key=value"),
     (["run", "--set", "train.epocs=3"], "unknown key 'epocs'"),
     (["run", "--set", "models=[ae, vea]"], "unknown model 'vea'"),
-    (["run", "--seeds", "0"], "--seeds must be at least 1"),
+    (["run", "--seeds", "0"], "--seeds must be an integer of at least 1"),
     (["report", "/nonexistent/folder"], "is not a folder"),
 ])
 def test_bad_input_is_one_clear_line_and_exit_code_2(argv: list[str], message: str, capsys) -> None:
@@ -117,7 +117,7 @@ def test_missing_data_file_says_where_it_looked(tmp_path: Path, capsys) -> None:
 
 def test_report_of_an_empty_folder_explains_what_to_do(tmp_path: Path, capsys) -> None:
     assert main(["report", str(tmp_path)]) == 2
-    assert "no finished runs" in capsys.readouterr().err
+    assert "is not an experiment folder" in capsys.readouterr().err
 
 
 def test_nan_training_is_reported_with_the_epoch(tmp_path: Path, capsys) -> None:

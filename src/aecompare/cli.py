@@ -19,7 +19,13 @@ def build_parser() -> argparse.ArgumentParser:
         "they detect anomalies."))
     parser.add_argument("--version", action="version", version=f"aecompare {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run_parsers(sub)
+    _add_other_parsers(sub)
+    return parser
 
+
+def _add_run_parsers(sub: argparse._SubParsersAction) -> None:
+    """``run`` and ``images``: the commands that train a grid."""
     run = sub.add_parser("run", help="run an experiment and write its report")
     run.add_argument("experiment", nargs="?", default="quick",
                      help="a shipped experiment's name (see 'aecompare list') or a YAML file; default: quick")
@@ -29,16 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of the spec's")
     run.add_argument("--data-dir", help="folder of file-based datasets (default: $AECOMPARE_DATA)")
     run.add_argument("--workers", type=int, help="processes running runs side by side (default: one per core)")
+    run.add_argument("--force", action="store_true",
+                     help="retrain finished runs whose settings differ from the ones asked for (the others are kept)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
-
-    sub.add_parser("list", help="list shipped experiments, models and datasets")
-
-    report = sub.add_parser("report", help="(re)write the report of an experiment folder")
-    report.add_argument("folder", help="an experiment folder, e.g. runs/quick")
-
-    inspect = sub.add_parser("inspect", help="look inside a trained model: bottleneck sweep, weights, codes")
-    inspect.add_argument("run", help="a run folder, e.g. runs/patuzzo-lines/lines/A1/normal-line/seed-0")
-    inspect.add_argument("--output", "-o", help="folder for the figures (default: RUN/inspect)")
 
     images = sub.add_parser("images", help="compare CAE and CVAE on your own folder of product images "
                                            "(castings or MVTec AD layout)")
@@ -49,7 +48,31 @@ def build_parser() -> argparse.ArgumentParser:
                              "(repeatable)")
     images.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of seed 42")
     images.add_argument("--workers", type=int, help="processes running runs side by side")
+    images.add_argument("--force", action="store_true",
+                        help="retrain finished runs whose settings differ from the ones asked for")
     images.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
+
+
+def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
+    """The commands that read runs, generate, or manage data."""
+    sub.add_parser("list", help="list shipped experiments, models and datasets")
+
+    report = sub.add_parser("report", help="(re)write the report of an experiment folder")
+    report.add_argument("folder", help="an experiment folder, e.g. runs/quick")
+
+    inspect = sub.add_parser("inspect", help="look inside a trained model: bottleneck sweep, weights, codes")
+    inspect.add_argument("run", help="a run folder, e.g. runs/patuzzo-lines/lines/A1/normal-line/seed-0")
+    inspect.add_argument("--output", "-o", help="folder for the figures (default: RUN/inspect)")
+
+    scorer = sub.add_parser("score", help="score new images or table rows with a finished run (or a saved Detector)")
+    scorer.add_argument("run", help="a run folder, e.g. runs/quick/digits/ae/normal-0/seed-0")
+    source = scorer.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", help="a folder of image files (searched recursively)")
+    source.add_argument("--table", help="a CSV, NPZ or MAT table with the run's feature columns")
+    scorer.add_argument("--label", default="label",
+                        help="the table's label column, left out of the features when present (default: label)")
+    scorer.add_argument("--output", "-o", help="write the scores to this CSV (default: print them)")
+    scorer.add_argument("--data-dir", help="folder of datasets, for --images/--table given relative to it")
 
     generate = sub.add_parser("generate", help="train a VAE on a folder of images; write samples from the prior, "
                                                "reconstructions and a latent interpolation")
@@ -69,7 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = data_sub.add_parser("download", help="download a dataset's original files and verify their checksums")
     fetch.add_argument("name", help="mnist, fashion-mnist or cifar10")
     fetch.add_argument("--data-dir", help="the data directory (default: $AECOMPARE_DATA, else ~/.aecompare/data)")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(message)s", force=True)
     try:
         commands = {"run": _run, "list": _list, "report": _report, "inspect": _inspect, "images": _images,
-                    "generate": _generate, "data": _data}
+                    "generate": _generate, "data": _data, "score": _score}
         return commands[args.command](args)
     except AecompareError as e:
         print(f"aecompare: error: {e}", file=sys.stderr)
@@ -94,34 +116,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from aecompare.experiments import load_spec
-    from aecompare.experiments.convergence import load_convergence_spec, run_convergence
-    from aecompare.experiments.generation import load_generation_spec, run_generation
-    from aecompare.experiments.spec import study_kind
+    from aecompare.studies.registry import study_of_spec
 
     _check_counts(args)
-    kind = study_kind(args.experiment)
-    if kind == "convergence":
-        study = load_convergence_spec(args.experiment, args.overrides, args.seeds)
-        return _write_and_print_report(run_convergence(study, args.output, data_dir=args.data_dir), args)
-    if kind == "generate":
-        spec = load_generation_spec(args.experiment, args.overrides)
-        folder = run_generation(spec, Path(args.output) / spec.name, data_dir=args.data_dir,
-                                progress=None if not args.quiet else False)
-        return _write_and_print_report(folder, args)
-    return _run_grid(load_spec(args.experiment, args.overrides, args.seeds), args)
+    study = study_of_spec(args.experiment)
+    spec = study.load(args.experiment, args.overrides, args.seeds)
+    if study.name == "grid":
+        return _run_grid(spec, args)
+    return _write_and_print_report(study.run(spec, _run_options(args)), args)
+
+
+def _run_options(args: argparse.Namespace):
+    from aecompare.studies.registry import RunOptions
+
+    return RunOptions(output=Path(args.output), data_dir=getattr(args, "data_dir", None),
+                      progress=None if not args.quiet else False, workers=getattr(args, "workers", None),
+                      force=getattr(args, "force", False))
 
 
 def _check_counts(args: argparse.Namespace) -> None:
+    from aecompare.core.validation import check_int
+
     for flag in ("seeds", "workers"):
-        if getattr(args, flag, None) is not None and getattr(args, flag) < 1:
-            raise ConfigError(f"--{flag} must be at least 1")
+        if getattr(args, flag, None) is not None:
+            check_int(getattr(args, flag), f"--{flag}")
 
 
 def _write_and_print_report(folder: Path, args: argparse.Namespace, lines: Sequence[str] = ()) -> int:
     """Write the report of ``folder``; print ``lines`` and the Markdown path unless quiet, and the HTML path
     last (for scripts)."""
-    from aecompare.report import write_report
+    from aecompare.studies.registry import write_report
 
     html = write_report(folder)
     if not args.quiet:
@@ -134,10 +158,9 @@ def _write_and_print_report(folder: Path, args: argparse.Namespace, lines: Seque
 
 def _run_grid(spec, args: argparse.Namespace) -> int:
     """Run a grid experiment, write its report, print a summary and the report's path (last)."""
-    from aecompare.experiments import run_experiment
+    from aecompare.studies.registry import STUDIES
 
-    folder = run_experiment(spec, args.output, data_dir=getattr(args, "data_dir", None),
-                            progress=None if not args.quiet else False, workers=args.workers)
+    folder = STUDIES["grid"].run(spec, _run_options(args))
     if not args.quiet:
         _print_summary(folder, [m.label for m in spec.models])
     return _write_and_print_report(folder, args, [f"results: {folder / 'results.csv'}"])
@@ -148,7 +171,7 @@ def _print_summary(folder: Path, model_order: list[str]) -> None:
 
     import numpy as np
 
-    from aecompare.experiments import collect_results
+    from aecompare.studies.grid.run import collect_results
 
     cells: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r in collect_results(folder):
@@ -160,8 +183,8 @@ def _print_summary(folder: Path, model_order: list[str]) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     from aecompare.data import available_datasets
-    from aecompare.experiments import builtin_specs
     from aecompare.models import MODELS
+    from aecompare.studies.specfile import builtin_specs
 
     print("experiments:")
     for name in sorted(builtin_specs()):
@@ -176,7 +199,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from aecompare.report import write_report
+    from aecompare.studies.registry import write_report
 
     folder = Path(args.folder)
     if not folder.is_dir():
@@ -186,16 +209,18 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from aecompare.inspection import views_inside
+    from aecompare.report.figures import inspection_figures
+    from aecompare.runs.folder import load_run_model
 
     run = Path(args.run)
-    for caption, path in views_inside(run, Path(args.output) if args.output else run / "inspect"):
+    model, codes = load_run_model(run)
+    for caption, path in inspection_figures(model, codes, Path(args.output) if args.output else run / "inspect"):
         print(f"{path}  ({caption})")
     return 0
 
 
 def _images(args: argparse.Namespace) -> int:
-    from aecompare.experiments import load_spec
+    from aecompare.studies.grid.spec import load_spec
 
     _check_counts(args)
     folder = Path(args.images).expanduser().resolve()
@@ -203,12 +228,25 @@ def _images(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from aecompare.experiments.generation import load_generation_spec, run_generation
+    from aecompare.studies.generation.run import run_generation
+    from aecompare.studies.generation.spec import load_generation_spec
 
     spec = load_generation_spec("fiorino-faces", [*args.overrides, f"images={args.images}"])
     folder = run_generation(spec, Path(args.output), data_dir=args.data_dir, progress=None if not args.quiet else False)
     return _write_and_print_report(folder, args, [f"{name}: {folder / 'figures' / f'{name}.png'}"
                                                   for name in ("samples", "reconstructions", "interpolation")])
+
+
+def _score(args: argparse.Namespace) -> int:
+    from aecompare.runs.new_data import score_new_data
+
+    written = score_new_data(args.run, images=args.images, table=args.table, label=args.label, output=args.output,
+                          data_dir=args.data_dir)
+    if args.output is None:
+        sys.stdout.write(written)
+    else:
+        print(args.output)
+    return 0
 
 
 def _data(args: argparse.Namespace) -> int:

@@ -10,15 +10,16 @@ import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from aecompare.core.runtime import resolve_device, seed_everything
 from aecompare.data import Scaler
-from aecompare.errors import ConfigError, DataError, DataNotFoundError, unknown_name
-from aecompare.models import available_models, build_model, load_model, save_model
+from aecompare.data.split import validation_split
+from aecompare.errors import ConfigError, DataError, unknown_name
+from aecompare.models import available_models, build_model
+from aecompare.runs.folder import DetectorFiles, read_detector, write_detector
 from aecompare.scoring import SCORERS, score
-from aecompare.training import TrainConfig, TrainResult, fit
-from aecompare.utils import read_json, resolve_device, seed_everything, write_json
+from aecompare.train import TrainConfig, TrainResult, fit
 
-DETECTOR_FILE = "detector.json"
-SCORES_FILE = "decision_scores.npy"
+DEFAULT_SCORE_OPTIONS = {"postprocess": "none", "n_samples": 100, "seed": 0}
 
 
 class Detector(OutlierMixin, BaseEstimator):
@@ -77,10 +78,8 @@ class Detector(OutlierMixin, BaseEstimator):
         kind = "standard" if X.ndim == 2 else "minmax"
         self.scaler_ = Scaler.fit(X, kind)
         x_all = torch.from_numpy(self.scaler_.transform(X))
-        order = np.random.default_rng(seed).permutation(len(X))
-        n_val = int(self.validation_fraction * len(X))
-        n_val = min(n_val, len(X) - 1)
-        val_x, train_x = x_all[order[:n_val]], x_all[order[n_val:]]
+        train_idx, val_idx = validation_split(len(X), self.validation_fraction, seed)
+        val_x, train_x = x_all[val_idx], x_all[train_idx]
 
         seed_everything(seed)  # weight initialisation
         self.model_ = build_model(self.model, tuple(X.shape[1:]), **(self.model_params or {}))
@@ -90,7 +89,8 @@ class Detector(OutlierMixin, BaseEstimator):
         self.history_ = result.history
         self.train_seconds_ = result.train_seconds
         self.input_shape_ = tuple(X.shape[1:])
-        self.decision_scores_ = score(self.model_, x_all, self.score)
+        self.score_options_ = dict(DEFAULT_SCORE_OPTIONS)
+        self.decision_scores_ = score(self.model_, x_all, self.score, **self.score_options_)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
@@ -102,43 +102,41 @@ class Detector(OutlierMixin, BaseEstimator):
         if tuple(X.shape[1:]) != self.input_shape_:
             raise DataError(f"X has samples of shape {tuple(X.shape[1:])}, but the detector was fitted on "
                             f"{self.input_shape_}; pass data shaped like the training data")
-        return score(self.model_, torch.from_numpy(self.scaler_.transform(X)), self.score)
+        return score(self.model_, torch.from_numpy(self.scaler_.transform(X)), self.score, **self.score_options_)
 
     def predict(self, X: Any) -> np.ndarray:
         """1 for samples scored above ``threshold_`` (anomalies), else 0."""
         return (self.decision_function(X) > self.threshold_).astype(int)
 
     def save(self, path: str | Path) -> Path:
-        """Save to the folder ``path``: weights (safetensors) and JSON, no pickle. Returns the folder."""
+        """Save to the folder ``path``: weights (safetensors) and JSON, no pickle; the same files a run folder
+        of ``aecompare run`` holds. Returns the folder."""
         check_is_fitted(self, "model_")
         folder = Path(path)
-        save_model(self.model_, folder)
-        np.save(folder / SCORES_FILE, self.decision_scores_, allow_pickle=False)
-        write_json(folder / DETECTOR_FILE, {
-            "params": self.get_params(), "threshold_": self.threshold_,
-            "scaler": self.scaler_.to_dict(), "train_seconds_": self.train_seconds_, "history_": self.history_,
-        })
+        write_detector(folder, DetectorFiles(
+            model=self.model_, scaler=self.scaler_, threshold=self.threshold_, scorer=self.score,
+            score_options=self.score_options_, params=self.get_params(), decision_scores=self.decision_scores_,
+            history=self.history_, train_seconds=self.train_seconds_))
         return folder
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> Detector:
-        """Load a detector saved by :meth:`save`; it scores exactly as the saved one did."""
-        folder = Path(path)
-        if not (folder / DETECTOR_FILE).exists():
-            raise DataNotFoundError(f"no saved detector in {folder}: {DETECTOR_FILE} is missing")
-        meta = read_json(folder / DETECTOR_FILE)
-        params = meta["params"]
+        """Load a detector saved by :meth:`save`, or the model of any finished run folder of ``aecompare run``;
+        it scores exactly as the saved one (or the run) did."""
+        meta = read_detector(path, device="cpu")
+        params = dict(meta.params)
         if params.get("model_params"):  # JSON has no tuples; ModelConfig's sequences are tuples
             params["model_params"] = {k: tuple(v) if isinstance(v, list) else v
                                       for k, v in params["model_params"].items()}
         detector = cls(**params)
-        detector.model_ = load_model(folder, device=resolve_device(device or detector.device))
+        detector.model_ = meta.model.to(resolve_device(device or detector.device)).eval()
         detector.input_shape_ = detector.model_.input_shape
-        detector.scaler_ = Scaler.from_dict(meta["scaler"])
-        detector.threshold_ = float(meta["threshold_"])
-        detector.train_seconds_ = meta["train_seconds_"]
-        detector.history_ = meta["history_"]
-        detector.decision_scores_ = np.load(folder / SCORES_FILE, allow_pickle=False)
+        detector.scaler_ = meta.scaler
+        detector.threshold_ = meta.threshold
+        detector.score_options_ = {**DEFAULT_SCORE_OPTIONS, **meta.score_options}
+        detector.train_seconds_ = meta.train_seconds
+        detector.history_ = meta.history
+        detector.decision_scores_ = meta.decision_scores
         detector.labels_ = (detector.decision_scores_ > detector.threshold_).astype(int)
         return detector
 
@@ -154,7 +152,7 @@ class Detector(OutlierMixin, BaseEstimator):
 
 
 def as_model_input(X: Any, name: str) -> np.ndarray:
-    """Validate and convert user input to float32 (N, D) or (N, C, H, W).
+    """Validate and convert user input to float32 (N, D) or (N, C, H, W); uint8 images stay bytes (0-255).
 
     Raises:
         DataError: for non-numeric data, a wrong number of dimensions, channels-last images, or NaN/inf.
@@ -175,6 +173,8 @@ def as_model_input(X: Any, name: str) -> np.ndarray:
     if X.ndim not in (2, 4) or X.shape[0] == 0 or min(X.shape[1:]) == 0:
         raise DataError(f"{name} must be a table (n_samples, n_features) or images (n, H, W) or (n, C, H, W) "
                         f"with at least one sample, got shape {X.shape}")
+    if X.dtype == np.uint8:  # image bytes: the scaler reads them as values in [0, 1], as image folders are cached
+        return X
     X = X.astype(np.float32, copy=False)
     bad = ~np.isfinite(X)
     if bad.any():

@@ -1,21 +1,20 @@
 """Looks inside a trained autoencoder (Patuzzo 2020): the decoder's response as the bottleneck sweeps, where
 each output pixel flips, the weights from the bottleneck into each output, and the codes' spread.
 
-Everything here reads a trained model and arrays; the figures are drawn by :mod:`aecompare.report.figures`.
+Everything here computes from a trained model and arrays; the figures are drawn by :mod:`aecompare.report.figures`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from aecompare.errors import ConfigError, DataNotFoundError
-from aecompare.models import Autoencoder, load_model
-from aecompare.utils import inference_rows
+from aecompare.core.runtime import batched
+from aecompare.errors import ConfigError
+from aecompare.models import Autoencoder
 
 
 @dataclass
@@ -83,40 +82,15 @@ def output_logit(model: Autoencoder, z: np.ndarray, output: int) -> np.ndarray:
     return (h @ last.weight[output] + last.bias[output]).numpy()
 
 
-def load_run_codes(run_dir: str | Path) -> dict[str, np.ndarray]:
-    """A run's ``latent.npz``: the codes of its normal training images (``mu``, and ``std`` for a VAE)."""
-    path = Path(run_dir) / "latent.npz"
-    if not path.exists():
-        raise DataNotFoundError(f"{path} not found; runs written by aecompare 0.1 before the inspection tools "
-                                "lack it: run the experiment again into a new folder")
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
-
-
-def load_run(run_dir: str | Path) -> tuple[Autoencoder, dict[str, np.ndarray]]:
-    """A run folder's model and its training codes."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "model.json").exists():
-        raise DataNotFoundError(f"{run_dir} holds no model.json; pass a run folder such as "
-                                "runs/patuzzo-lines/lines/A1/normal-line/seed-0")
-    return load_model(run_dir), load_run_codes(run_dir)
-
-
 @torch.no_grad()
 def encode_codes(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024) -> dict[str, np.ndarray]:
     """Deterministic codes of ``x``: ``mu`` (N, L), and for a VAE ``std`` (N, L), the posterior spread."""
     model.eval()
     device = next(model.parameters()).device
-    mus, stds = [], []
-    rows = inference_rows(model.input_shape, batch_size)
-    for i in range(0, len(x), rows):
-        code = model.encode(x[i:i + rows].to(device), sample=False)
-        mus.append(code.mu.cpu())
-        if code.logvar is not None:
-            stds.append(torch.exp(0.5 * code.logvar).cpu())
-    out = {"mu": torch.cat(mus).numpy()}
-    if stds:
-        out["std"] = torch.cat(stds).numpy()
+    codes = batched(lambda xb: model.encode(xb, sample=False), x, model.input_shape, batch_size, device)
+    out = {"mu": torch.cat([c.mu.cpu() for c in codes]).numpy()}
+    if codes and codes[0].logvar is not None:
+        out["std"] = torch.cat([torch.exp(0.5 * c.logvar).cpu() for c in codes]).numpy()
     return out
 
 
@@ -125,33 +99,3 @@ def sweep_range(mu: np.ndarray, unit: int = 0, margin: float = 0.15) -> tuple[fl
     low, high = float(mu[:, unit].min()), float(mu[:, unit].max())
     pad = margin * max(high - low, 1e-3)
     return low - pad, high + pad
-
-
-def views_inside(run_dir: str | Path, out_dir: str | Path, prefix: str = "") -> list[tuple[str, Path]]:
-    """Write the inspection figures of one run; returns (caption, path) pairs.
-
-    Figures: the decoder's outputs as the first bottleneck unit sweeps the training codes' range, with
-    each output's flip points; for at most 16 outputs and a one-unit bottleneck, each output's pre-sigmoid
-    value against the bottleneck with the weights into it; histograms of the codes (and a VAE's spreads).
-    """
-    from aecompare.report import figures
-
-    model, codes = load_run(run_dir)
-    out_dir = Path(out_dir)
-    low, high = sweep_range(codes["mu"])
-    base = codes["mu"].mean(0)
-    sweep = bottleneck_sweep(model, low, high, base=base)
-    written = [("outputs as bottleneck unit 0 sweeps the training codes' range (others at their mean)",
-                figures.sweep_figure(sweep, model.input_shape, out_dir / f"{prefix}sweep.png"))]
-    if model.config.latent_dim == 1 and int(np.prod(model.input_shape)) <= 16 \
-            and model.config.resolved_backbone(model.input_shape) == "mlp":
-        logits = np.stack([output_logit(model, sweep.z, d) for d in range(sweep.outputs.shape[1])], 1)
-        layers = decoder_linears(model)
-        written.append(("each output's pre-sigmoid value against the bottleneck, with the weights into it",
-                        figures.output_weights_figure(sweep.z, logits, [(m.weight.detach().numpy(),
-                                                                         m.bias.detach().numpy()) for m in layers],
-                                                      out_dir / f"{prefix}weights.png")))
-    written.append(("the codes of the normal training images" + (" and their posterior spreads"
-                                                                          if "std" in codes else ""),
-                    figures.code_histograms(codes, out_dir / f"{prefix}codes.png")))
-    return written

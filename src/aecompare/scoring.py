@@ -14,10 +14,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from aecompare.core.runtime import batched
 from aecompare.errors import ConfigError, unknown_name
-from aecompare.losses import gaussian_nll, per_sample_loss
 from aecompare.models import Autoencoder
-from aecompare.utils import inference_rows
+from aecompare.train.losses import gaussian_nll, per_sample_loss
 
 POSTPROCESSES = ("none", "heaviside")
 
@@ -43,8 +43,7 @@ def reconstruct(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, pos
                           "linear; use it with images (or output_activation: sigmoid)")
     model.eval()
     device = next(model.parameters()).device
-    rows = inference_rows(model.input_shape, batch_size)
-    parts = [model(x[i:i + rows].to(device)).recon.cpu() for i in range(0, len(x), rows)]
+    parts = batched(lambda xb: model(xb).recon.cpu(), x, model.input_shape, batch_size, device)
     recon = torch.cat(parts) if parts else torch.empty(0, *model.input_shape)
     return heaviside(recon) if postprocess == "heaviside" else recon
 
@@ -72,11 +71,9 @@ def _per_sample_terms(model: Autoencoder, x: torch.Tensor, batch_size: int, post
         raise ConfigError("loss-based scores take no post-processing; set postprocess: none")
     model.eval()
     device = next(model.parameters()).device
-    rows = inference_rows(model.input_shape, batch_size)
     parts: dict[str, list[torch.Tensor]] = {}
-    for i in range(0, len(x), rows):
-        xb = x[i:i + rows].to(device)
-        for k, v in per_sample_loss(model, xb, model(xb)).items():
+    for terms in batched(lambda xb: per_sample_loss(model, xb, model(xb)), x, model.input_shape, batch_size, device):
+        for k, v in terms.items():
             parts.setdefault(k, []).append(v.cpu())
     return {k: torch.cat(v).double().numpy() for k, v in parts.items()}
 
@@ -121,17 +118,18 @@ def reconstruction_probability_score(model: Autoencoder, x: torch.Tensor, batch_
     device = next(model.parameters()).device
     eps = torch.randn(n_samples, 1, model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
     eps = eps.to(device)  # (L, 1, latent), drawn on the CPU so every device gets the same numbers
-    rows = inference_rows((n_samples, *model.input_shape), batch_size)  # keep L x rows x D bounded
-    scores = []
-    for i in range(0, len(x), rows):
-        xb = x[i:i + rows].to(device)  # (B, *input_shape)
+
+    def neg_log_p(xb: torch.Tensor) -> torch.Tensor:  # xb: (B, *input_shape)
         code = model.encode(xb, sample=False)
         z = code.mu + torch.exp(0.5 * code.logvar) * eps  # (L, B, latent)
         mean, logvar = model.decode_distribution(z.flatten(0, 1))  # (L*B, *input_shape) each
         log_lik = -gaussian_nll(xb.repeat(n_samples, *([1] * (xb.ndim - 1))), mean, logvar)
         log_lik = log_lik.flatten(1).sum(1).view(n_samples, len(xb))  # (L, B): log N(x | z_l)
         log_p = torch.logsumexp(log_lik.double(), dim=0) - math.log(n_samples)  # (B,) log-mean-exp over L
-        scores.append(-log_p.cpu())
+        return -log_p.cpu()
+
+    # batches of (L, B, *input_shape) bounded as a whole
+    scores = batched(neg_log_p, x, (n_samples, *model.input_shape), batch_size, device)
     return torch.cat(scores).numpy() if scores else np.empty(0)
 
 

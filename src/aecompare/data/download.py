@@ -63,11 +63,6 @@ DOWNLOADS: dict[str, Download] = {
 }
 
 
-def available_downloads() -> list[str]:
-    """The names :func:`download` accepts."""
-    return sorted(DOWNLOADS)
-
-
 def md5sum(path: Path) -> str:
     """The MD5 hex digest of a file, read in 1 MiB chunks."""
     digest = hashlib.md5(usedforsecurity=False)

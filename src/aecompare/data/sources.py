@@ -330,7 +330,33 @@ def _read_mat(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path} is not a MATLAB .mat file: {e}") from None
 
 
-def _read_csv_table(path: Path, label: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def read_features(path: str | os.PathLike, label: str = "label") -> tuple[np.ndarray, tuple[str, ...]]:
+    """The features of a CSV, NPZ or MAT table, labelled or not (new data to score): X (N, D) float32 and the
+    feature names. A CSV's ``label`` column is left out when present; an NPZ or MAT file holds ``X``.
+
+    Raises:
+        DataNotFoundError: when the file is missing.
+        DataError: for another format, a missing ``X``, or non-numeric values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"table file {path} not found")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        x, _, names = _read_csv_table(path, label, required=False)
+        return x.astype(np.float32), names
+    if suffix not in (".npz", ".mat"):
+        raise DataError(f"{path}: unknown table format {suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}")
+    arrays = _read_npz(path) if suffix == ".npz" else _read_mat(path)
+    x = np.asarray(arrays.get("X", np.empty(0)))
+    if "X" not in arrays or x.ndim != 2 or x.dtype.kind not in "biuf":
+        raise DataError(f"{path}: expected a numeric array X (samples x features), found "
+                        f"{', '.join(sorted(arrays)) or 'no arrays'}")
+    return x.astype(np.float32), tuple(f"x{i}" for i in range(x.shape[1]))
+
+
+def _read_csv_table(path: Path, label: str, required: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
     import csv
 
     with open(path, newline="", encoding="utf-8") as f:
@@ -338,7 +364,7 @@ def _read_csv_table(path: Path, label: str) -> tuple[np.ndarray, np.ndarray, tup
     if not header:
         raise DataError(f"{path} is empty; a CSV table needs a header row and data rows")
     header = [h.strip() for h in header]
-    if label not in header:
+    if label not in header and required:
         raise DataError(f"{path}: no label column {label!r}; the columns are: {', '.join(header[:40])}. Name the "
                         "column that marks anomalies (1) and normal rows (0), e.g. params: {label: Class}")
     try:  # numpy's C parser: 284,807 rows in a few seconds
@@ -347,6 +373,8 @@ def _read_csv_table(path: Path, label: str) -> tuple[np.ndarray, np.ndarray, tup
         raise DataError(f"{path}: every value must be a number ({e})") from None
     if values.shape[1] != len(header):
         raise DataError(f"{path}: the header names {len(header)} columns but the rows have {values.shape[1]}")
+    if label not in header:
+        return values, None, tuple(header)
     column = header.index(label)
     names = tuple(h for i, h in enumerate(header) if i != column)
     return np.delete(values, column, axis=1), values[:, column], names

@@ -31,6 +31,18 @@ class OneClassSplit:
         return tuple(self.x_train.shape[1:])
 
 
+def validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The one way aecompare holds out validation data: a seeded permutation of ``n`` samples, the first
+    ``round(fraction * n)`` (at most ``n - 1``: at least one training sample stays) for validation.
+
+    Returns:
+        (training indices, validation indices).
+    """
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = min(int(round(fraction * n)), n - 1)
+    return order[n_val:], order[:n_val]
+
+
 def one_class_split(
     dataset: Dataset, normal: Sequence[str], *, val_fraction: float = 0.2, seed: int = 0
 ) -> OneClassSplit:
@@ -65,9 +77,7 @@ def one_class_split(
     if len(x_normal) == 0:
         raise DataError(f"{dataset.name}: the normal class(es) {', '.join(normal)} have no training samples; "
                         "choose classes present in the training data")
-    order = np.random.default_rng(seed).permutation(len(x_normal))
-    n_val = int(round(val_fraction * len(x_normal)))
-    n_val = min(n_val, len(x_normal) - 1)  # always keep at least one training sample
+    train_idx, val_idx = validation_split(len(x_normal), val_fraction, seed)
     y_test = (~np.isin(dataset.y_test, normal_idx)).astype(int)
     if y_test.min() == y_test.max():
         side = "anomalous" if y_test.min() == 0 else "normal"
@@ -75,6 +85,6 @@ def one_class_split(
     names = np.asarray(dataset.class_names)
     return OneClassSplit(
         dataset=dataset.name, normal=normal,
-        x_train=x_normal[order[n_val:]], x_val=x_normal[order[:n_val]],
+        x_train=x_normal[train_idx], x_val=x_normal[val_idx],
         x_test=dataset.x_test, y_test=y_test, group_test=names[dataset.y_test], masks_test=dataset.masks_test,
     )

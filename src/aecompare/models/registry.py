@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from aecompare.config import from_dict
+from aecompare.core.validation import from_dict
 from aecompare.errors import ConfigError, unknown_name
 from aecompare.models.autoencoder import Autoencoder
 from aecompare.models.config import ModelConfig

@@ -9,12 +9,12 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from aecompare.config import from_dict
+from aecompare.core.io import atomic_write_bytes, read_json, write_json
+from aecompare.core.validation import from_dict
 from aecompare.errors import DataNotFoundError
 from aecompare.models.autoencoder import Autoencoder
 from aecompare.models.config import ModelConfig
 from aecompare.models.registry import build_from_config, config_to_dict
-from aecompare.utils import atomic_write_bytes, read_json, write_json
 
 WEIGHTS, CONFIG = "model.safetensors", "model.json"
 FORMAT_VERSION = 1

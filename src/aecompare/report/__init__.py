@@ -1,5 +1,2 @@
-"""Reports: Markdown and self-contained HTML with tables and figures, read from run folders."""
-
-from aecompare.report.build import write_report
-
-__all__ = ["write_report"]
+"""Reports: documents (Markdown and self-contained HTML), figures and table cells. The report layer renders;
+what goes into a study's report lives with the study (:mod:`aecompare.studies`)."""

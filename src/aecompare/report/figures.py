@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # no display needed; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from aecompare.inspection import bottleneck_sweep, decoder_linears, output_logit, sweep_range  # noqa: E402
 from aecompare.metrics import roc_points  # noqa: E402
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -272,3 +273,32 @@ def code_histograms(codes: dict[str, np.ndarray], path: Path) -> Path:
         if values.shape[1] > 1:
             ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def inspection_figures(model, codes: dict[str, np.ndarray], out_dir: Path, prefix: str = "") -> list[tuple[str, Path]]:
+    """Patuzzo's views inside one trained model; returns (caption, path) pairs.
+
+    Figures: the decoder's outputs as the first bottleneck unit sweeps the training codes' range, with
+    each output's flip points; for at most 16 outputs and a one-unit bottleneck, each output's pre-sigmoid
+    value against the bottleneck with the weights into it; histograms of the codes (and a VAE's spreads).
+
+    Args:
+        model: a trained :class:`~aecompare.models.Autoencoder`.
+        codes: its normal training codes, ``mu`` (N, L) and for a VAE ``std`` (N, L).
+        out_dir: the folder for the PNGs.
+        prefix: put before each file name.
+    """
+    out_dir = Path(out_dir)
+    sweep = bottleneck_sweep(model, *sweep_range(codes["mu"]), base=codes["mu"].mean(0))
+    written = [("outputs as bottleneck unit 0 sweeps the training codes' range (others at their mean)",
+                sweep_figure(sweep, model.input_shape, out_dir / f"{prefix}sweep.png"))]
+    if model.config.latent_dim == 1 and int(np.prod(model.input_shape)) <= 16 \
+            and model.config.resolved_backbone(model.input_shape) == "mlp":
+        logits = np.stack([output_logit(model, sweep.z, d) for d in range(sweep.outputs.shape[1])], 1)
+        layers = [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in decoder_linears(model)]
+        written.append(("each output's pre-sigmoid value against the bottleneck, with the weights into it",
+                        output_weights_figure(sweep.z, logits, layers, out_dir / f"{prefix}weights.png")))
+    written.append(("the codes of the normal training images" + (" and their posterior spreads"
+                                                                          if "std" in codes else ""),
+                    code_histograms(codes, out_dir / f"{prefix}codes.png")))
+    return written

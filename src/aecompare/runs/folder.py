@@ -1,0 +1,249 @@
+"""The run folder: every file name, how each is written (atomically) and read. Nobody else spells them.
+
+A run folder holds a trained model and what it was trained, scored and evaluated with::
+
+    config.json           the run's resolved settings, their hash, labels and sizes
+    model.json            the model's config and input shape     } a saved Detector holds these
+    model.safetensors     its weights                            } four files too, so every run
+    detector.json         scaler, threshold, scorer, its options } folder loads as a Detector
+    decision_scores.npy   scores of the normal training data     }
+    history.json          one row per epoch
+    scores.npz            test and validation scores, labels, groups, the threshold
+    examples.npz          a few test inputs and reconstructions (images)
+    latent.npz            codes of the normal training data (dense codes)
+    metrics.json          written last: its presence marks a finished run
+
+A run is written under a temporary name beside its final place and put there in one step, so a reader
+sees a finished run or none, and a finished run is never briefly absent when it is replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aecompare import __version__
+from aecompare.core.io import canonical_json, inside, read_json, replace_folder, safe_name, write_json
+from aecompare.data.preprocessing import Scaler
+from aecompare.errors import DataNotFoundError
+from aecompare.models import Autoencoder, load_model, save_model
+from aecompare.models.serialization import CONFIG as MODEL_CONFIG
+
+FORMAT_VERSION = 2  # 1: before the settings hash and detector.json (aecompare 0.1's first runs)
+CONFIG, HISTORY, SCORES, EXAMPLES, CODES, METRICS = ("config.json", "history.json", "scores.npz", "examples.npz",
+                                                     "latent.npz", "metrics.json")
+DETECTOR, DECISION_SCORES = "detector.json", "decision_scores.npy"
+EXPERIMENT = "experiment.json"  # the experiment folder's record of what was asked for
+PARTIAL = ".partial-"
+
+
+def major_version() -> str:
+    """The package's major version: runs of another major version are not resumed."""
+    return __version__.split(".")[0]
+
+
+def settings_hash(settings: dict[str, Any]) -> str:
+    """A short hash of resolved settings (12 hex digits of SHA-256 over their canonical JSON)."""
+    return hashlib.sha256(canonical_json(settings).encode("utf-8")).hexdigest()[:12]
+
+
+def settings_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """What differs between two settings, one ``key: old → new`` line per leaf (``train.epochs: 2 → 5``)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        lines = []
+        for key in dict.fromkeys([*old, *new]):
+            where = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old or key not in new:
+                lines.append(f"{where}: {old.get(key, '(not set)')} → {new.get(key, '(not set)')}")
+            else:
+                lines += settings_diff(old[key], new[key], where)
+        return lines
+    return [] if canonical_json(old) == canonical_json(new) else [f"{prefix}: {old} → {new}"]
+
+
+def relative_dir(dataset: str, model: str, normal: Sequence[str], seed: int) -> Path:
+    """Where a run lies inside its experiment folder: ``<dataset>/<model>/normal-<classes>/seed-<n>``.
+
+    Labels go through :func:`~aecompare.core.io.safe_name` (which refuses escapes); class names may hold a
+    separator (Fashion-MNIST's ``T-shirt/top``), which becomes ``_``.
+    """
+    return Path(safe_name(dataset, "dataset label"), safe_name(model, "model label"), normal_dir(normal),
+                f"seed-{int(seed)}")
+
+
+def normal_dir(normal: Sequence[str]) -> str:
+    """The folder name of a normal-class choice: ``normal-1``, ``normal-1+7``, ``normal-T-shirt_top``."""
+    return "normal-" + safe_name("+".join(normal), "normal class", allow_separators=True)
+
+
+@dataclass
+class DetectorFiles:
+    """What a saved Detector is: the model, its input scaling, the score and the threshold on it."""
+
+    model: Autoencoder
+    scaler: Scaler
+    threshold: float
+    scorer: str
+    score_options: dict[str, Any]  # postprocess, n_samples, seed
+    params: dict[str, Any]  # the Detector's constructor arguments
+    decision_scores: np.ndarray  # (N,) scores of the normal training data
+    history: list[dict[str, float]] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+def write_detector(folder: Path, files: DetectorFiles) -> None:
+    """Write a detector's four files (weights, model config, detector.json, training scores) to ``folder``."""
+    save_model(files.model, folder)
+    np.save(folder / DECISION_SCORES, np.asarray(files.decision_scores), allow_pickle=False)
+    write_json(folder / DETECTOR, {
+        "format_version": FORMAT_VERSION, "params": files.params, "threshold_": files.threshold,
+        "scorer": files.scorer, "score_options": files.score_options, "scaler": files.scaler.to_dict(),
+        "train_seconds_": files.train_seconds, "history_": files.history})
+
+
+def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
+    """A detector saved by :func:`write_detector`: a ``Detector.save`` folder or any finished run folder.
+
+    Raises:
+        DataNotFoundError: when ``folder`` holds no saved detector (says what to pass instead).
+    """
+    folder = Path(folder)
+    if not (folder / DETECTOR).exists():
+        hint = (" (a run folder written before aecompare 0.1.x saved detectors: run the experiment again)"
+                if (folder / METRICS).exists() else "; pass a folder written by Detector.save or a finished run "
+                "folder such as runs/quick/digits/ae/normal-0/seed-0")
+        raise DataNotFoundError(f"no saved detector in {folder}: {DETECTOR} is missing{hint}")
+    meta = read_json(folder / DETECTOR)
+    params = meta["params"]
+    return DetectorFiles(
+        model=load_model(folder, device=device), scaler=Scaler.from_dict(meta["scaler"]),
+        threshold=float(meta["threshold_"]), scorer=meta.get("scorer", params.get("score", "mse")),
+        score_options=meta.get("score_options", {}), params=params,
+        decision_scores=np.load(folder / DECISION_SCORES, allow_pickle=False),
+        history=meta.get("history_", []), train_seconds=meta.get("train_seconds_", 0.0))
+
+
+@dataclass
+class RunRecord:
+    """Everything one finished grid run writes (see the module's table)."""
+
+    config: dict[str, Any]  # with "settings" and "settings_hash"
+    detector: DetectorFiles
+    scores: dict[str, np.ndarray]
+    metrics: dict[str, Any]
+    examples: dict[str, np.ndarray] | None = None
+    codes: dict[str, np.ndarray] | None = None
+
+
+def write_run(experiment_dir: Path, relative: Path, record: RunRecord) -> Path:
+    """Write ``record`` to ``experiment_dir / relative``: into a temporary folder first, ``metrics.json`` last,
+    then put in place in one step (replacing a run there). Returns the run folder."""
+    final = inside(experiment_dir, experiment_dir / relative)
+    partial = final.with_name(f".{final.name}{PARTIAL}{os.getpid()}")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    write_json(partial / CONFIG, record.config)
+    write_json(partial / HISTORY, record.detector.history)
+    np.savez_compressed(partial / SCORES, **record.scores)
+    if record.examples is not None:
+        np.savez_compressed(partial / EXAMPLES, **record.examples)
+    if record.codes is not None:
+        np.savez_compressed(partial / CODES, **record.codes)
+    write_detector(partial, record.detector)
+    write_json(partial / METRICS, record.metrics)  # written last: its presence marks a finished run
+    replace_folder(partial, final)
+    return final
+
+
+def clean_partials(experiment_dir: Path) -> int:
+    """Delete the temporary folders of runs a killed process left behind (call while holding the folder's
+    lock, so no live writer owns them); returns how many went."""
+    stale = [p for p in experiment_dir.rglob(f".*{PARTIAL}*") if p.is_dir()]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return len(stale)
+
+
+def is_finished(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a finished run."""
+    return (run_dir / METRICS).exists()
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """A run's ``config.json``."""
+    return read_json(run_dir / CONFIG)
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """A run's ``metrics.json``."""
+    return read_json(run_dir / METRICS)
+
+
+def read_history(run_dir: Path) -> list[dict[str, float]] | None:
+    """A run's per-epoch history, or None when it has none."""
+    return read_json(run_dir / HISTORY) if (run_dir / HISTORY).exists() else None
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def read_scores(run_dir: Path) -> dict[str, np.ndarray] | None:
+    """A run's test and validation scores, labels, groups and threshold; None when absent."""
+    return _read_npz(run_dir / SCORES)
+
+
+def read_examples(run_dir: Path) -> dict[str, np.ndarray] | None:
+    """A run's example inputs and reconstructions; None when absent (tables)."""
+    return _read_npz(run_dir / EXAMPLES)
+
+
+def read_codes(run_dir: Path) -> dict[str, np.ndarray] | None:
+    """The codes of a run's normal training data (``mu``, and ``std`` for a VAE); None when absent."""
+    return _read_npz(run_dir / CODES)
+
+
+def read_model_config(run_dir: Path) -> dict[str, Any]:
+    """A run's saved model config and input shape (``model.json``), without loading the weights."""
+    return read_json(run_dir / MODEL_CONFIG)
+
+
+def load_run_model(run_dir: str | Path) -> tuple[Autoencoder, dict[str, np.ndarray]]:
+    """A run folder's model and its training codes (for ``aecompare inspect``).
+
+    Raises:
+        DataNotFoundError: when ``run_dir`` is not a finished run with codes.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / MODEL_CONFIG).exists():
+        raise DataNotFoundError(f"{run_dir} holds no {MODEL_CONFIG}; pass a run folder such as "
+                                "runs/patuzzo-lines/lines/A1/normal-line/seed-0")
+    codes = read_codes(run_dir)
+    if codes is None:
+        raise DataNotFoundError(f"{run_dir / CODES} not found: the run has no dense code (latent_dim 0) or was "
+                                "written before the inspection tools; run the experiment again into a new folder")
+    return load_model(run_dir), codes
+
+
+def finished_runs(experiment_dir: Path) -> Iterator[tuple[Path, dict[str, Any], dict[str, Any]]]:
+    """(run folder, config, metrics) of the finished runs the experiment asked for last (its
+    ``experiment.json`` lists them), in a stable order; runs left from other settings are not included."""
+    listed = read_json(experiment_dir / EXPERIMENT).get("runs") if (experiment_dir / EXPERIMENT).exists() else None
+    if listed is None:  # an experiment folder written before runs were listed
+        candidates = sorted(p.parent for p in experiment_dir.glob(f"*/*/normal-*/seed-*/{METRICS}"))
+    else:
+        candidates = sorted(experiment_dir / r for r in listed)
+    for run_dir in candidates:
+        if is_finished(run_dir):
+            yield run_dir, read_config(run_dir), read_metrics(run_dir)

@@ -1,0 +1,91 @@
+"""Score new data with a finished run (``aecompare score``): image files or table rows in, one CSV row out
+per input with its score and its label at the run's threshold."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from aecompare.core.io import atomic_write_text
+from aecompare.data.dataset import locate
+from aecompare.data.images import IMAGE_SUFFIXES, read_images
+from aecompare.data.sources import read_features
+from aecompare.detector import Detector
+from aecompare.errors import DataError, DataNotFoundError
+
+GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2 luma, as Pillow's "L" conversion
+
+
+def score_new_data(run_dir: str | Path, *, images: str | None = None, table: str | None = None,
+                   label: str = "label", output: str | Path | None = None, data_dir: str | None = None) -> str:
+    """Score the image files under ``images`` (or the rows of ``table``) with the run in ``run_dir``.
+
+    Images are centre-cropped and resized to the run's input size, and made gray for a one-channel model;
+    their bytes go through the run's own scaler (values in [0, 1]), as its training data did.
+
+    Args:
+        run_dir: a finished run folder (or a folder written by ``Detector.save``).
+        images: a folder of image files, searched recursively.
+        table: a CSV, NPZ or MAT file with the run's feature columns (``label`` is left out when present).
+        label: the table's label column.
+        output: write the CSV here (atomically) as well as returning it.
+        data_dir: where relative ``images``/``table`` paths are also looked for.
+
+    Returns:
+        The CSV text: ``input`` (file path or row index), ``score``, ``anomaly`` (1 above the run's threshold).
+
+    Raises:
+        DataError: for inputs of the wrong kind or shape for the run.
+    """
+    detector = Detector.load(run_dir)
+    shape = detector.input_shape_
+    if images is not None:
+        if len(shape) != 3:
+            raise DataError(f"the run in {run_dir} was trained on tables of {shape[0]} features; score a table "
+                            "with --table FILE")
+        ids, x = _read_image_inputs(locate(images, data_dir), shape)
+    else:
+        if len(shape) != 1:
+            raise DataError(f"the run in {run_dir} was trained on images of shape {shape}; score a folder of "
+                            "images with --images DIR")
+        x, _ = read_features(locate(table, data_dir), label)
+        if x.shape[1] != shape[0]:
+            raise DataError(f"{table} has {x.shape[1]} feature columns but the run was trained on {shape[0]}; "
+                            f"pass a table with the training data's columns (the label column {label!r} is "
+                            "left out; --label names it)")
+        ids = [str(i) for i in range(len(x))]
+    scores = detector.decision_function(x)
+    text = _csv(ids, scores, (scores > detector.threshold_).astype(int))
+    if output is not None:
+        atomic_write_text(output, text)
+    return text
+
+
+def _read_image_inputs(folder: Path, shape: tuple[int, ...]) -> tuple[list[str], np.ndarray]:
+    """The images under ``folder`` as uint8 (N, C, H, W) for a model of input ``shape`` (C, H, W)."""
+    channels, height, width = shape
+    if height != width:
+        raise DataError(f"the run's images are {height}x{width}; only square inputs can be read from files")
+    if channels not in (1, 3):
+        raise DataError(f"the run's images have {channels} channels; files are read as RGB or gray")
+    if not folder.is_dir():
+        raise DataNotFoundError(f"image folder {folder} not found")
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise DataNotFoundError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
+    pixels, kept = read_images(paths, height, on_error="raise")  # (N, 3, S, S)
+    if channels == 1:
+        gray = np.tensordot(GRAY_WEIGHTS, pixels.astype(np.float64), axes=([0], [1]))  # (N, S, S)
+        pixels = np.clip(np.rint(gray), 0, 255).astype(np.uint8)[:, None]
+    return [str(p) for p in kept], pixels
+
+
+def _csv(ids: list[str], scores: np.ndarray, labels: np.ndarray) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["input", "score", "anomaly"])
+    writer.writerows([i, repr(float(s)), int(a)] for i, s, a in zip(ids, scores, labels))
+    return buffer.getvalue()

@@ -1,0 +1,343 @@
+"""The grid comparison's report blocks, read from its run folders (never training): metric tables beside the
+paper's numbers, costs, per-group tables, figures and Patuzzo's views inside."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aecompare import __version__
+from aecompare.core.io import read_json
+from aecompare.errors import DataNotFoundError
+from aecompare.metrics import POOLED
+from aecompare.report import figures
+from aecompare.report.document import FIGURES, Block
+from aecompare.report.tables import fmt, mean_std, model_notes
+from aecompare.runs import folder as run_folder
+from aecompare.studies.grid.run import collect_results, write_results
+
+
+def report_blocks(folder: Path) -> list[Block]:
+    """The blocks of a grid experiment's report (its figures are written to ``folder/figures``).
+
+    Raises:
+        DataNotFoundError: when the folder holds no finished run.
+    """
+    rows = collect_results(folder)
+    if not rows:
+        raise DataNotFoundError(f"no finished runs in {folder}; run an experiment first, e.g. "
+                                f"'aecompare run quick --output {folder.parent}'")
+    write_results(folder)  # keep results.csv in step with the run folders
+    spec = read_json(folder / run_folder.EXPERIMENT) if (folder / run_folder.EXPERIMENT).exists() else {}
+    name = spec.get("name", folder.name)
+    blocks = [Block("h1", f"aecompare report: {name}")]
+    if spec.get("description"):
+        blocks.append(Block("p", spec["description"]))
+    seeds = sorted({r["seed"] for r in rows})
+    blocks.append(Block("p", f"{len({(r['dataset'], r['model'], r['normal'], r['seed']) for r in rows})} runs, "
+                             f"seeds {', '.join(map(str, seeds))}. AUROC and AUPRC treat anomalies as the positive "
+                             "class; thresholds are percentiles of normal validation scores; test labels are used "
+                             f"for these metrics only. Written by aecompare {__version__} on "
+                             f"{dt.date.today().isoformat()}."))
+    blocks += model_notes([m["name"] for m in spec.get("models", [])])
+    model_order = [m["label"] for m in spec.get("models", [])]
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        blocks += _dataset_section(folder, dataset, [r for r in rows if r["dataset"] == dataset], model_order,
+                                   spec.get("published") or {},
+                                   (spec.get("evaluation") or {}).get("threshold_percentile", 95.0))
+    return blocks
+
+
+
+
+def _paper_comparison(published: dict[str, Any], rows: list[dict[str, Any]], models: list[str]) -> list[Block]:
+    """The paper's numbers beside ours (mean ± std over seeds) and the difference of the means, per cell."""
+    normal, source = str(published.get("normal")), published.get("source", "the paper")
+    mine = [r for r in rows if r["normal"] == normal]
+    if not mine:
+        return [Block("p", f"{source} reports results with {normal} normal; no run here used it, so there is "
+                           "nothing to compare.")]
+    n_seeds = len({r["seed"] for r in mine})
+    blocks = [Block("h3", f"Paper vs ours: {source} (normal: {normal})"),
+              Block("p", f"Ours: mean ± std over {n_seeds} seed(s); Δ = our mean − the paper's value. Each anomalous "
+                         "class is scored on the normal test images plus that class's test images. The mean row "
+                         "averages over the anomalous classes.")]
+    for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC (PR-AUC, average precision)"),
+                          ("precision", "Precision at the threshold"), ("recall", "Recall at the threshold"),
+                          ("f1", "F1 at the threshold")):
+        paper = {m: published.get(metric, {}).get(m, {}) for m in models if published.get(metric, {}).get(m)}
+        if not paper:
+            continue
+        groups = list(dict.fromkeys(g for cells in paper.values() for g in cells))
+        table = Block("table", header=["anomalous class", *[f"{m} {what}" for m in paper for what in
+                                                            ("paper", "ours", "Δ")]])
+        for g in [*groups, None]:
+            row = [g if g else "**mean**"]
+            for m, cells in paper.items():
+                if g is None:  # mean over the classes the paper lists, per seed, then over seeds
+                    seeds = sorted({r["seed"] for r in mine if r["model"] == m})
+                    ours = [float(np.mean([r[metric] for r in mine if r["model"] == m and r["seed"] == s
+                                           and r["group"] in cells])) for s in seeds]
+                    value = float(np.mean(list(cells.values())))
+                else:
+                    ours = [float(r[metric]) for r in mine if r["model"] == m and r["group"] == g]
+                    value = cells.get(g)
+                if value is None or not ours:
+                    row += ["–", fmt(*mean_std(ours), digits=4) if ours else "–", "–"]
+                    continue
+                mean, std = mean_std(ours)
+                row += [f"{value:.4f}", fmt(mean, std, digits=4), f"{mean - value:+.4f}"]
+            table.rows.append(row)
+        blocks += [Block("p", f"{title} per anomalous class:"), table]
+    seconds = published.get("train_seconds", {})
+    if seconds:
+        ours = {m: [float(r["train_seconds"]) for r in mine if r["model"] == m and r["group"] == POOLED]
+                for m in models if m in seconds}
+        ours = {m: v for m, v in ours.items() if v}
+        if ours:
+            first = next(iter(ours))
+            table = Block("table", header=["model", "paper train seconds", f"paper ÷ {first}", "ours (mean ± std)",
+                                           f"ours ÷ {first}"])
+            for m, values in ours.items():
+                table.rows.append([m, f"{seconds[m]:.2f}", f"{seconds[m] / seconds[first]:.2f}",
+                                   fmt(*mean_std(values), digits=2),
+                                   f"{np.mean(values) / np.mean(ours[first]):.2f}"])
+            blocks += [Block("p", "Training time. The paper states neither its hardware nor its epochs, so compare "
+                                  "the ratios between models, not the seconds:"), table]
+    blocks.append(Block("p", "The reconstruction figure below is the analogue of the paper's qualitative "
+                             "figures: unseen normal and anomalous test images with each model's reconstruction."))
+    return blocks
+
+
+def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], model_order: list[str],
+                     published: dict[str, Any], percentile: float = 95.0) -> list[Block]:
+    present = {r["model"] for r in rows}
+    models = [m for m in model_order if m in present] + sorted(present - set(model_order))
+    normals = list(dict.fromkeys(r["normal"] for r in rows))
+    seeds = sorted({r["seed"] for r in rows})
+    pooled = [r for r in rows if r["group"] == POOLED]
+    first_run = {m: next(r for r in rows if r["model"] == m) for m in models}
+    scored_by = ", ".join(f"{m} by {_score_name(_run_dir(folder, dataset, m, r['normal'], r['seed']))}"
+                          for m, r in first_run.items())
+    blocks = [Block("h2", f"Dataset: {dataset}"),
+              Block("p", f"Models: {', '.join(models)}. Normal class choices: {len(normals)}. "
+                         f"Seeds: {len(seeds)}. Values are mean ± std over seeds. Scores: {scored_by}.")]
+    for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC")):
+        blocks += [Block("h3", f"{title} by normal class (all anomalies pooled)"),
+                   _metric_table(pooled, metric, models, normals)]
+    blocks += [Block("h3", "Training time and decisions at the threshold"),
+               Block("p", "Each run's threshold is the "
+                          f"{percentile:g}th percentile of its scores on normal validation data (a "
+                          f"{100 - percentile:g}% false-alarm rate on normal data, if test normals score alike); a "
+                          "test sample scoring above it is called an anomaly. TP/FP/TN/FN count the test samples "
+                          "(anomaly = positive), mean over seeds."),
+               _cost_table(pooled, models)]
+    if published.get("dataset") == dataset:
+        blocks += _paper_comparison(published, rows, models)
+    if len(normals) == 1:
+        groups = [g for g in dict.fromkeys(r["group"] for r in rows) if g != POOLED]
+        blocks += [Block("h3", f"AUROC by anomaly group (normal: {normals[0]})"),
+                   _group_table(rows, models, groups)]
+    blocks += _postprocess_table(folder, dataset, models)
+    blocks += _pixel_table(folder, dataset, models)
+    best = {m: best_seed(folder, dataset, m, normals[0], seeds) for m in models}
+    blocks += _figures(folder, dataset, models, normals, seeds[0], best)
+    blocks += _views_inside(folder, dataset, models, normals[0], best)
+    return blocks
+
+
+def best_seed(folder: Path, dataset: str, model: str, normal: str, seeds: list[int]) -> int:
+    """The seed whose run reached the lowest validation loss (normal data only): the run a user would keep,
+    shown in the figures of single models. Runs without a history count as worst."""
+    def best_loss(seed: int) -> float:
+        history = run_folder.read_history(_run_dir(folder, dataset, model, normal, seed))
+        return min((r["val_loss"] for r in history), default=np.inf) if history is not None else np.inf
+
+    return min(seeds, key=best_loss)
+
+
+def _views_inside(folder: Path, dataset: str, models: list[str], normal: str, best: dict[str, int]) -> list[Block]:
+    """Patuzzo's looks inside, for MLP runs with a one-unit bottleneck (where a sweep tells the whole story)."""
+    blocks = []
+    for m in models:
+        run_dir = _run_dir(folder, dataset, m, normal, best[m])
+        if run_folder.read_codes(run_dir) is None:
+            continue
+        saved = run_folder.read_model_config(run_dir)
+        config, shape = saved["config"], saved["input_shape"]
+        mlp = config["backbone"] == "mlp" or (config["backbone"] == "auto" and len(shape) == 1)
+        if not mlp or config["latent_dim"] != 1:
+            continue
+        model, codes = run_folder.load_run_model(run_dir)
+        prefix = f"{dataset}-{m}-".replace(" ", "_")
+        for caption, path in figures.inspection_figures(model, codes, folder / FIGURES, prefix=prefix):
+            blocks.append(Block("figure", f"{m}: {caption}", path=path.relative_to(folder)))
+    if blocks:
+        blocks.insert(0, Block("h3", f"Views inside (normal: {normal}; each model's seed with the lowest validation "
+                                     f"loss: {_seed_list(best)})"))
+    return blocks
+
+
+def _postprocess_table(folder: Path, dataset: str, models: list[str]) -> list[Block]:
+    """Normal test images' MSE before and after Heaviside post-processing (binary data; Patuzzo's Figs. 9-10)."""
+    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for _, config, metrics in run_folder.finished_runs(folder):
+        if config["dataset"] == dataset:
+            for post, mse in metrics.get("normal_test_mse", {}).items():
+                values[config["model"]][post].append(mse)
+    if not any("heaviside" in v for v in values.values()):
+        return []
+    table = Block("table", header=["model", "MSE of the sigmoid outputs", "MSE after Heaviside post-processing"])
+    for m in models:
+        if values[m]:
+            table.rows.append([m, *[fmt(*mean_std(values[m][p]), digits=4) if values[m][p] else "–"
+                                    for p in ("none", "heaviside")]])
+    return [Block("h3", "Reconstruction error of the normal test images, before and after post-processing"),
+            Block("p", "Heaviside post-processing replaces each sigmoid output by the step of its logit (1 where "
+                       "the output exceeds 0.5): gray pixels near a decision threshold become black or white. "
+                       "Mean ± std over seeds of the mean squared error per pixel."), table]
+
+
+def _pixel_table(folder: Path, dataset: str, models: list[str]) -> list[Block]:
+    """Pixel-level AUROC against the defect masks (MVTec-layout data), when runs recorded one."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for _, config, metrics in run_folder.finished_runs(folder):
+        if config["dataset"] == dataset and metrics.get("pixel_auroc") is not None:
+            values[config["model"]].append(metrics["pixel_auroc"])
+    if not values:
+        return []
+    table = Block("table", header=["model", "pixel AUROC"])
+    table.rows += [[m, fmt(*mean_std(values[m]))] for m in models if values[m]]
+    return [Block("h3", "Where the defect is: pixel-level AUROC"),
+            Block("p", "Each pixel's squared reconstruction error (averaged over channels) scored against the "
+                       "ground-truth defect masks, over all test images with a known mask (good images: no "
+                       "defect pixel). Mean ± std over seeds."), table]
+
+
+def _metric_table(pooled: list[dict[str, Any]], metric: str, models: list[str], normals: list[str]) -> Block:
+    by_cell: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    for r in pooled:
+        by_cell[(r["normal"], r["model"])][r["seed"]] = float(r[metric])
+    table = Block("table", header=["normal", *models])
+    for normal in normals:
+        stats = [mean_std(list(by_cell[(normal, m)].values())) if by_cell[(normal, m)] else None for m in models]
+        best = max((s[0] for s in stats if s), default=None)
+        table.rows.append([normal, *[fmt(*s, bold=s[0] == best) if s else "–" for s in stats]])
+    if len(normals) > 1:  # the mean over classes, computed per seed, then mean ± std over seeds
+        stats = []
+        for m in models:
+            seeds = set.intersection(*(set(by_cell[(n, m)]) for n in normals))
+            per_seed = [np.mean([by_cell[(n, m)][s] for n in normals]) for s in sorted(seeds)]
+            stats.append(mean_std(per_seed) if per_seed else None)
+        best = max((s[0] for s in stats if s), default=None)
+        table.rows.append(["**mean**", *[fmt(*s, bold=s[0] == best) if s else "–" for s in stats]])
+    return table
+
+
+def _cost_table(pooled: list[dict[str, Any]], models: list[str]) -> Block:
+    counts = ("tp", "fp", "tn", "fn")
+    table = Block("table", header=["model", "train seconds per run", "epochs run", "precision", "recall", "F1",
+                                   "TP", "FP", "TN", "FN"])
+    for m in models:
+        mine = [r for r in pooled if r["model"] == m]
+        cells = [fmt(*mean_std([float(r[k]) for r in mine]), digits=digits)
+                 for k, digits in (("train_seconds", 2), ("epochs_run", 1), ("precision", 3), ("recall", 3), ("f1", 3))]
+        # confusion counts: the mean over seeds (runs written before they were recorded show –)
+        cells += [f"{np.mean([float(r[k]) for r in mine]):.1f}" if all(r.get(k) not in (None, "") for r in mine)
+                  else "–" for k in counts]
+        table.rows.append([m, *cells])
+    return table
+
+
+def _group_table(rows: list[dict[str, Any]], models: list[str], groups: list[str]) -> Block:
+    table = Block("table", header=["anomaly group", *models])
+    for g in groups:
+        stats = [mean_std([float(r["auroc"]) for r in rows if r["group"] == g and r["model"] == m]) for m in models]
+        best = max(s[0] for s in stats)
+        table.rows.append([g, *[fmt(*s, bold=s[0] == best) for s in stats]])
+    return table
+
+
+def _anomaly_groups(scores: dict, normal: str, models: list[str]) -> list[str]:
+    """The anomaly groups of the runs with ``normal`` normal, in the order they first appear."""
+    for m in models:
+        if (normal, m) in scores:
+            d = scores[(normal, m)]
+            return [str(g) for g in dict.fromkeys(d["group_test"][d["y_test"] == 1].tolist())]
+    return []
+
+
+def _score_name(run_dir: Path) -> str:
+    """The scorer a run used (runs written before per-model scores keep theirs in the evaluation section)."""
+    return run_folder.read_config(run_dir)["evaluation"]["score"]
+
+
+def _run_dir(folder: Path, dataset: str, model: str, normal: str, seed: int) -> Path:
+    return folder / run_folder.relative_dir(dataset, model, normal.split("+"), seed)
+
+
+def _seed_list(best: dict[str, int]) -> str:
+    return ", ".join(f"{m} seed {s}" for m, s in best.items())
+
+
+def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], seed: int,
+             best: dict[str, int]) -> list[Block]:
+    """ROC curves, score histograms and PR curves of seed ``seed``; reconstructions, anomaly maps and training
+    curves of each model's ``best`` seed."""
+    fig_dir = folder / FIGURES
+    scores = {(n, m): run_folder.read_scores(_run_dir(folder, dataset, m, n, seed)) for n in normals for m in models}
+    scores = {k: v for k, v in scores.items() if v is not None}
+    blocks = [Block("h3", f"Figures (curves and histograms: seed {seed})")]
+    panels = {n: {m: (scores[(n, m)]["y_test"], scores[(n, m)]["test_scores"]) for m in models if (n, m) in scores}
+              for n in normals}
+    path = figures.roc_curves(panels, fig_dir / f"{dataset}-roc.png")
+    blocks.append(Block("figure", "ROC curves, all anomalies pooled", path=path.relative_to(folder)))
+    first = normals[0]
+    hist = {m: (scores[(first, m)]["y_test"], scores[(first, m)]["test_scores"], float(scores[(first, m)]["threshold"]),
+                _score_name(_run_dir(folder, dataset, m, first, seed))) for m in models if (first, m) in scores}
+    path = figures.score_histograms(hist, fig_dir / f"{dataset}-scores.png")
+    blocks.append(Block("figure", f"Test scores with the threshold (normal: {first})", path=path.relative_to(folder)))
+    groups = _anomaly_groups(scores, first, models)
+    if len(normals) == 1 and len(groups) > 1:  # Klimkevicius's Figs. 3-4: one panel per kind of defect
+        panels = {}
+        for g in groups:
+            panels[g] = {}
+            for m in models:
+                if (first, m) in scores:
+                    d = scores[(first, m)]
+                    keep = (d["y_test"] == 0) | (d["group_test"] == g)
+                    panels[g][m] = (d["y_test"][keep], d["test_scores"][keep])
+        path = figures.pr_curves(panels, fig_dir / f"{dataset}-pr.png")
+        blocks.append(Block("figure", "Precision-recall curves per anomaly group (legend: PR-AUC; dotted: the share "
+                                      "of anomalies)", path=path.relative_to(folder)))
+    examples = {m: run_folder.read_examples(_run_dir(folder, dataset, m, first, best[m])) for m in models}
+    examples = {m: e for m, e in examples.items() if e is not None}
+    if examples:
+        any_ex = next(iter(examples.values()))
+        recons = {}
+        for m, e in examples.items():
+            recons[m] = e["recon"]
+            if "recon_heaviside" in e:  # binary images: Patuzzo's post-processing beside the raw output
+                recons[f"{m} + Heaviside"] = e["recon_heaviside"]
+        path = figures.reconstruction_grid(any_ex["inputs"], recons, any_ex["group"],
+                                           fig_dir / f"{dataset}-reconstructions.png")
+        blocks.append(Block("figure", f"Test inputs (titled by class) and reconstructions (normal: {first}; "
+                                      f"each model's seed with the lowest validation loss: {_seed_list(best)})",
+                            path=path.relative_to(folder)))
+        if any_ex["inputs"].shape[-1] >= 16:  # anomaly maps say little on tiny images
+            path = figures.error_maps(any_ex["inputs"], {m: e["recon"] for m, e in examples.items()},
+                                      any_ex["group"], fig_dir / f"{dataset}-error-maps.png")
+            blocks.append(Block("figure", "Anomaly maps: each model's per-pixel squared error over the input "
+                                          "(one colour scale per model)", path=path.relative_to(folder)))
+    histories = {m: run_folder.read_history(_run_dir(folder, dataset, m, first, best[m])) for m in models}
+    histories = {m: h for m, h in histories.items() if h is not None}
+    path = figures.training_curves(histories, fig_dir / f"{dataset}-training.png")
+    blocks.append(Block("figure", f"Training curves (normal: {first}; {_seed_list(best)})",
+                        path=path.relative_to(folder)))
+    return blocks
+
+

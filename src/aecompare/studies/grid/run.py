@@ -1,0 +1,385 @@
+"""Run an experiment's grid: models x normal-class choices x seeds, one run folder per finished run.
+
+A run is identified by its resolved settings. Resume skips a finished run only when its stored settings equal
+the ones asked for now; otherwise it stops before training and names what differs (``--force`` retrains the
+differing runs). One process writes an experiment folder at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import multiprocessing
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from tqdm.auto import tqdm
+
+from aecompare.core.io import OutputLock, atomic_write_text, check_distinct_names, write_json
+from aecompare.core.runtime import seed_everything
+from aecompare.core.validation import to_dict
+from aecompare.data import Dataset, OneClassSplit, Scaler, load_dataset, one_class_split
+from aecompare.errors import ConfigError
+from aecompare.inspection import encode_codes
+from aecompare.metrics import metrics_by_group, threshold_from_normal
+from aecompare.models import build_model, config_to_dict, model_config
+from aecompare.models.backbones import check_pretrained_available
+from aecompare.runs import folder as run_folder
+from aecompare.runs.folder import DetectorFiles, RunRecord
+from aecompare.scoring import error_map, heaviside, reconstruct, score
+from aecompare.studies.grid.spec import DatasetSpec, ExperimentSpec, ModelSpec, spec_to_dict
+from aecompare.train import TrainResult, fit
+
+log = logging.getLogger(__name__)
+
+RESULT_COLUMNS = ("experiment", "dataset", "model", "normal", "seed", "group", "auroc", "auprc", "precision",
+                  "recall", "f1", "tp", "fp", "tn", "fn", "threshold", "n_normal", "n_anomalous", "train_seconds",
+                  "best_epoch", "epochs_run", "collapsed", "settings_hash")
+N_EXAMPLES = 4  # normal and anomalous test inputs kept per run for reconstruction grids
+
+
+@dataclass(frozen=True)
+class Run:
+    """One cell of the grid."""
+
+    dataset: DatasetSpec
+    normal: tuple[str, ...]
+    model: ModelSpec
+    seed: int
+
+    @property
+    def relative_dir(self) -> Path:
+        """``<dataset>/<model>/normal-<classes>/seed-<n>``, through the one safe-name function."""
+        return run_folder.relative_dir(self.dataset.key, self.model.label, self.normal, self.seed)
+
+
+def run_settings(spec: ExperimentSpec, run: Run) -> dict[str, Any]:
+    """What identifies a run: its resolved model config, training, evaluation and dataset settings, its seed
+    and the package's major version. Two runs with equal settings give the same numbers on the CPU."""
+    overrides = spec.model_overrides(run.model, run.dataset)
+    return json.loads(json.dumps({
+        "model": {"name": run.model.name, **config_to_dict(model_config(run.model.name, **overrides))},
+        "train": to_dict(spec.train_config(run.dataset)),
+        "evaluation": {**to_dict(spec.evaluation), "score": spec.score_of(run.model)},
+        "dataset": {"name": run.dataset.name, "params": run.dataset.params, "scaling": run.dataset.scaling,
+                    "normal": list(run.normal)},
+        "seed": run.seed, "aecompare_major": run_folder.major_version(),
+    }, default=str))
+
+
+def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | Path | None = None,
+                   progress: bool | None = None, workers: int | None = None, force: bool = False) -> Path:
+    """Run every run of ``spec`` not already finished with the same settings under ``output/<spec.name>``,
+    and write ``results.csv``.
+
+    Args:
+        spec: the experiment.
+        output: the output folder; the experiment writes into ``output/<spec.name>``.
+        data_dir: the folder of file-based datasets.
+        progress: show a progress bar; None shows one only on a terminal.
+        workers: processes running runs side by side; None picks one per CPU core (at most 4) on the
+            CPU and 1 with CUDA. Each run seeds itself, so results do not depend on this.
+        force: retrain finished runs whose stored settings differ from ``spec``'s (else that is an error).
+
+    Returns:
+        The experiment folder.
+
+    Raises:
+        ConfigError: when finished runs were made with other settings and ``force`` is off (names what
+            differs), or when another process is writing the folder.
+    """
+    for d in spec.datasets:  # a model that cannot be built fails now, not after hours of the others' training
+        for m in spec.models:
+            check_pretrained_available(model_config(m.name, **spec.model_overrides(m, d)))
+    folder = Path(output) / spec.name
+    with OutputLock(folder):
+        if run_folder.clean_partials(folder):
+            log.info("%s: removed the unfinished runs of an interrupted process", folder)
+        datasets = {d.key: load_dataset(d.name, data_dir, **d.params) for d in spec.datasets}
+        runs = list(expand_runs(spec, datasets))
+        todo = runs_to_do(spec, runs, folder, force)
+        write_json(folder / run_folder.EXPERIMENT, {**spec_to_dict(spec),
+                                                     "runs": [r.relative_dir.as_posix() for r in runs]})
+        log.info("%s: %d runs, %d already finished", spec.name, len(runs), len(runs) - len(todo))
+        execute_grid(spec, todo, datasets, folder, data_dir, progress, workers)
+        write_results(folder)
+    return folder
+
+
+def runs_to_do(spec: ExperimentSpec, runs: list[Run], folder: Path, force: bool) -> list[Run]:
+    """The runs to train: unfinished ones, and (with ``force``) finished ones whose settings differ.
+
+    Raises:
+        ConfigError: for finished runs with other settings when ``force`` is off.
+    """
+    todo, stale = [], []
+    for run in runs:
+        run_dir = folder / run.relative_dir
+        if not run_folder.is_finished(run_dir):
+            todo.append(run)
+            continue
+        old = run_folder.read_config(run_dir).get("settings")
+        changes = (["settings: not recorded (written by an older aecompare)"] if old is None
+                   else run_folder.settings_diff(old, run_settings(spec, run)))
+        if changes:
+            stale.append((run, changes))
+    if stale and not force:
+        n_finished = sum(run_folder.is_finished(folder / r.relative_dir) for r in runs)
+        raise ConfigError(stale_message(folder, n_finished, stale))
+    return todo + [run for run, _ in stale]
+
+
+def stale_message(folder: Path, n_finished: int, stale: list[tuple[Run, list[str]]]) -> str:
+    """What differs between the finished runs in ``folder`` and the settings asked for, and the ways on."""
+    kinds = Counter("; ".join(changes) for _, changes in stale)
+    example = {"; ".join(changes): run.relative_dir.as_posix() for run, changes in reversed(stale)}
+    lines = [f"{folder}: {len(stale)} of {n_finished} finished runs were made with other settings than asked "
+             "for now; what differs (stored → asked):"]
+    lines += [f"  {what}  ({n} run{'s' if n > 1 else ''}, e.g. {example[what]})"
+              for what, n in kinds.most_common(5)]
+    if len(kinds) > 5:
+        lines.append(f"  ... and {len(kinds) - 5} more kinds of difference")
+    lines.append("Rerun with --force to retrain the differing runs (the others are kept), or pass another --output.")
+    return "\n".join(lines)
+
+
+def execute_grid(spec: ExperimentSpec, todo: list[Run], datasets: dict[str, Dataset], folder: Path,
+                 data_dir: str | Path | None, progress: bool | None, workers: int | None) -> None:
+    """Train and write ``todo``, in this process or a pool of ``workers`` processes."""
+    show = sys.stderr.isatty() if progress is None else progress
+    groups = list(group_by_training(spec, todo).values())
+    workers = default_workers(len(groups)) if workers is None else max(1, workers)
+    with tqdm(total=len(todo), desc=spec.name, unit="run", disable=not show) as bar:
+        if workers == 1:
+            for group in groups:
+                execute_runs(spec, group, datasets[group[0].dataset.key], folder)
+                bar.update(len(group))
+        else:
+            _run_in_processes(spec, groups, folder, data_dir, workers, bar)
+
+
+def group_by_training(spec: ExperimentSpec, runs: list[Run]) -> dict[str, list[Run]]:
+    """Runs that train the same model on the same data with the same seed, differing only in their score,
+    grouped so that one training serves them all."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        key = json.dumps([run.dataset.key, run.normal, run.seed, run.model.name,
+                          spec.model_overrides(run.model, run.dataset)], sort_keys=True, default=str)
+        groups.setdefault(key, []).append(run)
+    return groups
+
+
+def default_workers(n_runs: int) -> int:
+    """One process per CPU core (at most 4) on the CPU; one with CUDA, which runs already use in full."""
+    if torch.cuda.is_available():
+        return 1
+    return max(1, min(n_runs, os.cpu_count() or 1, 4))
+
+
+_WORKER_DATASETS: dict[str, Dataset] = {}
+
+
+def _init_worker(spec: ExperimentSpec, data_dir: str | Path | None) -> None:
+    torch.set_num_threads(1)  # the processes share the cores; one thread each avoids oversubscription
+    for d in spec.datasets:  # load once per process, not once per run
+        _WORKER_DATASETS[d.key] = load_dataset(d.name, data_dir, **d.params)
+
+
+def _worker_runs(spec: ExperimentSpec, runs: list[Run], folder: Path) -> list[Path]:
+    return execute_runs(spec, runs, _WORKER_DATASETS[runs[0].dataset.key], folder)
+
+
+def _run_in_processes(spec: ExperimentSpec, groups: list[list[Run]], folder: Path, data_dir: str | Path | None,
+                      workers: int, bar: tqdm) -> None:
+    # spawn, not fork: forking a process that has started torch's thread pools can deadlock.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(spec, data_dir)) as pool:
+        futures = [pool.submit(_worker_runs, spec, group, folder) for group in groups]
+        try:
+            for future in as_completed(futures):
+                bar.update(len(future.result()))  # re-raises a run's error here, with its message
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def expand_runs(spec: ExperimentSpec, datasets: dict[str, Dataset]) -> Iterator[Run]:
+    """Every (dataset, normal classes, seed, model) of the grid, models innermost.
+
+    Raises:
+        ConfigError: when two normal-class choices of a dataset would share one folder (``"a b"``, ``"a_b"``).
+    """
+    for d in spec.datasets:
+        data = datasets[d.key]
+        normals = d.normal_sets(data.class_names, tuple(data.class_names[i] for i in np.unique(data.y_train)))
+        check_distinct_names({repr(n): run_folder.normal_dir(n) for n in normals}, f"{d.key}: normal class choice")
+        for normal in normals:
+            for seed in spec.seeds:
+                for model in spec.models:
+                    yield Run(d, normal, model, seed)
+
+
+@dataclass
+class TrainedRun:
+    """One training shared by the runs of a group: the data as the model saw it and what is kept of it."""
+
+    split: OneClassSplit
+    scaler: Scaler
+    x: dict[str, torch.Tensor]  # "train", "val", "test", scaled
+    model: Any
+    result: TrainResult
+    extras: dict[str, Any]  # normal_test_mse, examples, pixel_auroc, codes
+
+
+def execute_run(spec: ExperimentSpec, run: Run, dataset: Dataset, folder: Path) -> Path:
+    """Train, score and evaluate one run; write its folder atomically. Returns the folder."""
+    return execute_runs(spec, [run], dataset, folder)[0]
+
+
+def execute_runs(spec: ExperimentSpec, runs: list[Run], dataset: Dataset, folder: Path) -> list[Path]:
+    """Train once for ``runs`` (which differ only in their score: see :func:`group_by_training`), then score,
+    evaluate and write each run's folder. Returns the folders."""
+    trained = train_run(spec, runs[0], dataset)
+    return [run_folder.write_run(folder, run.relative_dir, evaluate_run(spec, run, trained)) for run in runs]
+
+
+def train_run(spec: ExperimentSpec, run: Run, dataset: Dataset) -> TrainedRun:
+    """Split, scale (on normal training data only), build and train the model of ``run``."""
+    split = one_class_split(dataset, run.normal, val_fraction=spec.evaluation.val_fraction, seed=run.seed)
+    scaler = Scaler.fit(split.x_train, run.dataset.scaler_kind(dataset.kind == "table"))  # normal data only
+    x = {k: torch.from_numpy(scaler.transform(a)) for k, a in
+         (("train", split.x_train), ("val", split.x_val), ("test", split.x_test))}
+    seed_everything(run.seed)  # weight initialisation
+    model = build_model(run.model.name, split.input_shape, **spec.model_overrides(run.model, run.dataset))
+    result = fit(model, x["train"], x["val"], spec.train_config(run.dataset), seed=run.seed, progress=False)
+    return TrainedRun(split, scaler, x, model, result, run_extras(model, split, x, dataset.kind == "image"))
+
+
+def run_extras(model: Any, split: OneClassSplit, x: dict[str, torch.Tensor], images: bool) -> dict[str, Any]:
+    """What a run keeps beside its scores: the normal test MSE before and after Heaviside post-processing
+    (binary data: Patuzzo's Figs. 9-10), example reconstructions (images), the pixel AUROC (masks) and the
+    training codes (dense codes; a feature-map code, e.g. 64x64x64 per image, is too big to keep)."""
+    x_train, x_test = x["train"], x["test"]
+    binary_sigmoid = (model.config.resolved_output_activation(split.input_shape) == "sigmoid"
+                      and bool(torch.all((x_train == 0) | (x_train == 1))))
+    normal_test = x_test[torch.from_numpy(split.y_test == 0)]
+    normal_recon = reconstruct(model, normal_test)
+    normal_test_mse = {"none": float((normal_recon - normal_test).pow(2).mean())}
+    if binary_sigmoid:
+        normal_test_mse["heaviside"] = float((heaviside(normal_recon) - normal_test).pow(2).mean())
+    examples = None
+    if images:
+        idx = example_indices(split)
+        extra = {"recon_heaviside": reconstruct(model, x_test[idx], postprocess="heaviside").numpy()
+                 } if binary_sigmoid else {}
+        examples = dict(index=idx, inputs=x_test[idx].numpy(),  # as the model saw them
+                        recon=reconstruct(model, x_test[idx]).numpy(), group=split.group_test[idx].astype(str), **extra)
+    return {"normal_test_mse": normal_test_mse, "examples": examples,
+            "pixel_auroc": pixel_level_auroc(model, x_test, split.masks_test) if split.masks_test is not None else None,
+            "codes": encode_codes(model, x_train) if model.config.latent_dim > 0 else None}
+
+
+def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunRecord:
+    """Score ``run``'s test data with its scorer, threshold on normal validation scores, and gather its record."""
+    method, split, x, result = spec.score_of(run.model), trained.split, trained.x, trained.result
+    options = dict(postprocess=spec.evaluation.postprocess, n_samples=spec.evaluation.n_samples, seed=run.seed)
+    val_scores = score(trained.model, x["val"] if len(x["val"]) else x["train"], method, **options)
+    test_scores = score(trained.model, x["test"], method, **options)
+    threshold = threshold_from_normal(val_scores, spec.evaluation.threshold_percentile)
+    train_scores = score(trained.model, x["train"], method, **options)
+    settings = run_settings(spec, run)
+    config = {
+        "format_version": run_folder.FORMAT_VERSION, "settings": settings,
+        "settings_hash": run_folder.settings_hash(settings), "experiment": spec.name, "dataset": run.dataset.key,
+        "source": run.dataset.name, "dataset_params": run.dataset.params, "normal": list(run.normal),
+        "model": run.model.label, "registry_name": run.model.name,
+        "model_config": config_to_dict(trained.model.config), "train": settings["train"],
+        "evaluation": settings["evaluation"], "seed": run.seed, "scaler": trained.scaler.to_dict(),
+        "n_train": len(x["train"]), "n_val": len(x["val"]), "n_test": len(x["test"]),
+    }
+    train_config = spec.train_config(run.dataset)
+    detector = DetectorFiles(
+        model=trained.model, scaler=trained.scaler, threshold=threshold, scorer=method, score_options=options,
+        params={"model": run.model.name, "epochs": train_config.epochs, "batch_size": train_config.batch_size,
+                "lr": train_config.lr, "contamination": 1.0 - spec.evaluation.threshold_percentile / 100.0,
+                "validation_fraction": spec.evaluation.val_fraction, "score": method,
+                "model_params": spec.model_overrides(run.model, run.dataset) or None, "random_state": run.seed,
+                "device": None, "verbose": False},
+        decision_scores=np.concatenate([train_scores, val_scores if len(x["val"]) else []]),
+        history=result.history, train_seconds=result.train_seconds)
+    metrics = {
+        "rows": metrics_by_group(split.y_test, test_scores, split.group_test, threshold), "score": method,
+        "threshold": threshold, "train_seconds": result.train_seconds, "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history), "stopped_early": result.stopped_early,
+        "output_spread": result.output_spread, "collapsed": result.collapsed,
+        "normal_test_mse": trained.extras["normal_test_mse"], "pixel_auroc": trained.extras["pixel_auroc"]}
+    scores = dict(test_scores=test_scores, y_test=split.y_test, group_test=split.group_test.astype(str),
+                  val_scores=val_scores, threshold=threshold)
+    return RunRecord(config, detector, scores, metrics, trained.extras["examples"], trained.extras["codes"])
+
+
+def pixel_level_auroc(model: torch.nn.Module, x_test: torch.Tensor, masks: np.ndarray) -> float | None:
+    """ROC-AUC of the per-pixel squared error (averaged over channels) against the defect masks, over every
+    test image whose mask is known (good images count with all-zero masks); None without any defect pixel."""
+    known = ~np.isnan(masks).any(axis=(1, 2))
+    truth = masks[known]
+    if not known.any() or truth.min() == truth.max():
+        return None
+    maps = error_map(model, x_test[torch.from_numpy(known)]).mean(1).numpy()  # (n, H, W)
+    return float(roc_auc_score(truth.reshape(-1).astype(int), maps.reshape(-1)))
+
+
+def example_indices(split: OneClassSplit) -> np.ndarray:
+    """Fixed test indices for reconstruction grids: the same across models and seeds of a split."""
+    rng = np.random.default_rng(0)
+    normal = np.flatnonzero(split.y_test == 0)
+    anomalous = np.flatnonzero(split.y_test == 1)
+    # Spread the anomalous examples over groups: one per group in turn, at random within each.
+    by_group = [rng.permutation(anomalous[split.group_test[anomalous] == g]).tolist()
+                for g in np.unique(split.group_test[anomalous])]
+    picked: list[int] = []
+    while len(picked) < N_EXAMPLES and any(by_group):
+        for members in by_group:
+            if members and len(picked) < N_EXAMPLES:
+                picked.append(members.pop())
+    chosen_normal = rng.choice(normal, size=min(N_EXAMPLES, len(normal)), replace=False)
+    return np.concatenate([np.sort(chosen_normal), np.asarray(picked, dtype=int)])
+
+
+def collect_results(folder: Path) -> list[dict[str, Any]]:
+    """The long-form result rows (one per run and group) of the experiment's finished runs."""
+    rows = []
+    for _, config, metrics in run_folder.finished_runs(folder):
+        for r in metrics["rows"]:
+            rows.append({
+                "experiment": config["experiment"], "dataset": config["dataset"], "model": config["model"],
+                "normal": "+".join(config["normal"]), "seed": config["seed"], "threshold": metrics["threshold"],
+                "train_seconds": metrics["train_seconds"], "best_epoch": metrics["best_epoch"],
+                "epochs_run": metrics["epochs_run"], "collapsed": metrics.get("collapsed"),
+                "settings_hash": config.get("settings_hash", ""), **r,
+            })
+    return rows
+
+
+def write_results(folder: Path) -> Path:
+    """Write ``results.csv`` (long form, one row per run and anomaly group) atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(collect_results(folder))
+    path = folder / "results.csv"
+    atomic_write_text(path, buffer.getvalue())
+    return path

@@ -1,0 +1,296 @@
+"""One training loop for every autoencoder, read top to bottom as set-up -> epoch -> early stop -> checkpoint.
+
+Early stopping, the learning-rate schedule and the checkpoint kept are chosen on the loss of *normal
+validation* data only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from tqdm.auto import tqdm
+
+from aecompare.core.runtime import batched, resolve_device, seed_everything
+from aecompare.errors import ConfigError, TrainingError
+from aecompare.models import Autoencoder
+from aecompare.train.checkpoint import read_checkpoint, write_checkpoint
+from aecompare.train.losses import per_sample_loss
+from aecompare.train.steps import FlatParameters, adversarial_step, standard_step
+
+log = logging.getLogger(__name__)
+
+COLLAPSE_SPREAD = 0.01  # a collapsed net gives ~1e-6; healthy early training already gives >0.05
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; every model in one comparison is trained the same way."""
+
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: Literal["adam", "nadam"] = "adam"  # NAdam: Adam with Nesterov momentum (Fiorino's fraud VAE)
+    weight_decay: float = 0.0
+    early_stopping_patience: int = 10  # epochs without a better validation loss; 0 turns it off
+    lr_patience: int = 5  # ReduceLROnPlateau patience on the validation loss; 0 turns it off
+    lr_factor: float = 0.5
+    device: str = "auto"  # auto: CUDA when present, else the CPU
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key} must be at least 1, got {getattr(self, key)}")
+        if not self.lr > 0:
+            raise ConfigError(f"train.lr must be positive, got {self.lr}")
+        if self.early_stopping_patience < 0 or self.lr_patience < 0:
+            raise ConfigError("train patience values must be 0 (off) or positive")
+        if not 0 < self.lr_factor < 1:
+            raise ConfigError(f"train.lr_factor must be in (0, 1), got {self.lr_factor}")
+
+
+@dataclass
+class TrainResult:
+    """What training did: per-epoch history, the epoch whose weights were kept, and its wall time."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    train_seconds: float = 0.0
+    stopped_early: bool = False
+    output_spread: float = math.nan  # reconstructions' spread over inputs / the inputs' own; ~0: collapsed
+
+    @property
+    def collapsed(self) -> bool:
+        """True when the model gives nearly one reconstruction for every input (it learned the mean)."""
+        return self.output_spread < COLLAPSE_SPREAD
+
+
+@dataclass
+class Optimisation:
+    """The optimisers (one, or the AAE's three), their plateau schedules and the flat parameter buffer."""
+
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedulers: list[Any]
+    flat: FlatParameters | None
+
+    @classmethod
+    def build(cls, model: Autoencoder, config: TrainConfig) -> Optimisation:
+        """Optimisers for ``model``; the AAE's share parameters, so only one-optimiser models get a flat buffer."""
+        adversarial = model.critic is not None
+        optimizer_class = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam}[config.optimizer]
+        flat = None if adversarial else FlatParameters(model.autoencoder_parameters())
+        params = model.autoencoder_parameters() if flat is None else [flat.flat]
+        optimizers = {"autoencoder": optimizer_class(params, lr=config.lr, weight_decay=config.weight_decay)}
+        if adversarial:
+            optimizers["critic"] = torch.optim.Adam(model.critic.parameters(), lr=config.lr)
+            optimizers["encoder"] = torch.optim.Adam(model.encoder_parameters(), lr=config.lr)
+        schedulers = [torch.optim.lr_scheduler.ReduceLROnPlateau(o, factor=config.lr_factor,
+                                                                 patience=config.lr_patience)
+                      for o in optimizers.values()] if config.lr_patience else []
+        return cls(optimizers, schedulers, flat)
+
+    def step(self, model: Autoencoder, xb: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One batch's step; its detached loss terms."""
+        if model.critic is not None:
+            return adversarial_step(model, xb, self.optimizers)
+        return standard_step(model, xb, self.optimizers["autoencoder"], self.flat)
+
+
+@dataclass
+class Progress:
+    """The state early stopping and the checkpoint choice keep between epochs."""
+
+    result: TrainResult = field(default_factory=TrainResult)
+    best_state: dict[str, torch.Tensor] | None = None
+    bad_epochs: int = 0
+
+
+def fit(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, config: TrainConfig, *,
+        seed: int = 0, progress: bool | None = None, checkpoint_dir: str | Path | None = None) -> TrainResult:
+    """Train ``model`` in place on in-memory normal data and load the best validation checkpoint.
+
+    Args:
+        model: an untrained autoencoder.
+        train_x: normal training inputs (N, *input_shape).
+        val_x: normal validation inputs (M, *input_shape); None or empty monitors the training loss.
+        config: the training settings.
+        seed: seeds initialisation-independent randomness here (batch order, VAE noise, prior samples).
+        progress: show a progress bar; None shows one only on a terminal.
+        checkpoint_dir: if given, the whole training state (weights, best weights, optimisers, schedules,
+            history, random generators) is written there after every epoch, and a later call with the same
+            model, data size and settings resumes after the last finished epoch, giving the weights an
+            uninterrupted run would have (exactly on the CPU; on a GPU up to nondeterministic kernels).
+            ``epochs`` may grow between calls.
+
+    Returns:
+        The :class:`TrainResult`.
+
+    Raises:
+        TrainingError: when the loss becomes NaN or infinite.
+    """
+    device = resolve_device(config.device)
+    generator = seed_everything(seed)
+    model.to(device)
+    train_x = train_x.to(device)
+    val_x = val_x.to(device) if val_x is not None and len(val_x) else None
+    opt, state = Optimisation.build(model, config), Progress()
+    checkpoint = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    fingerprint = {"model": repr(model.config), "input_shape": list(model.input_shape), "n_train": len(train_x),
+                   "train": {k: v for k, v in vars(config).items() if k != "epochs"}, "seed": seed}
+    spent = _resume(checkpoint, fingerprint, model, opt, state, generator, device) if checkpoint else 0.0
+    first_epoch = config.epochs + 1 if state.result.stopped_early else len(state.result.history) + 1
+    start = time.perf_counter() - spent
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(range(first_epoch, config.epochs + 1), desc="train", disable=not show, leave=False)
+    for epoch in bar:
+        row = train_epoch(model, train_x, val_x, opt, generator, config, epoch)
+        stop = _record_epoch(state, row, model, opt, config)
+        bar.set_postfix(loss=f"{row['train_loss']:.4g}", val=f"{row['val_loss']:.4g}")
+        if checkpoint is not None:
+            _checkpoint(checkpoint, fingerprint, model, opt, state, generator, device, stop,
+                        time.perf_counter() - start)
+        if stop:
+            state.result.stopped_early = True
+            log.info("early stop at epoch %d; best epoch %d", epoch, state.result.best_epoch)
+            break
+    bar.close()
+    return _finish(model, state, val_x if val_x is not None and len(val_x) > 1 else train_x, device, start)
+
+
+def train_epoch(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, opt: Optimisation,
+                generator: torch.Generator, config: TrainConfig, epoch: int) -> dict[str, float]:
+    """One pass over ``train_x`` in shuffled minibatches; the epoch's history row (mean training terms,
+    validation loss, learning rate).
+
+    Raises:
+        TrainingError: when the training or validation loss is not finite (names the epoch, hints a fix).
+    """
+    model.train()
+    n = len(train_x)
+    order = torch.randperm(n, generator=generator).to(train_x.device)
+    sums, names = None, []
+    for i in range(0, n, config.batch_size):  # the last batch may be partial: tiny sets keep every row
+        xb = train_x[order[i:i + config.batch_size]]
+        terms = opt.step(model, xb)
+        names = list(terms)
+        weighted = torch.stack(list(terms.values())) * len(xb)  # one op per step, not one per term
+        sums = weighted if sums is None else sums + weighted
+    row = {"epoch": epoch, **{f"train_{k}": float(v) / n for k, v in zip(names, sums.tolist())}}
+    row["val_loss"] = validation_loss(model, val_x, config.batch_size) if val_x is not None else row["train_loss"]
+    row["lr"] = opt.optimizers["autoencoder"].param_groups[0]["lr"]
+    for key in ("train_loss", "val_loss"):
+        if not math.isfinite(row[key]):
+            raise TrainingError(
+                f"the {key.replace('_', ' ')} became {row[key]} at epoch {epoch} of {config.epochs}; "
+                f"try a lower learning rate (lr is {config.lr:g}; e.g. --set train.lr={config.lr / 10:g}) "
+                "or check the inputs for extreme values")
+    return row
+
+
+def _record_epoch(state: Progress, row: dict[str, float], model: Autoencoder, opt: Optimisation,
+                  config: TrainConfig) -> bool:
+    """Append ``row``, step the schedules, keep the best weights; True when early stopping says stop."""
+    result = state.result
+    result.history.append(row)
+    for scheduler in opt.schedulers:
+        scheduler.step(row["val_loss"])
+    if row["val_loss"] < result.best_val_loss:
+        result.best_val_loss, result.best_epoch, state.bad_epochs = row["val_loss"], row["epoch"], 0
+        state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        state.bad_epochs += 1
+    return bool(config.early_stopping_patience and state.bad_epochs >= config.early_stopping_patience)
+
+
+def _checkpoint(folder: Path, fingerprint: dict, model: Autoencoder, opt: Optimisation, state: Progress,
+                generator: torch.Generator, device: torch.device, stop: bool, seconds: float) -> None:
+    result = state.result
+    write_checkpoint(folder, fingerprint, {
+        "model": model.state_dict(), "best_state": state.best_state,
+        "optimizers": {k: o.state_dict() for k, o in opt.optimizers.items()},
+        "schedulers": [sch.state_dict() for sch in opt.schedulers], "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "history": result.history, "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss, "bad_epochs": state.bad_epochs, "stopped_early": stop,
+        "seconds": seconds})
+
+
+def _resume(folder: Path, fingerprint: dict, model: Autoencoder, opt: Optimisation, state: Progress,
+            generator: torch.Generator, device: torch.device) -> float:
+    """Load the checkpoint in ``folder`` into the model, optimisers, generators and ``state``; returns the
+    seconds already spent (0 when there is no checkpoint)."""
+    saved = read_checkpoint(folder, fingerprint, device)
+    if saved is None:
+        return 0.0
+    model.load_state_dict(saved["model"])
+    for name, optimizer in opt.optimizers.items():
+        optimizer.load_state_dict(saved["optimizers"][name])
+    for scheduler, sched_state in zip(opt.schedulers, saved["schedulers"]):
+        scheduler.load_state_dict(sched_state)
+    generator.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    if saved.get("cuda_rng") is not None and device.type == "cuda":  # the VAE's noise on the GPU
+        torch.cuda.set_rng_state(saved["cuda_rng"], device)
+    state.best_state, state.bad_epochs = saved["best_state"], saved["bad_epochs"]
+    result = state.result
+    result.history, result.best_epoch, result.best_val_loss = saved["history"], saved["best_epoch"], \
+        saved["best_val_loss"]
+    result.stopped_early = saved["stopped_early"]
+    log.info("resuming from the checkpoint in %s after epoch %d", folder, len(result.history))
+    return saved["seconds"]
+
+
+def _finish(model: Autoencoder, state: Progress, spread_x: torch.Tensor, device: torch.device,
+            start: float) -> TrainResult:
+    """Load the best weights, time the training, and check the model for collapse."""
+    result = state.result
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    model.eval()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    result.train_seconds = time.perf_counter() - start
+    result.output_spread = output_spread(model, spread_x)
+    if result.collapsed:
+        log.warning("the model gives nearly the same reconstruction for every input (spread %.3g of the "
+                    "inputs'): it learned the mean, and its scores are distances to the mean. Try "
+                    "weight_init: kaiming, a lower learning rate, or more epochs.", result.output_spread)
+    return result
+
+
+@torch.no_grad()
+def output_spread(model: Autoencoder, x: torch.Tensor, limit: int = 1024) -> float:
+    """How much reconstructions vary across inputs, relative to the inputs: std over samples, averaged
+    over features, of the reconstructions divided by that of the inputs. Near 0 means collapse."""
+    x = x[:limit]
+    if len(x) < 2:
+        return math.nan
+    model.eval()
+    recon = torch.cat(batched(lambda xb: model(xb).recon, x, model.input_shape))
+    spread_in = float(x.std(0).mean())
+    return float(recon.std(0).mean()) / spread_in if spread_in > 0 else math.nan
+
+
+@torch.no_grad()
+def validation_loss(model: Autoencoder, x: torch.Tensor, batch_size: int) -> float:
+    """The loss early stopping watches, deterministic: z is the posterior mean.
+
+    The training objective of :func:`aecompare.train.losses.per_sample_loss`: the AE's and AAE's reconstruction
+    loss, the VAE's adds ``beta`` x KL (and a Gaussian decoder's variance term where it applies).
+    """
+    model.eval()
+    # no gradients: larger batches are cheap; one sum on the device per batch
+    sums = batched(lambda xb: per_sample_loss(model, xb, model(xb))["total"].sum(), x, model.input_shape,
+                   max(batch_size, 256))
+    total = torch.zeros((), device=x.device)
+    for s in sums:
+        total += s
+    return float(total) / len(x)

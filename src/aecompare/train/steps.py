@@ -1,0 +1,69 @@
+"""One optimisation step: the standard step, and the AAE's two-phase adversarial step."""
+
+from __future__ import annotations
+
+import torch
+
+from aecompare.models import Autoencoder
+from aecompare.train.losses import autoencoder_loss, critic_loss, encoder_adversarial_loss
+
+
+class FlatParameters:
+    """A model's parameters re-seated as views into one flat buffer, which the optimiser updates as one tensor.
+
+    An optimiser step costs a few tensor operations *per parameter tensor*: for a small network that overhead,
+    not the arithmetic, sets the speed (NAdam on Fiorino's 26-tensor dense VAE: ~1 ms of a ~2.6 ms step). With
+    one buffer the step is one tensor's worth of operations, plus one concatenation of the gradients.
+    Element-wise optimisers (Adam, NAdam) do the same arithmetic either way.
+    """
+
+    def __init__(self, params: list[torch.nn.Parameter]) -> None:
+        self.params = [p for p in params if p.requires_grad]
+        self.flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in self.params]))
+        offset = 0
+        for p in self.params:  # p keeps its identity (modules, state_dict) but now lives in the buffer
+            p.data = self.flat.data[offset:offset + p.numel()].view_as(p)
+            offset += p.numel()
+
+    def collect_grads(self) -> None:
+        """Gather the parameters' gradients into the buffer's (zeros where a parameter got none)."""
+        self.flat.grad = torch.cat([p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1)
+                                    for p in self.params])
+
+
+def standard_step(model: Autoencoder, xb: torch.Tensor, optimizer: torch.optim.Optimizer,
+                  flat: FlatParameters | None) -> dict[str, torch.Tensor]:
+    """One gradient step on the model's own loss; returns its detached terms (``loss`` is the total)."""
+    terms = autoencoder_loss(model, xb, model(xb))
+    model.zero_grad(set_to_none=True)
+    terms["total"].backward()
+    if flat is not None:
+        flat.collect_grads()
+    optimizer.step()
+    return {"loss": terms.pop("total").detach(), **{k: v.detach() for k, v in terms.items()}}
+
+
+def adversarial_step(model: Autoencoder, xb: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]
+                     ) -> dict[str, torch.Tensor]:
+    """Reconstruction phase (encoder + decoder), then regularisation phase (critic, then encoder)."""
+    cfg = model.config
+    recon = autoencoder_loss(model, xb, model(xb))["total"]  # no KL here: the AAE's reconstruction (+ variance)
+    optimizers["autoencoder"].zero_grad(set_to_none=True)
+    recon.backward()
+    optimizers["autoencoder"].step()
+
+    for _ in range(cfg.critic_steps):
+        z_fake = model.encode(xb).z.detach()  # the critic must not move the encoder
+        loss_c = critic_loss(model.critic, z_fake, torch.randn_like(z_fake))
+        optimizers["critic"].zero_grad(set_to_none=True)
+        loss_c.backward()
+        optimizers["critic"].step()
+        with torch.no_grad():
+            for p in model.critic.parameters():
+                p.clamp_(-cfg.critic_clip, cfg.critic_clip)
+
+    loss_g = cfg.adversarial_weight * encoder_adversarial_loss(model.critic, model.encode(xb).z)
+    optimizers["encoder"].zero_grad(set_to_none=True)
+    loss_g.backward()
+    optimizers["encoder"].step()
+    return {"loss": recon.detach(), "critic": loss_c.detach(), "adversarial": loss_g.detach()}

@@ -1,0 +1,161 @@
+"""The run as one object: settings-aware resume, --force, safe names, one writer, every run folder a model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import aecompare.studies.grid.run as runner
+from aecompare import Detector
+from aecompare.core.io import OutputLock
+from aecompare.data import Dataset, load_dataset, one_class_split
+from aecompare.errors import ConfigError
+from aecompare.runs.folder import read_scores, settings_diff, settings_hash
+from aecompare.studies.grid.run import expand_runs, run_experiment
+from aecompare.studies.grid.spec import parse_spec
+from conftest import run_cli
+
+SPEC = {
+    "name": "small", "seeds": 1,
+    "models": [{"name": "ae", "label": "ae"}, {"name": "vae", "label": "vae"}],
+    "model": {"hidden": [16], "latent_dim": 2},
+    "train": {"epochs": 2, "batch_size": 64},
+    "datasets": [{"name": "digits", "normal": [0], "model": {"backbone": "mlp"}}],
+}
+
+
+def _write(tmp_path: Path, spec: dict, name: str = "spec.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(spec))  # JSON is YAML
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    """``small`` run once: the experiment folder."""
+    root = tmp_path_factory.mktemp("small")
+    code, _, err = run_cli(["run", str(_write(root, SPEC)), "-o", str(root / "out"), "-q", "--workers", "1"])
+    assert code == 0, err
+    return root / "out" / "small"
+
+
+def test_settings_diff_and_hash_name_what_changed() -> None:
+    old = {"train": {"epochs": 2, "lr": 0.001}, "seed": 0}
+    new = {"train": {"epochs": 5, "lr": 0.001}, "seed": 0}
+    assert settings_diff(old, new) == ["train.epochs: 2 → 5"]
+    assert settings_diff(old, old) == []
+    assert settings_hash(old) == settings_hash(json.loads(json.dumps(old))) != settings_hash(new)
+
+
+def test_changed_settings_are_refused_naming_the_difference(tmp_path: Path, monkeypatch) -> None:
+    spec_path = _write(tmp_path, SPEC)
+    out = tmp_path / "out"
+    assert run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1"])[0] == 0
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "small").glob("*/*/*/*/metrics.json")}
+    trained: list = []
+    original = runner.execute_runs
+    monkeypatch.setattr(runner, "execute_runs", lambda spec, runs, *a: trained.extend(runs) or original(spec, runs, *a))
+
+    code, _, err = run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1",
+                            "--set", "train.epochs=3", "--set", "model.latent_dim=3"])
+    assert code == 2
+    assert "2 of 2 finished runs were made with other settings" in err
+    assert "model.latent_dim: 2 → 3; train.epochs: 2 → 3" in err
+    assert "--force" in err
+    assert "--output" in err
+    assert trained == []  # refused before any training
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+    # one model's setting changes: --force retrains that model's run only, the other is kept as it was
+    spec_path = _write(tmp_path, {**SPEC, "models": [{"name": "ae", "label": "ae"},
+                                                     {"name": "vae", "label": "vae", "beta": 2.0}]})
+    code, _, err = run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1", "--force"])
+    assert code == 0, err
+    assert [r.model.label for r in trained] == ["vae"]
+    ae_metrics = out / "small" / "digits" / "ae" / "normal-0" / "seed-0" / "metrics.json"
+    assert ae_metrics.stat().st_mtime_ns == stamps[ae_metrics]
+    vae_config = json.loads((out / "small" / "digits" / "vae" / "normal-0" / "seed-0" / "config.json").read_text())
+    assert vae_config["settings"]["model"]["beta"] == 2.0
+
+    # the same settings again: nothing to train
+    trained.clear()
+    assert run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1"])[0] == 0
+    assert trained == []
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"models": [{"name": "ae", "label": "../../../../victim"}]}, "contains a path separator"),
+    ({"models": [{"name": "ae", "label": ".."}]}, "contains '..'"),
+    ({"models": [{"name": "ae", "label": "a/b"}]}, "contains a path separator"),
+    ({"datasets": [{"name": "digits", "label": "/abs/path", "normal": [0]}]}, "contains a path separator"),
+    ({"models": [{"name": "ae", "label": "a b"}, {"name": "vae", "label": "a_b"}]}, "both become the folder"),
+])
+def test_label_escapes_write_and_delete_nothing(tmp_path: Path, change: dict, message: str) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep me")
+    out = tmp_path / "deep" / "er" / "out"
+    spec_path = _write(tmp_path, {**SPEC, **change}, "evil.yaml")
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    code, _, err = run_cli(["run", str(spec_path), "-o", str(out), "-q"])
+    assert code == 2
+    assert message in err
+    assert (victim / "precious.txt").read_text() == "keep me"
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # nothing written anywhere
+    assert not Path("/abs/path").exists()
+
+
+def test_normal_classes_that_share_a_folder_are_refused_before_training() -> None:
+    rng = np.random.default_rng(0)
+    data = Dataset("odd", rng.random((20, 3), dtype=np.float32), np.repeat([0, 1], 10),
+                   rng.random((10, 3), dtype=np.float32), np.repeat([0, 1], 5), ("a b", "a_b"))
+    spec = parse_spec({**SPEC, "datasets": [{"name": "digits", "label": "odd"}]}, "odd.yaml")
+    with pytest.raises(ConfigError, match="'a b'.*'a_b'.*both become the folder"):
+        list(expand_runs(spec, {"odd": data}))
+
+
+def test_a_busy_output_folder_is_refused(tmp_path: Path) -> None:
+    with OutputLock(tmp_path / "out" / "small"):
+        code, _, err = run_cli(["run", str(_write(tmp_path, SPEC)), "-o", str(tmp_path / "out"), "-q"])
+    assert code == 2
+    assert f"being written by another aecompare process (pid {os.getpid()}" in err
+
+
+def test_partial_folders_of_a_killed_process_are_cleaned(tmp_path: Path) -> None:
+    spec = parse_spec(SPEC, "small.yaml")
+    stale = tmp_path / "small" / "digits" / "ae" / "normal-0" / ".seed-0.partial-12345"
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text("{")
+    run_experiment(spec, tmp_path, progress=False, workers=1)
+    assert not stale.exists()
+    assert (tmp_path / "small" / "digits" / "ae" / "normal-0" / "seed-0" / "metrics.json").exists()
+
+
+def test_results_list_only_the_runs_asked_for(tmp_path: Path) -> None:
+    run_experiment(parse_spec({**SPEC, "seeds": 2}, "small.yaml"), tmp_path, progress=False, workers=1)
+    folder = run_experiment(parse_spec(SPEC, "small.yaml"), tmp_path, progress=False, workers=1)
+    seeds = {row.split(",")[4] for row in (folder / "results.csv").read_text().splitlines()[1:]}
+    assert seeds == {"0"}  # seed 1's runs stay on disk but are not this experiment's results
+    assert (folder / "digits" / "ae" / "normal-0" / "seed-1" / "metrics.json").exists()
+
+
+def test_every_run_folder_loads_as_a_detector_that_scores_as_the_run_did(small_run: Path) -> None:
+    split = one_class_split(load_dataset("digits"), ["0"], val_fraction=0.2, seed=0)
+    for model in ("ae", "vae"):
+        run_dir = small_run / "digits" / model / "normal-0" / "seed-0"
+        detector = Detector.load(run_dir)
+        stored = read_scores(run_dir)
+        np.testing.assert_allclose(detector.decision_function(split.x_test), stored["test_scores"], rtol=1e-5)
+        assert detector.threshold_ == pytest.approx(float(stored["threshold"]))
+        assert detector.predict(split.x_test).sum() == int((stored["test_scores"] > stored["threshold"]).sum())
+        assert detector.model == model
+        assert detector.random_state == 0
+
+
+def test_report_and_results_are_readable_by_others(small_run: Path) -> None:
+    for name in ("report.html", "report.md", "results.csv", "experiment.json"):
+        assert (small_run / name).stat().st_mode & 0o044 == 0o044, name  # group and others may read

@@ -1,0 +1,183 @@
+"""Experiment specs, the runner (resume, atomic folders, results.csv) and the no-leak guarantee."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import aecompare.runs.folder as run_folder
+import aecompare.studies.grid.run as runner
+from aecompare.data import load_dataset
+from aecompare.errors import ConfigError, DataNotFoundError
+from aecompare.studies.grid.run import RESULT_COLUMNS, Run, execute_run, run_experiment
+from aecompare.studies.grid.spec import load_spec, parse_spec
+from aecompare.studies.specfile import builtin_specs
+
+TINY_SPEC = {
+    "name": "tiny",
+    "seeds": 1,
+    "models": ["ae", {"name": "vae", "label": "vae-b2", "beta": 2.0}],
+    "model": {"channels": [8, 16], "latent_dim": 4},
+    "train": {"epochs": 2, "batch_size": 32},
+    "datasets": [{"name": "digits", "normal": [0, [1, 7]]}],
+}
+
+
+def _write_spec(tmp_path: Path, spec: dict) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(json.dumps(spec))  # JSON is YAML
+    return path
+
+
+def test_builtin_quick_spec_is_valid() -> None:
+    spec = load_spec("quick")
+    assert "quick" in builtin_specs()
+    assert [m.name for m in spec.models] == ["ae", "vae", "aae"]
+    assert spec.seeds == (0, 1, 2)
+    assert [d.name for d in spec.datasets] == ["digits", "lines"]
+
+
+def test_overrides_and_seeds(tmp_path: Path) -> None:
+    spec = load_spec(_write_spec(tmp_path, TINY_SPEC), ["train.lr=0.01", "evaluation.threshold_percentile=90"], 2)
+    assert spec.train_config(spec.datasets[0]).lr == 0.01
+    assert spec.evaluation.threshold_percentile == 90.0
+    assert spec.seeds == (0, 1)
+
+
+def test_top_level_train_override_beats_a_dataset_setting() -> None:
+    spec = load_spec("quick", ["train.epochs=1"])
+    assert all(spec.train_config(d).epochs == 1 for d in spec.datasets)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"trian": {}}, "unknown key 'trian'; valid keys are: name, description, seeds"),
+    ({"train": {"epocs": 3}}, r"spec.yaml: train: unknown key 'epocs'; valid keys are: epochs"),
+    ({"train": {"epochs": "ten"}}, r"train.epochs: expected an integer, got 'ten'"),
+    ({"models": ["ae", "vea"]}, "unknown model 'vea'; choose one of"),
+    ({"model": {"latnt_dim": 2}}, "unknown key 'latnt_dim'"),
+    ({"datasets": [{"name": "digit"}]}, "unknown dataset 'digit'; choose one of: .*digits"),
+    ({"datasets": [{"name": "digits", "params": {"size": 3}}]}, "dataset 'digits': unknown parameter 'size'"),
+    ({"datasets": [{"name": "digits", "normals": [1]}]}, "unknown key 'normals'"),
+    ({"evaluation": {"score": "ssim"}}, "unknown score 'ssim'; choose one of: kl, loss, mae, mse"),
+    ({"seeds": 0}, "seeds must be a positive count"),
+    ({"models": ["ae", "ae"]}, "model labels must be unique"),
+])
+def test_bad_specs_name_the_problem(tmp_path: Path, change: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_spec(_write_spec(tmp_path, {**TINY_SPEC, **change}))
+
+
+def test_malformed_yaml_and_unknown_experiment(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nmodels: [ae\n")
+    with pytest.raises(ConfigError, match="broken.yaml is not valid YAML"):
+        load_spec(path)
+    with pytest.raises(ConfigError, match="unknown experiment 'quik'; choose one of: .*quick, schneider-cifar10"):
+        load_spec("quik")
+    with pytest.raises(DataNotFoundError, match="experiment file .*missing.yaml not found"):
+        load_spec(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="--set expects key=value"):
+        load_spec("quick", ["train.epochs"])
+
+
+@pytest.fixture
+def tiny_spec():
+    return parse_spec(TINY_SPEC, "tiny.yaml")
+
+
+def test_runner_writes_results_and_run_folders(tiny_spec, tmp_path: Path) -> None:
+    folder = run_experiment(tiny_spec, tmp_path, progress=False, workers=1)
+    with open(folder / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == RESULT_COLUMNS
+    # 2 models x 2 normal choices x 1 seed; normal 0 has 9 anomaly groups + pooled, normal 1+7 has 8 + pooled.
+    assert len(rows) == 2 * (10 + 9)
+    assert {r["model"] for r in rows} == {"ae", "vae-b2"}
+    assert {r["normal"] for r in rows} == {"0", "1+7"}
+    run_dir = folder / "digits" / "vae-b2" / "normal-1+7" / "seed-0"
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "config.json", "decision_scores.npy", "detector.json", "examples.npz", "history.json", "latent.npz",
+        "metrics.json", "model.json", "model.safetensors", "scores.npz"]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model_config"]["beta"] == 2.0
+    assert config["normal"] == ["1", "7"]
+
+
+def test_runner_resumes_and_ignores_unfinished_folders(tiny_spec, tmp_path: Path, monkeypatch) -> None:
+    folder = run_experiment(tiny_spec, tmp_path, progress=False, workers=1)
+    finished = folder / "digits" / "ae" / "normal-0" / "seed-0"
+    stamp = (finished / "metrics.json").stat().st_mtime_ns
+    # Simulate a crash: one run's folder lost its marker, and a partial folder was left behind.
+    unfinished = folder / "digits" / "vae-b2" / "normal-0" / "seed-0"
+    (unfinished / "metrics.json").unlink()
+    (unfinished.parent / ".seed-0.partial-999").mkdir()
+
+    executed: list[Run] = []
+    original = runner.execute_runs
+    monkeypatch.setattr(runner, "execute_runs",
+                        lambda spec, runs, *a: executed.extend(runs) or original(spec, runs, *a))
+    run_experiment(tiny_spec, tmp_path, progress=False, workers=1)
+    assert [(r.model.label, r.normal) for r in executed] == [("vae-b2", ("0",))]
+    assert (finished / "metrics.json").stat().st_mtime_ns == stamp
+    assert (unfinished / "metrics.json").exists()
+
+
+def test_interrupted_run_leaves_no_finished_looking_folder(tiny_spec, tmp_path: Path, monkeypatch) -> None:
+    def explode(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_folder, "save_model", explode)  # dies after training, mid-write
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(tiny_spec, tmp_path, progress=False, workers=1)
+    assert not list((tmp_path / "tiny").glob("**/metrics.json"))
+    assert not list((tmp_path / "tiny").glob("**/seed-0"))
+
+
+def test_process_pool_gives_the_same_numbers_as_one_process(tiny_spec, tmp_path: Path) -> None:
+    one = run_experiment(tiny_spec, tmp_path / "one", progress=False, workers=1)
+    two = run_experiment(tiny_spec, tmp_path / "two", progress=False, workers=2)
+    assert (one / "results.csv").read_text().count("\n") == (two / "results.csv").read_text().count("\n")
+    def without_time(folder: Path) -> list[dict[str, str]]:
+        with open(folder / "results.csv") as f:
+            return [{k: v for k, v in row.items() if k != "train_seconds"} for row in csv.DictReader(f)]
+
+    assert without_time(one) == without_time(two)
+
+
+@pytest.mark.parametrize("model", ["ae", "vae", "aae"])
+def test_test_data_and_labels_reach_no_choice(model: str, tmp_path: Path) -> None:
+    # Train the same run twice: once as is, once with the test set's inputs replaced and labels shuffled.
+    # Everything chosen during training and thresholding must be identical; only test metrics may move.
+    spec = parse_spec({**TINY_SPEC, "models": [model]}, "tiny.yaml")
+    dataset = load_dataset("digits")
+    rng = np.random.default_rng(0)
+    tampered = dataclasses.replace(dataset, x_test=rng.random(dataset.x_test.shape, dtype=np.float32),
+                                   y_test=rng.permutation(dataset.y_test))
+    run = Run(spec.datasets[0], ("0",), spec.models[0], 0)
+    a = execute_run(spec, run, dataset, tmp_path / "a")
+    b = execute_run(spec, run, tampered, tmp_path / "b")
+    for name in ("history.json",):
+        assert (a / name).read_text() == (b / name).read_text()
+    metrics_a, metrics_b = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    assert metrics_a["threshold"] == metrics_b["threshold"]
+    assert metrics_a["best_epoch"] == metrics_b["best_epoch"]
+    scores_a, scores_b = np.load(a / "scores.npz"), np.load(b / "scores.npz")
+    assert np.array_equal(scores_a["val_scores"], scores_b["val_scores"])
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+    assert metrics_a["rows"] != metrics_b["rows"]  # the test set did change
+
+
+def test_report_figures_show_each_models_seed_with_the_lowest_validation_loss(tmp_path: Path) -> None:
+    from aecompare.core.io import write_json
+    from aecompare.studies.grid.report import best_seed
+
+    for seed, losses in ((0, [0.5, 0.4]), (1, [0.3, 0.2]), (2, [0.9])):
+        write_json(tmp_path / "digits" / "vae" / "normal-0" / f"seed-{seed}" / "history.json",
+                   [{"epoch": i + 1, "val_loss": v} for i, v in enumerate(losses)])
+    assert best_seed(tmp_path, "digits", "vae", "0", [0, 1, 2]) == 1
+    assert best_seed(tmp_path, "digits", "vae", "0", [0, 2, 3]) == 0  # seed 3 has no run: never chosen
