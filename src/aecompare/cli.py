@@ -209,12 +209,12 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from aecompare.report.figures import inspection_figures
+    from aecompare.report.figures import write_inspection_figures
     from aecompare.runs.folder import load_run_model
 
     run = Path(args.run)
     model, codes = load_run_model(run)
-    for caption, path in inspection_figures(model, codes, Path(args.output) if args.output else run / "inspect"):
+    for caption, path in write_inspection_figures(model, codes, Path(args.output) if args.output else run / "inspect"):
         print(f"{path}  ({caption})")
     return 0
 

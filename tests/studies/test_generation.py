@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aecompare.data.images import list_images, read_image_folder, read_images
+from aecompare.data.images import list_images, read_images
 from aecompare.errors import ConfigError, DataError, DataNotFoundError
 from aecompare.models import build_model
 from aecompare.studies.generation.spec import load_generation_spec
@@ -41,11 +41,11 @@ def test_folder_images_are_centre_cropped_resized_rgb_uint8(tmp_path: Path) -> N
     Image.fromarray(a).save(tmp_path / "wide.png")
     Image.fromarray(a[:, :, 0]).convert("L").save(tmp_path / "gray.png")  # grayscale becomes RGB
     (tmp_path / "notes.txt").write_text("not an image")  # ignored: not an image suffix
-    images = read_image_folder(tmp_path, 12)
+    images = read_images(list_images(tmp_path), 12)[0]
     assert images.shape == (2, 3, 12, 12)
     assert images.dtype == np.uint8
     assert (images == 255).all()  # the crop kept only the white middle
-    smaller = read_image_folder(tmp_path, 6)
+    smaller = read_images(list_images(tmp_path), 6)[0]
     assert smaller.shape == (2, 3, 6, 6)
     assert (smaller[:, :, 1:5, 1:5] == 255).all()  # resized from the crop: no black column comes back
 
@@ -54,7 +54,7 @@ def test_unreadable_image_is_named_or_skipped(tmp_path: Path, caplog) -> None:
     write_images(tmp_path, n=2)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
     with pytest.raises(DataError, match=r"broken\.png: cannot read this image.*on_error: skip"):
-        read_image_folder(tmp_path, 8)
+        read_images(list_images(tmp_path), 8)[0]
     with caplog.at_level(logging.WARNING):
         images, kept = read_images(list_images(tmp_path), 8, on_error="skip")
     assert len(images) == 2
@@ -69,7 +69,7 @@ def test_missing_or_empty_folder_and_bad_size_are_named(tmp_path: Path) -> None:
         list_images(tmp_path)
     write_images(tmp_path, n=1)
     with pytest.raises(ConfigError, match="at least 4 pixels"):
-        read_image_folder(tmp_path, 2)
+        read_images(list_images(tmp_path), 2)[0]
 
 
 def test_real_celeba_sample_decodes(real_data_dir: Path) -> None:

@@ -14,7 +14,7 @@ import aecompare.runs.folder as run_folder
 import aecompare.studies.grid.run as runner
 from aecompare.data import load_dataset
 from aecompare.errors import ConfigError, DataNotFoundError
-from aecompare.studies.grid.run import RESULT_COLUMNS, Run, execute_run, run_experiment
+from aecompare.studies.grid.run import RESULT_COLUMNS, Run, execute_runs, run_experiment
 from aecompare.studies.grid.spec import load_spec, parse_spec
 from aecompare.studies.specfile import builtin_specs
 
@@ -159,8 +159,8 @@ def test_test_data_and_labels_reach_no_choice(model: str, tmp_path: Path) -> Non
     tampered = dataclasses.replace(dataset, x_test=rng.random(dataset.x_test.shape, dtype=np.float32),
                                    y_test=rng.permutation(dataset.y_test))
     run = Run(spec.datasets[0], ("0",), spec.models[0], 0)
-    a = execute_run(spec, run, dataset, tmp_path / "a")
-    b = execute_run(spec, run, tampered, tmp_path / "b")
+    a = execute_runs(spec, [run], dataset, tmp_path / "a")[0]
+    b = execute_runs(spec, [run], tampered, tmp_path / "b")[0]
     for name in ("history.json",):
         assert (a / name).read_text() == (b / name).read_text()
     metrics_a, metrics_b = (json.loads((d / "metrics.json").read_text()) for d in (a, b))

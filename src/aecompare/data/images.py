@@ -81,11 +81,6 @@ def read_images(paths: Sequence[Path], size: int, on_error: str = "raise") -> tu
     return np.stack(images), kept
 
 
-def read_image_folder(folder: str | Path, size: int, on_error: str = "raise") -> np.ndarray:
-    """Every image directly in ``folder`` as uint8 (N, 3, size, size); see :func:`read_images`."""
-    return read_images(list_images(folder), size, on_error)[0]
-
-
 CASTING_FOLDER = "casting/casting_data"
 
 

@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 
 from aecompare.inspection import bottleneck_sweep, decoder_linears, output_logit, sweep_range  # noqa: E402
 from aecompare.metrics import roc_points  # noqa: E402
+from aecompare.models import Autoencoder  # noqa: E402
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
@@ -31,7 +32,7 @@ def _grid(n: int, max_cols: int = 5) -> tuple[int, int]:
     return (n + cols - 1) // cols, cols
 
 
-def roc_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: Path) -> Path:
+def write_roc_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: Path) -> Path:
     """One panel per normal-class choice, one curve per model.
 
     Args:
@@ -56,7 +57,7 @@ def roc_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path
     return _save(fig, path)
 
 
-def pr_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: Path) -> Path:
+def write_pr_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: Path) -> Path:
     """Precision-recall curves, one panel per anomaly group (its anomalies against all normals), one curve
     per model (Klimkevicius's Figs. 3-4). The dotted line is the share of anomalies, a random scorer's level.
 
@@ -85,7 +86,7 @@ def pr_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path:
     return _save(fig, path)
 
 
-def error_maps(inputs: np.ndarray, recons: dict[str, np.ndarray], groups: np.ndarray, path: Path) -> Path:
+def write_error_maps(inputs: np.ndarray, recons: dict[str, np.ndarray], groups: np.ndarray, path: Path) -> Path:
     """Per-pixel squared reconstruction error (averaged over channels) drawn over each input in gray, one row
     per model, columns titled by group: where each model thinks the defect is."""
     k = len(inputs)
@@ -109,7 +110,7 @@ def error_maps(inputs: np.ndarray, recons: dict[str, np.ndarray], groups: np.nda
     return _save(fig, path)
 
 
-def score_histograms(models: dict[str, tuple[np.ndarray, np.ndarray, float, str]], path: Path) -> Path:
+def write_score_histograms(models: dict[str, tuple[np.ndarray, np.ndarray, float, str]], path: Path) -> Path:
     """Test scores of normals and anomalies per model, with the threshold set on normal validation data.
 
     The reconstruction probability is drawn as Fiorino's Sec. 3 does, as the log reconstruction probability
@@ -138,7 +139,8 @@ def score_histograms(models: dict[str, tuple[np.ndarray, np.ndarray, float, str]
     return _save(fig, path)
 
 
-def reconstruction_grid(inputs: np.ndarray, recons: dict[str, np.ndarray], groups: np.ndarray, path: Path) -> Path:
+def write_reconstruction_grid(inputs: np.ndarray, recons: dict[str, np.ndarray], groups: np.ndarray,
+                              path: Path) -> Path:
     """Rows: the test inputs, then each model's reconstructions; columns: examples titled by group.
 
     Args:
@@ -166,7 +168,7 @@ def reconstruction_grid(inputs: np.ndarray, recons: dict[str, np.ndarray], group
     return _save(fig, path)
 
 
-def image_grid(images: np.ndarray, cols: int, path: Path) -> Path:
+def write_image_grid(images: np.ndarray, cols: int, path: Path) -> Path:
     """Images (N, C, H, W) in [0, 1] tiled ``cols`` to a row, without gaps or axes (samples, reconstructions
     above their inputs, interpolation strips)."""
     images = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
@@ -188,7 +190,7 @@ def image_grid(images: np.ndarray, cols: int, path: Path) -> Path:
     return path
 
 
-def training_curves(histories: dict[str, list[dict[str, float]]], path: Path) -> Path:
+def write_training_curves(histories: dict[str, list[dict[str, float]]], path: Path) -> Path:
     """Training and validation loss per epoch for each model (log scale)."""
     fig, ax = plt.subplots(figsize=(4.2, 2.8))
     for i, (model, history) in enumerate(histories.items()):
@@ -202,7 +204,7 @@ def training_curves(histories: dict[str, list[dict[str, float]]], path: Path) ->
     return _save(fig, path)
 
 
-def sweep_figure(sweep, image_shape: tuple[int, ...], path: Path) -> Path:
+def write_sweep_figure(sweep, image_shape: tuple[int, ...], path: Path) -> Path:
     """Patuzzo's Figs. 4-8: for up to 16 outputs, each output against the bottleneck with its flip points;
     for images, decoded images along the sweep and a histogram of where the pixels flip."""
     n_out = sweep.outputs.shape[1]
@@ -233,7 +235,7 @@ def sweep_figure(sweep, image_shape: tuple[int, ...], path: Path) -> Path:
     return _save(fig, path)
 
 
-def output_weights_figure(z: np.ndarray, logits: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]],
+def write_output_weights_figure(z: np.ndarray, logits: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]],
                           path: Path) -> Path:
     """Patuzzo's Figs. 4-7: per output neuron, its pre-sigmoid value against the bottleneck (a sign change
     is a flip), titled with the weights and biases from the bottleneck into it.
@@ -260,7 +262,7 @@ def output_weights_figure(z: np.ndarray, logits: np.ndarray, layers: list[tuple[
     return _save(fig, path)
 
 
-def code_histograms(codes: dict[str, np.ndarray], path: Path) -> Path:
+def write_code_histograms(codes: dict[str, np.ndarray], path: Path) -> Path:
     """Patuzzo's Figs. 12-13: histograms of the codes (each unit) and, for a VAE, of the posterior spreads."""
     keys = [k for k in ("mu", "std") if k in codes]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.0 * len(keys), 2.6), squeeze=False)
@@ -275,7 +277,8 @@ def code_histograms(codes: dict[str, np.ndarray], path: Path) -> Path:
     return _save(fig, path)
 
 
-def inspection_figures(model, codes: dict[str, np.ndarray], out_dir: Path, prefix: str = "") -> list[tuple[str, Path]]:
+def write_inspection_figures(model: Autoencoder, codes: dict[str, np.ndarray], out_dir: Path,
+                             prefix: str = "") -> list[tuple[str, Path]]:
     """Patuzzo's views inside one trained model; returns (caption, path) pairs.
 
     Figures: the decoder's outputs as the first bottleneck unit sweeps the training codes' range, with
@@ -291,14 +294,14 @@ def inspection_figures(model, codes: dict[str, np.ndarray], out_dir: Path, prefi
     out_dir = Path(out_dir)
     sweep = bottleneck_sweep(model, *sweep_range(codes["mu"]), base=codes["mu"].mean(0))
     written = [("outputs as bottleneck unit 0 sweeps the training codes' range (others at their mean)",
-                sweep_figure(sweep, model.input_shape, out_dir / f"{prefix}sweep.png"))]
+                write_sweep_figure(sweep, model.input_shape, out_dir / f"{prefix}sweep.png"))]
     if model.config.latent_dim == 1 and int(np.prod(model.input_shape)) <= 16 \
             and model.config.resolved_backbone(model.input_shape) == "mlp":
         logits = np.stack([output_logit(model, sweep.z, d) for d in range(sweep.outputs.shape[1])], 1)
         layers = [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in decoder_linears(model)]
         written.append(("each output's pre-sigmoid value against the bottleneck, with the weights into it",
-                        output_weights_figure(sweep.z, logits, layers, out_dir / f"{prefix}weights.png")))
+                        write_output_weights_figure(sweep.z, logits, layers, out_dir / f"{prefix}weights.png")))
     written.append(("the codes of the normal training images" + (" and their posterior spreads"
                                                                           if "std" in codes else ""),
-                    code_histograms(codes, out_dir / f"{prefix}codes.png")))
+                    write_code_histograms(codes, out_dir / f"{prefix}codes.png")))
     return written

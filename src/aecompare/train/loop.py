@@ -154,7 +154,7 @@ def fit(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, c
         stop = _record_epoch(state, row, model, opt, config)
         bar.set_postfix(loss=f"{row['train_loss']:.4g}", val=f"{row['val_loss']:.4g}")
         if checkpoint is not None:
-            _checkpoint(checkpoint, fingerprint, model, opt, state, generator, device, stop,
+            _save_training_state(checkpoint, fingerprint, model, opt, state, generator, device, stop,
                         time.perf_counter() - start)
         if stop:
             state.result.stopped_early = True
@@ -209,7 +209,7 @@ def _record_epoch(state: Progress, row: dict[str, float], model: Autoencoder, op
     return bool(config.early_stopping_patience and state.bad_epochs >= config.early_stopping_patience)
 
 
-def _checkpoint(folder: Path, fingerprint: dict, model: Autoencoder, opt: Optimisation, state: Progress,
+def _save_training_state(folder: Path, fingerprint: dict, model: Autoencoder, opt: Optimisation, state: Progress,
                 generator: torch.Generator, device: torch.device, stop: bool, seconds: float) -> None:
     result = state.result
     write_checkpoint(folder, fingerprint, {

@@ -48,7 +48,7 @@ def run_generation(spec: GenerationSpec, folder: str | Path, data_dir: str | Pat
         save_model(model.cpu(), folder / MODEL)
         write_json(folder / HISTORY, result.history)
         _write_figures(spec, model, x_val if len(x_val) else x_train, x, folder / FIGURES)
-        figures.training_curves({spec.model: result.history}, folder / FIGURES / "training.png")
+        figures.write_training_curves({spec.model: result.history}, folder / FIGURES / "training.png")
         write_json(folder / SUMMARY, {
             "images": len(pixels), "unreadable": n_files - len(pixels), "n_train": len(x_train), "n_val": len(x_val),
             "image_size": spec.image_size, "model": spec.model, "model_config": config_to_dict(model.config),
@@ -83,9 +83,9 @@ def _write_figures(spec: GenerationSpec, model: Autoencoder, shown: torch.Tensor
     ends = model.encode(shown[:2] if len(shown) > 1 else x[:2]).mu  # posterior means of two images
     steps = torch.linspace(0.0, 1.0, 10)[:, None]
     strip = model.decode((1 - steps) * ends[0] + steps * ends[1])
-    figures.image_grid(samples.numpy(), spec.grid, fig_dir / "samples.png")
-    figures.image_grid(torch.cat([originals, recon]).numpy(), len(originals), fig_dir / "reconstructions.png")
-    figures.image_grid(strip.numpy(), len(strip), fig_dir / "interpolation.png")
+    figures.write_image_grid(samples.numpy(), spec.grid, fig_dir / "samples.png")
+    figures.write_image_grid(torch.cat([originals, recon]).numpy(), len(originals), fig_dir / "reconstructions.png")
+    figures.write_image_grid(strip.numpy(), len(strip), fig_dir / "interpolation.png")
 
 
 def read_summary(folder: Path) -> dict[str, Any]:

@@ -174,7 +174,7 @@ def _views_inside(folder: Path, dataset: str, models: list[str], normal: str, be
             continue
         model, codes = run_folder.load_run_model(run_dir)
         prefix = f"{dataset}-{m}-".replace(" ", "_")
-        for caption, path in figures.inspection_figures(model, codes, folder / FIGURES, prefix=prefix):
+        for caption, path in figures.write_inspection_figures(model, codes, folder / FIGURES, prefix=prefix):
             blocks.append(Block("figure", f"{m}: {caption}", path=path.relative_to(folder)))
     if blocks:
         blocks.insert(0, Block("h3", f"Views inside (normal: {normal}; each model's seed with the lowest validation "
@@ -294,12 +294,12 @@ def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], 
     blocks = [Block("h3", f"Figures (curves and histograms: seed {seed})")]
     panels = {n: {m: (scores[(n, m)]["y_test"], scores[(n, m)]["test_scores"]) for m in models if (n, m) in scores}
               for n in normals}
-    path = figures.roc_curves(panels, fig_dir / f"{dataset}-roc.png")
+    path = figures.write_roc_curves(panels, fig_dir / f"{dataset}-roc.png")
     blocks.append(Block("figure", "ROC curves, all anomalies pooled", path=path.relative_to(folder)))
     first = normals[0]
     hist = {m: (scores[(first, m)]["y_test"], scores[(first, m)]["test_scores"], float(scores[(first, m)]["threshold"]),
                 _score_name(_run_dir(folder, dataset, m, first, seed))) for m in models if (first, m) in scores}
-    path = figures.score_histograms(hist, fig_dir / f"{dataset}-scores.png")
+    path = figures.write_score_histograms(hist, fig_dir / f"{dataset}-scores.png")
     blocks.append(Block("figure", f"Test scores with the threshold (normal: {first})", path=path.relative_to(folder)))
     groups = _anomaly_groups(scores, first, models)
     if len(normals) == 1 and len(groups) > 1:  # Klimkevicius's Figs. 3-4: one panel per kind of defect
@@ -311,7 +311,7 @@ def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], 
                     d = scores[(first, m)]
                     keep = (d["y_test"] == 0) | (d["group_test"] == g)
                     panels[g][m] = (d["y_test"][keep], d["test_scores"][keep])
-        path = figures.pr_curves(panels, fig_dir / f"{dataset}-pr.png")
+        path = figures.write_pr_curves(panels, fig_dir / f"{dataset}-pr.png")
         blocks.append(Block("figure", "Precision-recall curves per anomaly group (legend: PR-AUC; dotted: the share "
                                       "of anomalies)", path=path.relative_to(folder)))
     examples = {m: run_folder.read_examples(_run_dir(folder, dataset, m, first, best[m])) for m in models}
@@ -323,19 +323,19 @@ def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], 
             recons[m] = e["recon"]
             if "recon_heaviside" in e:  # binary images: Patuzzo's post-processing beside the raw output
                 recons[f"{m} + Heaviside"] = e["recon_heaviside"]
-        path = figures.reconstruction_grid(any_ex["inputs"], recons, any_ex["group"],
+        path = figures.write_reconstruction_grid(any_ex["inputs"], recons, any_ex["group"],
                                            fig_dir / f"{dataset}-reconstructions.png")
         blocks.append(Block("figure", f"Test inputs (titled by class) and reconstructions (normal: {first}; "
                                       f"each model's seed with the lowest validation loss: {_seed_list(best)})",
                             path=path.relative_to(folder)))
         if any_ex["inputs"].shape[-1] >= 16:  # anomaly maps say little on tiny images
-            path = figures.error_maps(any_ex["inputs"], {m: e["recon"] for m, e in examples.items()},
+            path = figures.write_error_maps(any_ex["inputs"], {m: e["recon"] for m, e in examples.items()},
                                       any_ex["group"], fig_dir / f"{dataset}-error-maps.png")
             blocks.append(Block("figure", "Anomaly maps: each model's per-pixel squared error over the input "
                                           "(one colour scale per model)", path=path.relative_to(folder)))
     histories = {m: run_folder.read_history(_run_dir(folder, dataset, m, first, best[m])) for m in models}
     histories = {m: h for m, h in histories.items() if h is not None}
-    path = figures.training_curves(histories, fig_dir / f"{dataset}-training.png")
+    path = figures.write_training_curves(histories, fig_dir / f"{dataset}-training.png")
     blocks.append(Block("figure", f"Training curves (normal: {first}; {_seed_list(best)})",
                         path=path.relative_to(folder)))
     return blocks

@@ -244,11 +244,6 @@ class TrainedRun:
     extras: dict[str, Any]  # normal_test_mse, examples, pixel_auroc, codes
 
 
-def execute_run(spec: ExperimentSpec, run: Run, dataset: Dataset, folder: Path) -> Path:
-    """Train, score and evaluate one run; write its folder atomically. Returns the folder."""
-    return execute_runs(spec, [run], dataset, folder)[0]
-
-
 def execute_runs(spec: ExperimentSpec, runs: list[Run], dataset: Dataset, folder: Path) -> list[Path]:
     """Train once for ``runs`` (which differ only in their score: see :func:`group_by_training`), then score,
     evaluate and write each run's folder. Returns the folders."""
