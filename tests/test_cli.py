@@ -10,6 +10,7 @@ import pytest
 
 from aecompare import __version__
 from aecompare.cli import main
+from conftest import run_cli
 
 TINY = ["--set", "train.epochs=2", "--set", "datasets.0.normal=[0, 1]", "--set", "datasets.1.params.n_train=64",
         "--set", "datasets.1.params.size=12", "--set", "model.channels=[8]", "--seeds", "2", "--workers", "1"]
@@ -124,3 +125,9 @@ def test_nan_training_is_reported_with_the_epoch(tmp_path: Path, capsys) -> None
     argv = ["run", "--output", str(tmp_path), *TINY, "--set", "train.lr=1e12", "-q"]
     assert main(argv) == 2
     assert re.search(r"became nan at epoch 1 of 2; try a lower learning rate", capsys.readouterr().err)
+
+
+def test_images_command_rejects_bad_counts(tmp_path: Path) -> None:
+    code, _, err = run_cli(["images", "--images", str(tmp_path), "--workers", "0", "-q"])
+    assert code == 2
+    assert "--workers must be an integer of at least 1" in err

@@ -108,3 +108,16 @@ def test_bad_parameters_are_clear_errors(params: dict, error: type, message: str
 def test_load_from_a_folder_without_a_detector(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match="no saved detector"):
         Detector.load(tmp_path)
+
+
+def test_detector_scores_by_reconstruction_probability(table_data) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from aecompare import Detector
+
+    normal, anomalous = table_data
+    det = Detector(model="fiorino-vae", score="reconstruction_probability", epochs=30, random_state=0).fit(normal)
+    x_test = np.concatenate([normal[:30], anomalous])
+    scores = det.decision_function(x_test)
+    np.testing.assert_array_equal(scores, det.decision_function(x_test))  # no fresh sampling per call
+    assert roc_auc_score(np.repeat([0, 1], [30, len(anomalous)]), scores) > 0.9

@@ -3,13 +3,18 @@ and a clear error where it does not apply."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
+from aecompare.data import load_dataset
 from aecompare.errors import ConfigError
 from aecompare.models import build_model
-from aecompare.scoring import SCORERS, score
+from aecompare.scoring import SCORERS, heaviside, reconstruct, score
+
+SQUARES = torch.from_numpy(load_dataset("squares").x_train)
 
 # (model, overrides): an AE, a VAE with a Gaussian decoder (every scorer applies) and an AAE
 MODELS = [("mlp-ae", {}), ("mlp-vae", {"decoder_output": "gaussian"}), ("mlp-aae", {})]
@@ -32,3 +37,99 @@ def test_every_scorer_is_per_sample_finite_and_deterministic(method: str, name: 
     np.testing.assert_array_equal(first, score(model, x, method, n_samples=5, seed=3))
     # a row's score is its own: scoring it alone gives the same number
     np.testing.assert_allclose(score(model, x[3:4], method, n_samples=5, seed=3), first[3:4], rtol=1e-5)
+
+
+def gaussian_decoder_vae(features: int = 2, latent: int = 1) -> torch.nn.Module:
+    return build_model("fiorino-vae", (features,), hidden=(4,), latent_dim=latent)
+
+
+def pin(model: torch.nn.Module, mu: float, logvar: float, weight: list[float], mean_bias: list[float],
+        var_bias: list[float]) -> None:
+    """Fix q(z|x) = N(mu, exp(logvar)) for every x, and the decoder to mean = weight * z + mean_bias (through an
+    identity path) with log-variance var_bias, by setting weights by hand."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.bottleneck.mu.bias.fill_(mu)
+        model.bottleneck.logvar.bias.fill_(logvar)
+        first, last = model.decoder.net[0], model.decoder.net[-1]  # z -> hidden (4) -> ... -> 2D outputs
+        # hidden unit 0 carries z + 10 (positive, so LeakyReLU passes it unchanged); the rest stay 0
+        first.weight[0, 0], first.bias[0] = 1.0, 10.0
+        d = len(mean_bias)
+        last.weight[:d, 0] = torch.tensor(weight)
+        last.bias[:d] = torch.tensor(mean_bias) - 10.0 * torch.tensor(weight)
+        last.bias[d:] = torch.tensor(var_bias)
+
+
+def test_reconstruction_probability_of_a_fixed_decoder_is_its_gaussian_log_likelihood() -> None:
+    model = gaussian_decoder_vae()
+    pin(model, mu=0.3, logvar=0.0, weight=[0.0, 0.0], mean_bias=[1.0, -2.0], var_bias=[math.log(0.25), 0.0])
+    x = torch.tensor([[1.5, -2.0], [0.0, 1.0]])
+    # by hand: -log N(x | (1, -2), diag(0.25, 1)), whatever z is drawn
+    expected = [0.5 * math.log(2 * math.pi * 0.25) + 0.5 ** 2 / (2 * 0.25) + 0.5 * math.log(2 * math.pi),
+                0.5 * math.log(2 * math.pi * 0.25) + 1.0 / (2 * 0.25) + 0.5 * math.log(2 * math.pi) + 9.0 / 2]
+    np.testing.assert_allclose(score(model, x, "reconstruction_probability", n_samples=7), expected, rtol=1e-6)
+
+
+def test_reconstruction_probability_averages_likelihoods_over_the_posterior() -> None:
+    # z ~ N(0.5, 0.8^2), x | z ~ N(2z + 1, 0.3^2)  =>  the mean over z of the likelihood is N(x | 2, 4 * 0.64 + 0.09)
+    model = gaussian_decoder_vae(features=1)
+    pin(model, mu=0.5, logvar=math.log(0.64), weight=[2.0], mean_bias=[1.0], var_bias=[math.log(0.09)])
+    x = torch.tensor([[2.0], [3.0], [0.5]])
+    variance = 4 * 0.64 + 0.09
+    exact = [0.5 * math.log(2 * math.pi * variance) + (v - 2.0) ** 2 / (2 * variance) for v in (2.0, 3.0, 0.5)]
+    estimate = score(model, x, "reconstruction_probability", n_samples=20000)
+    np.testing.assert_allclose(estimate, exact, atol=0.02)
+    # one sample is not the average: the log-mean-exp over L samples is what makes the estimate right
+    assert np.abs(score(model, x, "reconstruction_probability", n_samples=1) - exact).max() > 0.05
+
+
+def test_reconstruction_probability_is_deterministic_per_seed_and_independent_of_batching() -> None:
+    torch.manual_seed(0)
+    model = build_model("fiorino-vae", (30,))
+    x = torch.randn(200, 30)
+    a = score(model, x, "reconstruction_probability", seed=3)
+    np.testing.assert_array_equal(a, score(model, x, "reconstruction_probability", seed=3))
+    assert not np.array_equal(a, score(model, x, "reconstruction_probability", seed=4))
+    np.testing.assert_allclose(a[50:60], score(model, x[50:60], "reconstruction_probability", seed=3,
+                                                batch_size=3), rtol=1e-6)
+
+
+def test_reconstruction_probability_refuses_models_without_a_posterior_or_a_variance() -> None:
+    x = torch.randn(4, 6)
+    with pytest.raises(ConfigError, match="needs a VAE with a Gaussian decoder"):
+        score(build_model("fiorino-ae", (6,)), x, "reconstruction_probability")
+    with pytest.raises(ConfigError, match="needs a VAE with a Gaussian decoder"):
+        score(build_model("vae", (6,)), x, "reconstruction_probability")
+    with pytest.raises(ConfigError, match="no post-processing"):
+        score(build_model("fiorino-vae", (6,)), x, "reconstruction_probability", postprocess="heaviside")
+
+
+def test_kl_and_loss_scores_are_the_models_own_terms_per_sample() -> None:
+    from aecompare.train.losses import gaussian_kl
+
+    torch.manual_seed(0)
+    vae = build_model("vae", (6,)).eval()
+    x = torch.randn(10, 6)
+    with torch.no_grad():
+        out = vae(x)
+        kl = gaussian_kl(out.mu, out.logvar).double().numpy()
+        squared = (out.recon - x).pow(2).sum(1).double().numpy()
+    np.testing.assert_allclose(score(vae, x, "kl"), kl, rtol=1e-6)
+    np.testing.assert_allclose(score(vae, x, "loss"), squared + kl, rtol=1e-5)  # the negative ELBO, beta 1
+    ae = build_model("ae", (6,)).eval()
+    np.testing.assert_allclose(score(ae, x, "loss"), 6 * score(ae, x, "mse"), rtol=1e-5)  # summed, not averaged
+    with pytest.raises(ConfigError, match="the kl score needs a VAE"):
+        score(ae, x, "kl")
+
+
+def test_heaviside_steps_known_logits():
+    logits = torch.tensor([-5.0, -0.1, 0.0, 0.1, 3.0])
+    assert heaviside(torch.sigmoid(logits)).tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+    model = build_model("patuzzo-a1", (1, 2, 2))
+    post = reconstruct(model, SQUARES, postprocess="heaviside")
+    np.testing.assert_array_equal(post.numpy(), (reconstruct(model, SQUARES) > 0.5).float().numpy())
+    with pytest.raises(ConfigError, match="postprocess"):
+        reconstruct(model, SQUARES, postprocess="step")
+    with pytest.raises(ConfigError, match="sigmoid"):
+        reconstruct(build_model("mlp-ae", (6,)), torch.rand(2, 6), postprocess="heaviside")

@@ -193,3 +193,43 @@ def test_uint8_images_scale_to_unit_floats() -> None:
         out = scaler.transform(x)
         assert out.dtype == np.float32
         np.testing.assert_allclose(out.ravel(), [0.0, 128 / 255, 1.0], rtol=1e-6)
+
+
+def test_squares_are_the_four_images_in_pixel_order():
+    data = load_dataset("squares")
+    flat = data.x_train.reshape(4, 4)  # upper-left, upper-right, lower-left, lower-right
+    assert ["".join(str(int(v)) for v in row) for row in flat] == ["0011", "1010", "1100", "0101"]
+    assert data.x_train.shape == (4, 1, 2, 2)
+    assert data.x_train[0, 0, 1].tolist() == [1.0, 1.0]  # 0011: bottom row
+    test = {"".join(str(int(v)) for v in row) for row in data.x_test.reshape(-1, 4)}
+    assert len(test) == 16
+    assert data.y_test.sum() == 12  # every binary 2x2 image once; twelve are anomalies
+    assert load_dataset("squares", copies=3).x_train.shape[0] == 12
+
+
+def test_lines_are_balanced_and_pass_through_the_centre():
+    x = load_dataset("lines", n_train=200).x_train[:, 0]
+    assert set(np.unique(x)) == {0.0, 1.0}
+    # A line through the centre: each pixel and its point reflection lie on opposite sides.
+    np.testing.assert_array_equal(x + x[:, ::-1, ::-1], np.ones_like(x))
+    white = x.mean((1, 2))
+    assert np.all(white == 0.5)  # follows from the reflection; 32x32 has no pixel on the centre
+
+
+def test_mnist_binarize_thresholds_at_half(tmp_path):
+    write_mnist_folder(tmp_path / "mnist")
+    grey = load_dataset("mnist", tmp_path)
+    bw = load_dataset("mnist", tmp_path, binarize=True)
+    assert set(np.unique(bw.x_train)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(bw.x_train, (grey.x_train >= 0.5).astype(np.float32))
+    with pytest.raises(ConfigError, match="binarize"):
+        load_dataset("mnist", tmp_path, binarize="yes")
+
+
+def test_lines_with_white_below_form_one_image_per_slope():
+    x = load_dataset("lines", n_train=300, white="below").x_train[:, 0]
+    np.testing.assert_array_equal(x + x[:, ::-1, ::-1], np.ones_like(x))  # still through the centre
+    assert np.all(x[:, -1, :].mean(1) >= 0.5)  # the bottom row is mostly white
+    assert np.all(x[:, 0, :].mean(1) <= 0.5)  # the top row mostly black
+    with pytest.raises(ConfigError, match="random, below|below, random"):
+        load_dataset("lines", white="left")

@@ -195,3 +195,11 @@ def test_inference_batches_shrink_for_large_images_and_give_the_same_scores() ->
     model = build_model("ae", IMAGE, **TINY_MODEL).eval()
     x = _batch(IMAGE, n=40)
     assert torch.allclose(reconstruct(model, x, batch_size=7), reconstruct(model, x), atol=1e-6)
+
+
+def test_gaussian_nll_needs_a_gaussian_decoder() -> None:
+    with pytest.raises(ConfigError, match="decoder_output: gaussian"):
+        build_model("vae", (6,), reconstruction="gaussian_nll")
+    model = build_model("vae", (6,), reconstruction="gaussian_nll", decoder_output="gaussian")
+    out = model(torch.randn(3, 6))
+    assert out.recon_logvar.shape == out.recon.shape == (3, 6)

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from aecompare.cli import main
-from aecompare.errors import ConfigError
 from aecompare.models import available_models, build_model
 from aecompare.models.registry import MODELS
 from aecompare.studies.grid.run import run_experiment
@@ -100,38 +99,6 @@ def test_all_variants_extend_the_single_class_specs() -> None:
         assert every.datasets[0].normal == "each"
         assert (every.models, every.train, every.seeds) == (one.models, one.train, one.seeds)
         assert every.published == {}
-
-
-def test_normal_override_takes_a_class_name_or_index() -> None:
-    spec = load_spec("schneider-cifar10", ["normal=5"])
-    assert spec.datasets[0].normal_sets(("airplane", "automobile", "bird", "cat", "deer", "dog")) == [("dog",)]
-    spec = load_spec("schneider-mnist", ["normal=7"])
-    assert spec.datasets[0].normal_sets(tuple("0123456789")) == [("7",)]
-    with pytest.raises(ConfigError, match="unknown normal class 'wolf'; classes are: airplane, .*indices 0-5"):
-        load_spec("schneider-cifar10", ["normal=wolf"]).datasets[0].normal_sets(
-            ("airplane", "automobile", "bird", "cat", "deer", "dog"))
-
-
-def test_unknown_scaling_lists_the_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="unknown scaling 'gcn'; choose one of: auto, gcn-minmax, minmax, none"):
-        load_spec("schneider-cifar10", ["datasets.0.scaling=gcn"])
-
-
-def test_user_specs_can_extend_a_shipped_one(tmp_path: Path) -> None:
-    path = tmp_path / "mine.yaml"
-    path.write_text("extends: schneider-mnist\nname: mine\nseeds: 1\n")
-    spec = load_spec(path)
-    assert (spec.name, spec.seeds, spec.published["normal"]) == ("mine", (0,), "1")
-
-
-@pytest.mark.parametrize(("change", "message"), [
-    ("published.auroc={XAE: {a: 1}}", "none of 'XAE' is a model label; labels are: CAE, VAE, AAE"),
-    ("published.colour=red", "published: unknown key 'colour'"),
-    ("published.auprc.CAE=0.5", r"published.auprc.CAE must be \{group: number\}"),
-])
-def test_bad_published_numbers_are_named(change: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        load_spec("schneider-mnist", [change])
 
 
 @pytest.fixture(scope="module")

@@ -1,114 +1,17 @@
-"""Image folders, training checkpoints that resume exactly, and the face VAE's generate command end to end."""
+"""The generation study: the face VAE's generate command end to end, resuming, and its spec."""
 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
-import numpy as np
-import pytest
 import torch
 from PIL import Image
 
-from aecompare.data.images import list_images, read_images
-from aecompare.errors import ConfigError, DataError, DataNotFoundError
 from aecompare.models import build_model
 from aecompare.studies.generation.spec import load_generation_spec
-from aecompare.train.loop import TrainConfig, fit
 from conftest import run_cli
-
-
-def write_images(folder: Path, n: int = 6, size: tuple[int, int] = (20, 12), seed: int = 0) -> list[np.ndarray]:
-    """``n`` small RGB images, PNG and JPEG alternately: a bright square on a dark background."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for i in range(n):
-        w, h = size
-        a = np.full((h, w, 3), 30, dtype=np.uint8)
-        y, x = rng.integers(0, h - 4), rng.integers(0, w - 4)
-        a[y:y + 4, x:x + 4] = (220, 180, 40)
-        Image.fromarray(a).save(folder / f"img{i:02d}.{'png' if i % 2 == 0 else 'jpg'}")
-        arrays.append(a)
-    return arrays
-
-
-def test_folder_images_are_centre_cropped_resized_rgb_uint8(tmp_path: Path) -> None:
-    # a 20 x 12 image whose middle 12 x 12 square is white and whose side columns are black
-    a = np.zeros((12, 20, 3), dtype=np.uint8)
-    a[:, 4:16] = 255
-    Image.fromarray(a).save(tmp_path / "wide.png")
-    Image.fromarray(a[:, :, 0]).convert("L").save(tmp_path / "gray.png")  # grayscale becomes RGB
-    (tmp_path / "notes.txt").write_text("not an image")  # ignored: not an image suffix
-    images = read_images(list_images(tmp_path), 12)[0]
-    assert images.shape == (2, 3, 12, 12)
-    assert images.dtype == np.uint8
-    assert (images == 255).all()  # the crop kept only the white middle
-    smaller = read_images(list_images(tmp_path), 6)[0]
-    assert smaller.shape == (2, 3, 6, 6)
-    assert (smaller[:, :, 1:5, 1:5] == 255).all()  # resized from the crop: no black column comes back
-
-
-def test_unreadable_image_is_named_or_skipped(tmp_path: Path, caplog) -> None:
-    write_images(tmp_path, n=2)
-    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
-    with pytest.raises(DataError, match=r"broken\.png: cannot read this image.*on_error: skip"):
-        read_images(list_images(tmp_path), 8)[0]
-    with caplog.at_level(logging.WARNING):
-        images, kept = read_images(list_images(tmp_path), 8, on_error="skip")
-    assert len(images) == 2
-    assert "broken.png" not in [p.name for p in kept]
-    assert "skipping unreadable image" in caplog.text
-
-
-def test_missing_or_empty_folder_and_bad_size_are_named(tmp_path: Path) -> None:
-    with pytest.raises(DataNotFoundError, match="not found"):
-        list_images(tmp_path / "nope")
-    with pytest.raises(DataNotFoundError, match="no image files"):
-        list_images(tmp_path)
-    write_images(tmp_path, n=1)
-    with pytest.raises(ConfigError, match="at least 4 pixels"):
-        read_images(list_images(tmp_path), 2)[0]
-
-
-def test_real_celeba_sample_decodes(real_data_dir: Path) -> None:
-    folder = real_data_dir / "celeba-sample" / "img_align_celeba"
-    if not folder.is_dir():
-        pytest.skip(f"no CelebA sample in {folder}")
-    files = list_images(folder)
-    assert len(files) == 500
-    images, _ = read_images(files[:8], 32)
-    assert images.shape == (8, 3, 32, 32)
-    assert images.std() > 10  # faces, not a blank decode
-
-
-@pytest.mark.parametrize("name", ["vae", "aae"])
-def test_training_resumes_from_its_checkpoint_exactly(tmp_path: Path, name: str) -> None:
-    g = torch.Generator().manual_seed(0)
-    x, val = torch.rand(120, 1, 8, 8, generator=g), torch.rand(30, 1, 8, 8, generator=g)
-
-    def train(epochs: int, checkpoint: Path | None) -> tuple[torch.nn.Module, list]:
-        torch.manual_seed(0)
-        model = build_model(name, (1, 8, 8), channels=(8,), latent_dim=4, critic_hidden=(8,))
-        config = TrainConfig(epochs=epochs, batch_size=32, lr_patience=1, early_stopping_patience=0)
-        return model, fit(model, x, val, config, seed=3, progress=False, checkpoint_dir=checkpoint).history
-
-    straight, history = train(4, None)
-    train(2, tmp_path / "ckpt")  # an interrupted run: two epochs done
-    resumed, resumed_history = train(4, tmp_path / "ckpt")
-    assert resumed_history == history
-    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
-        assert torch.equal(a, b)
-    assert [p.name for p in (tmp_path / "ckpt").glob("*.safetensors")] == ["epoch-4.checkpoint.safetensors"]
-
-
-def test_checkpoint_of_another_setting_is_refused(tmp_path: Path) -> None:
-    x = torch.rand(40, 6)
-    fit(build_model("vae", (6,)), x, None, TrainConfig(epochs=1), progress=False, checkpoint_dir=tmp_path)
-    with pytest.raises(ConfigError, match="belongs to another model"):
-        fit(build_model("vae", (6,)), x, None, TrainConfig(epochs=2, lr=0.1), progress=False, checkpoint_dir=tmp_path)
-
+from formats import write_images
 
 TINY_FACE = ["--set", "image_size=16", "--set", "train.epochs=2", "--set", "train.batch_size=4", "--set", "grid=3",
              "--set", "model.channels=[8, 8]", "--set", "model.strides=[2, 2]", "--set", "model.latent_dim=4"]

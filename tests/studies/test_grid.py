@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import aecompare.runs.folder as run_folder
 import aecompare.studies.grid.run as runner
@@ -17,6 +18,7 @@ from aecompare.errors import ConfigError, DataNotFoundError
 from aecompare.studies.grid.run import RESULT_COLUMNS, Run, execute_runs, run_experiment
 from aecompare.studies.grid.spec import load_spec, parse_spec
 from aecompare.studies.specfile import builtin_specs
+from conftest import run_cli
 
 TINY_SPEC = {
     "name": "tiny",
@@ -181,3 +183,79 @@ def test_report_figures_show_each_models_seed_with_the_lowest_validation_loss(tm
                    [{"epoch": i + 1, "val_loss": v} for i, v in enumerate(losses)])
     assert best_seed(tmp_path, "digits", "vae", "0", [0, 1, 2]) == 1
     assert best_seed(tmp_path, "digits", "vae", "0", [0, 2, 3]) == 0  # seed 3 has no run: never chosen
+
+
+def test_scores_of_one_model_share_one_training(tmp_path: Path) -> None:
+    (tmp_path / "data" / "tabular").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(size=(200, 4)), 4 + rng.normal(size=(20, 4))])
+    np.savez(tmp_path / "data" / "tabular" / "toy.npz", X=x, y=np.repeat([0, 1], [200, 20]))
+    spec = tmp_path / "toy.yaml"
+    spec.write_text("extends: tabular\ndatasets:\n  - {name: tabular, label: toy, normal: normal, "
+                    "params: {table: toy}}\n")
+    code, _, _ = run_cli(["run", str(spec), "--data-dir", str(tmp_path / "data"), "-o", str(tmp_path / "runs"),
+                          "--set", "train.epochs=2", "--set", "evaluation.n_samples=5", "--seeds", "1", "-q"])
+    assert code == 0
+    run = tmp_path / "runs" / "tabular" / "toy"
+    error, recprob = (json.loads((run / m / "normal-normal" / "seed-0" / "metrics.json").read_text())
+                      for m in ("VAE-error", "VAE-recprob"))
+    assert error["train_seconds"] == recprob["train_seconds"]  # one training, two scorings
+    assert (error["score"], recprob["score"]) == ("mse", "reconstruction_probability")
+    assert (run / "VAE-error" / "normal-normal" / "seed-0" / "history.json").read_text() == (
+        run / "VAE-recprob" / "normal-normal" / "seed-0" / "history.json").read_text()
+    error_scores, recprob_scores = (np.load(run / m / "normal-normal" / "seed-0" / "scores.npz")["test_scores"]
+                                    for m in ("VAE-error", "VAE-recprob"))
+    assert not np.allclose(error_scores, recprob_scores)
+
+
+def test_unknown_model_score_and_duplicate_dataset_names_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown score 'recprob'; choose one of: kl, loss, mae, mse"):
+        load_spec("tabular", ["models.2.score=recprob"])
+    with pytest.raises(ConfigError, match="datasets must have distinct names"):
+        load_spec("tabular", ["datasets.1.label=cardio"])
+
+
+def test_normal_override_takes_a_class_name_or_index() -> None:
+    spec = load_spec("schneider-cifar10", ["normal=5"])
+    assert spec.datasets[0].normal_sets(("airplane", "automobile", "bird", "cat", "deer", "dog")) == [("dog",)]
+    spec = load_spec("schneider-mnist", ["normal=7"])
+    assert spec.datasets[0].normal_sets(tuple("0123456789")) == [("7",)]
+    with pytest.raises(ConfigError, match="unknown normal class 'wolf'; classes are: airplane, .*indices 0-5"):
+        load_spec("schneider-cifar10", ["normal=wolf"]).datasets[0].normal_sets(
+            ("airplane", "automobile", "bird", "cat", "deer", "dog"))
+
+
+def test_unknown_scaling_lists_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown scaling 'gcn'; choose one of: auto, gcn-minmax, minmax, none"):
+        load_spec("schneider-cifar10", ["datasets.0.scaling=gcn"])
+
+
+def test_user_specs_can_extend_a_shipped_one(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("extends: schneider-mnist\nname: mine\nseeds: 1\n")
+    spec = load_spec(path)
+    assert (spec.name, spec.seeds, spec.published["normal"]) == ("mine", (0,), "1")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("published.auroc={XAE: {a: 1}}", "none of 'XAE' is a model label; labels are: CAE, VAE, AAE"),
+    ("published.colour=red", "published: unknown key 'colour'"),
+    ("published.auprc.CAE=0.5", r"published.auprc.CAE must be \{group: number\}"),
+])
+def test_bad_published_numbers_are_named(change: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_spec("schneider-mnist", [change])
+
+
+def test_pixel_auroc_scores_error_maps_against_known_masks_only(monkeypatch) -> None:
+    from aecompare.studies.grid import run as runner
+
+    masks = np.zeros((3, 4, 4), dtype=np.float32)
+    masks[1, :2, :2] = 1.0  # a defect in image 1
+    masks[2] = np.nan  # image 2 has no mask: left out
+    x = torch.zeros(3, 3, 4, 4)
+    x[1, :, :2, :2] = 1.0  # the error map equals the defect in image 1...
+    x[2] = 5.0  # ...and image 2, whose mask is unknown, would ruin the score if it counted
+    monkeypatch.setattr(runner, "error_map", lambda model, images: images.pow(2))  # (N, C, H, W)
+    assert runner.pixel_level_auroc(None, x, masks) == 1.0
+    assert runner.pixel_level_auroc(None, x, np.zeros((3, 4, 4), dtype=np.float32)) is None  # no defect pixel
