@@ -96,7 +96,7 @@ def test_scoring_data_of_another_shape_is_a_clear_error(table_data) -> None:
 
 @pytest.mark.parametrize(("params", "error", "message"), [
     ({"model": "vea"}, ConfigError, "unknown model 'vea'; choose one of"),
-    ({"contamination": 0.9}, ConfigError, r"contamination must be in \(0, 0.5\]"),
+    ({"contamination": 0.9}, ConfigError, r"contamination must be a number in \(0, 0.5\]"),
     ({"score": "ssim"}, ConfigError, "unknown score 'ssim'"),
     ({"model": "conv-ae"}, ConfigError, "convolutional backbone needs images"),
 ])

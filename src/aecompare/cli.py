@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from aecompare import __version__
 from aecompare.errors import AecompareError, ConfigError
+
+DEBUG_ENV = "AECOMPARE_DEBUG"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Train classical, variational and adversarial autoencoders on normal data and compare how well "
         "they detect anomalies."))
     parser.add_argument("--version", action="version", version=f"aecompare {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the full traceback of an error (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run_parsers(sub)
     _add_other_parsers(sub)
@@ -37,6 +44,7 @@ def _add_run_parsers(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--workers", type=int, help="processes running runs side by side (default: one per core)")
     run.add_argument("--force", action="store_true",
                      help="retrain finished runs whose settings differ from the ones asked for (the others are kept)")
+    run.add_argument("--yes", action="store_true", help="run a grid of more than 2000 runs without asking")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
 
     images = sub.add_parser("images", help="compare CAE and CVAE on your own folder of product images "
@@ -95,24 +103,55 @@ def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    """Run the CLI; returns the exit status (0 ok, 1 a bug in aecompare, 2 bad input or environment, 130
+    interrupted). Errors are one line on standard error; ``--debug`` adds the traceback."""
     args = build_parser().parse_args(argv)
     if args.command is None:
         build_parser().print_help()
         return 0
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s", force=True)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    commands = {"run": _run, "list": _list, "report": _report, "inspect": _inspect, "images": _images,
+                "generate": _generate, "data": _data, "score": _score}
     try:
-        commands = {"run": _run, "list": _list, "report": _report, "inspect": _inspect, "images": _images,
-                    "generate": _generate, "data": _data, "score": _score}
         return commands[args.command](args)
-    except AecompareError as e:
-        print(f"aecompare: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("aecompare: interrupted; finished runs are kept, run the same command again to resume",
               file=sys.stderr)
         return 130
+    except Exception as e:  # the CLI boundary: one line with a hint, the traceback only on request
+        if debug:
+            traceback.print_exc()
+        message, code = describe_error(e)
+        print(f"aecompare: error: {message}", file=sys.stderr)
+        return code
+
+
+def describe_error(error: BaseException) -> tuple[str, int]:
+    """One line for an error that reached the command line, and the exit status: 2 for bad input and the
+    environment (a full disk, a path that is a file, no permission), 1 for a bug in aecompare."""
+    if isinstance(error, AecompareError):
+        return str(error), 2
+    if isinstance(error, OSError):
+        where = f" ({error.filename})" if error.filename else ""
+        hint = OS_HINTS.get(error.errno, "check the path and its permissions")
+        return f"{error.strerror or error}{where}: {hint}", 2
+    return (f"{type(error).__name__}: {error} (a bug in aecompare; rerun with --debug for the traceback and "
+            "report it)", 1)
+
+
+OS_HINTS = {
+    errno.ENOSPC: "the disk is full; free space or pass another --output, then run the same command to resume",
+    errno.EDQUOT: "the disk quota is used up; free space or pass another --output",
+    errno.EACCES: "no permission to write there; pass another --output or change the folder's permissions",
+    errno.EPERM: "no permission to write there; pass another --output",
+    errno.EROFS: "the file system is read-only; pass another --output",
+    errno.ENOTDIR: "a path component is a file, not a folder; pass another --output",
+    errno.EEXIST: "a file is in the way of a folder; pass another --output",
+    errno.EISDIR: "a folder is where a file was expected",
+    errno.ENOENT: "no such file or folder",
+}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -131,7 +170,7 @@ def _run_options(args: argparse.Namespace):
 
     return RunOptions(output=Path(args.output), data_dir=getattr(args, "data_dir", None),
                       progress=None if not args.quiet else False, workers=getattr(args, "workers", None),
-                      force=getattr(args, "force", False))
+                      force=getattr(args, "force", False), yes=getattr(args, "yes", False))
 
 
 def _check_counts(args: argparse.Namespace) -> None:
@@ -174,11 +213,17 @@ def _print_summary(folder: Path, model_order: list[str]) -> None:
     from aecompare.studies.grid.run import collect_results
 
     cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+    failed: dict[tuple[str, str], int] = defaultdict(int)
     for r in collect_results(folder):
         if r["group"] == "all":
-            cells[(r["dataset"], r["model"])].append(r["auroc"])
-    for (dataset, model), values in sorted(cells.items(), key=lambda kv: (kv[0][0], model_order.index(kv[0][1]))):
-        print(f"{dataset:>10} {model:>8}  mean AUROC {np.mean(values):.3f} over {len(values)} runs")
+            if r["diverged"]:
+                failed[(r["dataset"], r["model"])] += 1
+            else:
+                cells[(r["dataset"], r["model"])].append(r["auroc"])
+    for key in sorted({*cells, *failed}, key=lambda k: (k[0], model_order.index(k[1]))):
+        values, note = cells[key], f", {failed[key]} diverged run(s) left out" if failed[key] else ""
+        mean = f"{np.mean(values):.3f}" if values else "–"
+        print(f"{key[0]:>10} {key[1]:>8}  mean AUROC {mean} over {len(values)} runs{note}")
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aecompare.core.runtime import resolve_device, seed_everything
+from aecompare.core.validation import check_int
 from aecompare.data import Scaler
+from aecompare.data.preprocessing import precise_dtype
 from aecompare.data.split import validation_split
 from aecompare.errors import ConfigError, DataError, unknown_name
 from aecompare.models import available_models, build_model
@@ -73,8 +76,7 @@ class Detector(OutlierMixin, BaseEstimator):
         X = as_model_input(X, "X")
         if len(X) < 2:
             raise DataError(f"fit needs at least 2 samples, got {len(X)}")
-        seed = (int(self.random_state) if self.random_state is not None
-                else int(np.random.SeedSequence().entropy % 2**31))
+        seed = resolve_seed(self.random_state)
         kind = "standard" if X.ndim == 2 else "minmax"
         self.scaler_ = Scaler.fit(X, kind)
         x_all = torch.from_numpy(self.scaler_.transform(X))
@@ -125,6 +127,10 @@ class Detector(OutlierMixin, BaseEstimator):
         it scores exactly as the saved one (or the run) did."""
         meta = read_detector(path, device="cpu")
         params = dict(meta.params)
+        unknown = sorted(set(params) - set(cls._get_param_names()))
+        if unknown:
+            raise DataError(f"{path}: detector.json has an unknown parameter {unknown[0]!r}; valid ones are: "
+                            f"{', '.join(cls._get_param_names())}")
         if params.get("model_params"):  # JSON has no tuples; ModelConfig's sequences are tuples
             params["model_params"] = {k: tuple(v) if isinstance(v, list) else v
                                       for k, v in params["model_params"].items()}
@@ -143,12 +149,40 @@ class Detector(OutlierMixin, BaseEstimator):
     def _check_params(self) -> None:
         if self.model not in available_models():
             raise unknown_name("model", self.model, available_models())
-        if not 0.0 < self.contamination <= 0.5:
-            raise ConfigError(f"contamination must be in (0, 0.5], got {self.contamination}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        for name, low, high, closed in (("contamination", 0.0, 0.5, "(0, 0.5]"),
+                                        ("validation_fraction", None, 1.0, "[0, 1)")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
+                    (low is None and 0.0 <= value < high) or (low is not None and low < value <= high)):
+                raise ConfigError(f"{name} must be a number in {closed}, got {value!r}"
+                                  + (" (a string: pass a number, e.g. 0.1)" if isinstance(value, str) else ""))
+        check_int(self.epochs, "epochs")
+        check_int(self.batch_size, "batch_size")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr)
+                                                                                   and self.lr > 0):
+            raise ConfigError(f"lr must be a positive, finite number, got {self.lr!r}")
         if self.score not in SCORERS:
             raise unknown_name("score", self.score, SCORERS)
+        resolve_device(self.device)
+
+
+def resolve_seed(random_state: Any) -> int:
+    """An integer seed from scikit-learn's ``random_state``: None draws a fresh one, an integer is used as
+    is, a ``numpy.random.RandomState`` or ``Generator`` gives one draw.
+
+    Raises:
+        ConfigError: for anything else, or a negative integer.
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().entropy % 2**31)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and random_state >= 0:
+        return int(random_state)
+    raise ConfigError(f"random_state must be None, a non-negative integer, a numpy RandomState or Generator; "
+                      f"got {random_state!r}")
 
 
 def as_model_input(X: Any, name: str) -> np.ndarray:
@@ -175,7 +209,7 @@ def as_model_input(X: Any, name: str) -> np.ndarray:
                         f"with at least one sample, got shape {X.shape}")
     if X.dtype == np.uint8:  # image bytes: the scaler reads them as values in [0, 1], as image folders are cached
         return X
-    X = X.astype(np.float32, copy=False)
+    X = X.astype(precise_dtype(X), copy=False)  # float32, or float64 where float32 would lose the spread
     bad = ~np.isfinite(X)
     if bad.any():
         first = int(np.flatnonzero(bad.reshape(len(X), -1).any(1))[0])

@@ -67,7 +67,7 @@ def test_nan_loss_stops_training_with_the_epoch_and_a_hint(digits_split) -> None
 def test_train_config_rejects_bad_values() -> None:
     with pytest.raises(ConfigError, match="train.epochs must be at least 1"):
         TrainConfig(epochs=0)
-    with pytest.raises(ConfigError, match="train.lr must be positive"):
+    with pytest.raises(ConfigError, match="train.lr must be a positive, finite number"):
         TrainConfig(lr=-1.0)
 
 

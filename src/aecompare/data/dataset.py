@@ -16,9 +16,9 @@ class Dataset:
     """A labelled dataset with a train and a test partition.
 
     Images are float32 (N, C, H, W) in [0, 1], or uint8 0-255 (image folders: decoded once and cached as bytes;
-    :class:`~aecompare.data.Scaler` turns them into [0, 1] floats per run); tables float32 (N, D), unscaled.
-    ``masks_test`` (image folders
-    in the MVTec layout) holds each test image's defect mask (N, H, W) in {0, 1}, NaN where none is known.
+    :class:`~aecompare.data.Scaler` turns them into [0, 1] floats per run). Tables are float32 (N, D), unscaled
+    (float64 where float32 would lose a column's spread). ``masks_test`` (image folders in the MVTec layout)
+    holds each test image's defect mask (N, H, W) in {0, 1}, NaN where none is known.
     """
 
     name: str

@@ -13,6 +13,7 @@ In both, the classes under ``train/`` are normal and every other class under ``t
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,6 +44,19 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
+def _decode_square(path: Path, size: int) -> np.ndarray:
+    """One image file as uint8 (3, size, size). An image above Pillow's decompression-bomb limit is an error
+    (a warning turned into one), never a silent multi-gigabyte decode."""
+    from PIL import Image, ImageOps
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as img:
+            img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale when the file is much larger
+            square = ImageOps.fit(img.convert("RGB"), (size, size), Image.Resampling.BILINEAR)
+            return np.asarray(square, dtype=np.uint8).transpose(2, 0, 1)  # (3, size, size)
+
+
 def read_images(paths: Sequence[Path], size: int, on_error: str = "raise") -> tuple[np.ndarray, list[Path]]:
     """Decode ``paths`` as RGB, centre-crop each to a square and resize it to ``size`` x ``size``.
 
@@ -57,7 +71,7 @@ def read_images(paths: Sequence[Path], size: int, on_error: str = "raise") -> tu
     Raises:
         DataError: for an unreadable file (``on_error="raise"``), or when no file could be read.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     if on_error not in ON_ERROR:
         raise ConfigError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
@@ -66,15 +80,13 @@ def read_images(paths: Sequence[Path], size: int, on_error: str = "raise") -> tu
     images, kept = [], []
     for path in paths:
         try:
-            with Image.open(path) as img:
-                img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale when the file is much larger
-                square = ImageOps.fit(img.convert("RGB"), (size, size), Image.Resampling.BILINEAR)
-                images.append(np.asarray(square, dtype=np.uint8).transpose(2, 0, 1))  # (3, size, size)
-                kept.append(path)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+            images.append(_decode_square(path, size))
+            kept.append(path)
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning) as e:
             if on_error == "raise":
-                raise DataError(f"{path}: cannot read this image ({e}); remove or replace the file, or skip "
-                                "unreadable files (on_error: skip)") from None
+                raise DataError(f"{path}: cannot read this image ({type(e).__name__}: {e}); remove or replace the "
+                                "file, or skip unreadable files (on_error: skip)") from None
             log.warning("skipping unreadable image %s (%s)", path, e)
     if not images:
         raise DataError(f"none of the {len(paths)} image files could be read")
@@ -191,7 +203,12 @@ def _read_masks(root: Path, files: list[Path], labels: list[str], normal: list[s
             continue
         mask_file = truth / label / f"{file.stem}_mask.png"
         if mask_file.exists():
-            with Image.open(mask_file) as m:
-                square = ImageOps.fit(m.convert("L"), (size, size), Image.Resampling.NEAREST)
-                masks[i] = (np.asarray(square) > 127).astype(np.float32)
+            try:
+                with Image.open(mask_file) as m:
+                    square = ImageOps.fit(m.convert("L"), (size, size), Image.Resampling.NEAREST)
+                    masks[i] = (np.asarray(square) > 127).astype(np.float32)
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+                raise DataError(f"{mask_file}: cannot read this ground-truth mask ({type(e).__name__}: {e}); "
+                                "replace it with the dataset's original, or delete it (the image then counts "
+                                "as a defect with an unknown mask)") from None
     return masks

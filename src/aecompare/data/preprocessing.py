@@ -29,6 +29,19 @@ def as_unit_float(x: np.ndarray, dtype: type = np.float32) -> np.ndarray:
     return x.astype(dtype, copy=True)
 
 
+def precise_dtype(x: np.ndarray) -> type:
+    """float32 where it keeps a table's information, float64 where it would not: a column whose offset dwarfs
+    its spread (int64 timestamps near 2^62 that differ by units) loses that spread in float32's 24-bit
+    mantissa, so such tables stay float64 until scaling has removed the offset."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "iuf" or x.ndim != 2 or x.size == 0 or x.dtype.itemsize < 8:
+        return np.float32
+    wide = x.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN or inf: the caller's finiteness check names them
+        spread, offset = wide.std(axis=0), np.abs(wide.mean(axis=0))
+    return np.float64 if bool(((offset > 1e5 * spread) & (spread > 0)).any()) else np.float32
+
+
 @dataclass
 class Scaler:
     """``standard`` (per column, for tables), ``minmax`` (one range for all pixels), ``gcn-minmax`` (global

@@ -11,6 +11,8 @@ import gzip
 import inspect
 import os
 import pickle
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import numpy as np
 
 from aecompare.data.dataset import DATA_ENV, Dataset, locate, resolve_data_dir
 from aecompare.data.images import casting, image_folder
+from aecompare.data.preprocessing import precise_dtype
 from aecompare.errors import ConfigError, DataError, DataNotFoundError, unknown_name
 
 # --- generated and embedded -----------------------------------------------------------------------------
@@ -121,8 +124,12 @@ MNIST_FILES = {
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (plain or .gz), the format of the original MNIST files."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError; a truncated file, EOFError
+        raise DataError(f"{path} cannot be read ({type(e).__name__}: {e}): the file is damaged or was not "
+                        "downloaded completely; delete it and fetch it again (aecompare data download)") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number {raw[:4]!r})")
     ndim = raw[3]
@@ -234,8 +241,16 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path} is not a CIFAR-10 python batch file: {e}") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise DataError(f"{path} is not a CIFAR-10 python batch file: expected a dict with b'data' and b'labels'")
-    data = np.asarray(batch[b"data"], dtype=np.uint8)
-    labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
+    if data.dtype != np.uint8:  # a silent cast would wrap 256 to 0 and -1 to 255
+        outside = data.dtype.kind not in "biu" or data.size and (data.min() < 0 or data.max() > 255)
+        raise DataError(f"{path}: data is {data.dtype}, expected uint8 pixels 0-255"
+                        + (" (it holds values outside 0-255)" if outside else "") + "; the file is not an original "
+                        "CIFAR-10 batch: fetch it again (aecompare data download cifar10)")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != len(data) or (
+            labels.size and (labels.min() < 0 or labels.max() > 9)):
+        raise DataError(f"{path}: labels must be {len(data)} integers 0-9, one per image")
+    labels = labels.astype(np.int64)
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DataError(f"{path}: data has shape {data.shape}, expected (N, 3072) (3 x 32 x 32 pixels per row)")
     return data.reshape(-1, 3, 32, 32), labels  # rows are channel-major: 1024 red, 1024 green, 1024 blue
@@ -307,27 +322,36 @@ def read_table(path: str | os.PathLike, label: str = "label") -> tuple[np.ndarra
     if not np.isin(y, (0, 1)).all():
         bad = np.unique(y[~np.isin(y, (0, 1))])[:5]
         raise DataError(f"{path}: labels must be 0 (normal) or 1 (anomaly), found {bad.tolist()}")
-    return x.astype(np.float32), y.astype(np.int64), names
+    return x.astype(precise_dtype(x)), y.astype(np.int64), names  # float32 unless that loses the spread
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path} is not a readable .npz file (not a zip archive): it is damaged, truncated or of "
+                        "another format; write it again with numpy.savez(path, X=X, y=y)")
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
-    except (ValueError, OSError) as e:  # a pickled object array, or not a zip
-        raise DataError(f"{path} is not a NumPy .npz file of plain arrays: {e}") from None
+    except ValueError:  # an object array: loading it would unpickle, which could run code
+        raise DataError(f"{path} holds Python objects, not plain numeric arrays; aecompare does not unpickle "
+                        "files. Save X and y as numeric arrays (numpy.savez(path, X=X, y=y))") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:  # not a zip, or truncated
+        raise DataError(f"{path} is not a readable .npz file ({type(e).__name__}): it is damaged, truncated or "
+                        "of another format; write it again with numpy.savez(path, X=X, y=y)") from None
 
 
 def _read_mat(path: Path) -> dict[str, np.ndarray]:
     from scipy.io import loadmat  # scipy comes with scikit-learn
+    from scipy.io.matlab import MatReadError
 
     try:
         return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
     except NotImplementedError:
         raise DataError(f"{path} is a MATLAB v7.3 (HDF5) file, which scipy cannot read; open it with h5py and "
                         "save X and y with numpy.savez") from None
-    except (ValueError, OSError, TypeError) as e:
-        raise DataError(f"{path} is not a MATLAB .mat file: {e}") from None
+    except (MatReadError, ValueError, OSError, TypeError, EOFError, IndexError, KeyError) as e:  # empty, truncated
+        raise DataError(f"{path} is not a readable MATLAB .mat file ({type(e).__name__}: {e}); it is empty, "
+                        "damaged or of another format: save X and y with scipy.io.savemat") from None
 
 
 def read_features(path: str | os.PathLike, label: str = "label") -> tuple[np.ndarray, tuple[str, ...]]:
@@ -344,7 +368,7 @@ def read_features(path: str | os.PathLike, label: str = "label") -> tuple[np.nda
     suffix = path.suffix.lower()
     if suffix == ".csv":
         x, _, names = _read_csv_table(path, label, required=False)
-        return x.astype(np.float32), names
+        return x.astype(precise_dtype(x)), names
     if suffix not in (".npz", ".mat"):
         raise DataError(f"{path}: unknown table format {suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}")
     arrays = _read_npz(path) if suffix == ".npz" else _read_mat(path)
@@ -352,15 +376,18 @@ def read_features(path: str | os.PathLike, label: str = "label") -> tuple[np.nda
     if "X" not in arrays or x.ndim != 2 or x.dtype.kind not in "biuf":
         raise DataError(f"{path}: expected a numeric array X (samples x features), found "
                         f"{', '.join(sorted(arrays)) or 'no arrays'}")
-    return x.astype(np.float32), tuple(f"x{i}" for i in range(x.shape[1]))
+    return x.astype(precise_dtype(x)), tuple(f"x{i}" for i in range(x.shape[1]))
 
 
 def _read_csv_table(path: Path, label: str, required: bool = True
                     ) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
     import csv
 
-    with open(path, newline="", encoding="utf-8") as f:
-        header = next(csv.reader(f), None)
+    try:  # utf-8-sig: a byte-order mark (Excel's CSV export) is read as such, not as part of the first name
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), None)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.start}: {e.reason}); save the CSV as UTF-8") from None
     if not header:
         raise DataError(f"{path} is empty; a CSV table needs a header row and data rows")
     header = [h.strip() for h in header]
@@ -368,8 +395,9 @@ def _read_csv_table(path: Path, label: str, required: bool = True
         raise DataError(f"{path}: no label column {label!r}; the columns are: {', '.join(header[:40])}. Name the "
                         "column that marks anomalies (1) and normal rows (0), e.g. params: {label: Class}")
     try:  # numpy's C parser: 284,807 rows in a few seconds
-        values = np.loadtxt(path, delimiter=",", skiprows=1, quotechar='"', dtype=np.float64, ndmin=2)
-    except ValueError as e:
+        values = np.loadtxt(path, delimiter=",", skiprows=1, quotechar='"', dtype=np.float64, ndmin=2,
+                            encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: every value must be a number ({e})") from None
     if values.shape[1] != len(header):
         raise DataError(f"{path}: the header names {len(header)} columns but the rows have {values.shape[1]}")

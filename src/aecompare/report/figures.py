@@ -20,6 +20,11 @@ from aecompare.models import Autoencoder  # noqa: E402
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
+def _literal(text: object) -> str:
+    """A name from the data or a user, shown as written: ``$`` would start matplotlib's mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90, bbox_inches="tight")
@@ -44,9 +49,9 @@ def write_roc_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
     for ax, (normal, models) in zip(axes.flat, panels.items()):
         for i, (model, (labels, scores)) in enumerate(models.items()):
             fpr, tpr = roc_points(labels, scores)
-            ax.plot(fpr, tpr, color=COLORS[i % len(COLORS)], label=model, lw=1.3)
+            ax.plot(fpr, tpr, color=COLORS[i % len(COLORS)], label=_literal(model), lw=1.3)
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
-        ax.set_title(f"normal: {normal}", fontsize=9)
+        ax.set_title(f"normal: {_literal(normal)}", fontsize=9)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     for ax in axes[-1]:
@@ -72,10 +77,10 @@ def write_pr_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
         for i, (model, (labels, scores)) in enumerate(curves.items()):
             precision, recall, _ = precision_recall_curve(labels, scores)
             ap = average_precision_score(labels, scores)
-            ax.plot(recall, precision, color=COLORS[i % len(COLORS)], lw=1.3, label=f"{model} ({ap:.3f})")
+            ax.plot(recall, precision, color=COLORS[i % len(COLORS)], lw=1.3, label=f"{_literal(model)} ({ap:.3f})")
         base = float(np.mean(next(iter(curves.values()))[0]))
         ax.axhline(base, color="gray", lw=0.8, ls=":")
-        ax.set_title(group, fontsize=9)
+        ax.set_title(_literal(group), fontsize=9)
         ax.set_xlabel("recall")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=7, loc="lower left")
@@ -95,14 +100,14 @@ def write_error_maps(inputs: np.ndarray, recons: dict[str, np.ndarray], groups: 
     for c in range(k):
         axes[0, c].imshow(np.transpose(np.clip(inputs[c], 0, 1), (1, 2, 0)) if inputs.shape[1] == 3 else gray[c],
                           cmap=None if inputs.shape[1] == 3 else "gray", vmin=0, vmax=1)
-        axes[0, c].set_title(str(groups[c]), fontsize=7)
+        axes[0, c].set_title(_literal(groups[c]), fontsize=7)
     for r, (model, recon) in enumerate(recons.items(), start=1):
         heat = ((recon - inputs) ** 2).mean(1)  # (K, H, W)
         top = float(np.percentile(heat, 99.5)) or 1.0  # one scale per model, so columns compare
         for c in range(k):
             axes[r, c].imshow(gray[c], cmap="gray", vmin=0, vmax=1)
             axes[r, c].imshow(heat[c], cmap="inferno", alpha=0.6, vmin=0, vmax=top)
-        axes[r, 0].set_ylabel(model, fontsize=8)
+        axes[r, 0].set_ylabel(_literal(model), fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -133,7 +138,7 @@ def write_score_histograms(models: dict[str, tuple[np.ndarray, np.ndarray, float
         ax.hist(shown[labels == 0], bins=bins, alpha=0.6, density=True, label="normal", color=COLORS[0])
         ax.hist(shown[labels == 1], bins=bins, alpha=0.6, density=True, label="anomalous", color=COLORS[3])
         ax.axvline(threshold, color="k", lw=1.0, ls="--", label="threshold")
-        ax.set_title(model, fontsize=9)
+        ax.set_title(_literal(model), fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
     axes[0, 0].legend(fontsize=7)
     return _save(fig, path)
@@ -162,9 +167,9 @@ def write_reconstruction_grid(inputs: np.ndarray, recons: dict[str, np.ndarray],
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(str(groups[c]), fontsize=8)
+                ax.set_title(_literal(groups[c]), fontsize=8)
             if c == 0:
-                ax.set_ylabel(name, fontsize=8)
+                ax.set_ylabel(_literal(name), fontsize=8)
     return _save(fig, path)
 
 
@@ -196,7 +201,7 @@ def write_training_curves(histories: dict[str, list[dict[str, float]]], path: Pa
     for i, (model, history) in enumerate(histories.items()):
         epochs = [h["epoch"] for h in history]
         ax.plot(epochs, [h["train_loss"] for h in history], color=COLORS[i % len(COLORS)], lw=1.0, ls=":")
-        ax.plot(epochs, [h["val_loss"] for h in history], color=COLORS[i % len(COLORS)], lw=1.3, label=model)
+        ax.plot(epochs, [h["val_loss"] for h in history], color=COLORS[i % len(COLORS)], lw=1.3, label=_literal(model))
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (dotted: train, solid: validation)", fontsize=8)

@@ -31,10 +31,11 @@ import numpy as np
 
 from aecompare import __version__
 from aecompare.core.io import canonical_json, inside, read_json, replace_folder, safe_name, write_json
-from aecompare.data.preprocessing import Scaler
-from aecompare.errors import DataNotFoundError
+from aecompare.data.preprocessing import SCALINGS, Scaler
+from aecompare.errors import DataError, DataNotFoundError
 from aecompare.models import Autoencoder, load_model, save_model
 from aecompare.models.serialization import CONFIG as MODEL_CONFIG
+from aecompare.scoring import SCORERS
 
 FORMAT_VERSION = 2  # 1: before the settings hash and detector.json (aecompare 0.1's first runs)
 CONFIG, HISTORY, SCORES, EXAMPLES, CODES, METRICS = ("config.json", "history.json", "scores.npz", "examples.npz",
@@ -108,11 +109,18 @@ def write_detector(folder: Path, files: DetectorFiles) -> None:
         "train_seconds_": files.train_seconds, "history_": files.history})
 
 
+DETECTOR_KEYS = ("format_version", "params", "threshold_", "scorer", "score_options", "scaler", "train_seconds_",
+                 "history_")
+SCORE_OPTION_TYPES = {"postprocess": str, "n_samples": int, "seed": int}
+
+
 def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
     """A detector saved by :func:`write_detector`: a ``Detector.save`` folder or any finished run folder.
+    Every file is checked before anything is built, so a damaged or changed file never yields scores.
 
     Raises:
         DataNotFoundError: when ``folder`` holds no saved detector (says what to pass instead).
+        DataError: for a file that fails a check (names the file and what is wrong).
     """
     folder = Path(folder)
     if not (folder / DETECTOR).exists():
@@ -120,14 +128,63 @@ def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
                 if (folder / METRICS).exists() else "; pass a folder written by Detector.save or a finished run "
                 "folder such as runs/quick/digits/ae/normal-0/seed-0")
         raise DataNotFoundError(f"no saved detector in {folder}: {DETECTOR} is missing{hint}")
-    meta = read_json(folder / DETECTOR)
+    meta = _checked_detector_json(folder / DETECTOR)
+    model = load_model(folder, device=device)
+    scaler = _checked_scaler(meta["scaler"], model.input_shape, folder / DETECTOR)
+    try:
+        decision_scores = np.load(folder / DECISION_SCORES, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"{folder / DECISION_SCORES} cannot be read ({type(e).__name__}: {e}); save the "
+                        "detector again") from None
     params = meta["params"]
     return DetectorFiles(
-        model=load_model(folder, device=device), scaler=Scaler.from_dict(meta["scaler"]),
-        threshold=float(meta["threshold_"]), scorer=meta.get("scorer", params.get("score", "mse")),
-        score_options=meta.get("score_options", {}), params=params,
-        decision_scores=np.load(folder / DECISION_SCORES, allow_pickle=False),
-        history=meta.get("history_", []), train_seconds=meta.get("train_seconds_", 0.0))
+        model=model, scaler=scaler, threshold=float(meta["threshold_"]),
+        scorer=meta.get("scorer", params.get("score", "mse")), score_options=meta.get("score_options", {}),
+        params=params, decision_scores=decision_scores, history=meta.get("history_", []),
+        train_seconds=meta.get("train_seconds_", 0.0))
+
+
+def _checked_detector_json(path: Path) -> dict[str, Any]:
+    """``detector.json`` after checking its keys, threshold, scorer and score options."""
+    meta = read_json(path)
+    if not isinstance(meta, dict) or not {"params", "threshold_", "scaler"} <= set(meta):
+        raise DataError(f"{path}: expected a mapping with params, threshold_ and scaler; the file was not "
+                        "written by aecompare or was changed")
+    unknown = sorted(set(meta) - set(DETECTOR_KEYS))
+    if unknown:
+        raise DataError(f"{path}: unknown key {unknown[0]!r}; valid keys are: {', '.join(DETECTOR_KEYS)}")
+    if meta.get("format_version", 1) not in (1, FORMAT_VERSION):
+        raise DataError(f"{path}: format_version {meta['format_version']!r}, this aecompare reads up to "
+                        f"{FORMAT_VERSION}; save the detector again with this version")
+    threshold = meta["threshold_"]
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
+        raise DataError(f"{path}: threshold_ must be a finite number, got {threshold!r}")
+    scorer = meta.get("scorer", meta["params"].get("score", "mse") if isinstance(meta["params"], dict) else None)
+    if not isinstance(meta["params"], dict) or scorer not in SCORERS:
+        raise DataError(f"{path}: params must be a mapping and the scorer one of {', '.join(SCORERS)}, got "
+                        f"{scorer!r}")
+    for key, value in (meta.get("score_options") or {}).items():
+        kind = SCORE_OPTION_TYPES.get(key)
+        if kind is None or not isinstance(value, kind) or isinstance(value, bool):
+            raise DataError(f"{path}: score_options.{key} = {value!r} is not valid; valid options are "
+                            f"{', '.join(f'{k} ({t.__name__})' for k, t in SCORE_OPTION_TYPES.items())}")
+    return meta
+
+
+def _checked_scaler(values: Any, input_shape: tuple[int, ...], path: Path) -> Scaler:
+    """The saved input scaling, after checking its kind, finite offsets and positive scales of a fitting shape."""
+    if not isinstance(values, dict) or values.get("kind") not in SCALINGS or not {"offset", "scale"} <= set(values):
+        raise DataError(f"{path}: scaler must give kind (one of {', '.join(SCALINGS)}), offset and scale")
+    try:
+        scaler = Scaler.from_dict(values)
+        offset, scale = np.asarray(scaler.offset, dtype=np.float64), np.asarray(scaler.scale, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"{path}: scaler offset and scale must be numbers ({e})") from None
+    if not np.isfinite(offset).all() or not np.isfinite(scale).all() or (scale <= 0).any():
+        raise DataError(f"{path}: the scaler needs finite offsets and positive, finite scales")
+    if offset.ndim and (offset.shape != scale.shape or offset.shape != tuple(input_shape[-offset.ndim:])):
+        raise DataError(f"{path}: the scaler's {offset.shape} values do not fit inputs of shape {input_shape}")
+    return scaler
 
 
 @dataclass

@@ -36,6 +36,7 @@ class RunOptions:
     progress: bool | None = None
     workers: int | None = None
     force: bool = False
+    yes: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Study:
 
 def _run_grid(spec: Any, o: RunOptions) -> Path:
     return run_experiment(spec, o.output, data_dir=o.data_dir, progress=o.progress, workers=o.workers,
-                          force=o.force)
+                          force=o.force, yes=o.yes)
 
 
 def _run_convergence(spec: Any, o: RunOptions) -> Path:

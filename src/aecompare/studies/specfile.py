@@ -29,6 +29,54 @@ def read_spec(name_or_path: str | Path, keys: tuple[str, ...], overrides: list[s
     return raw, where
 
 
+MAX_SPEC_BYTES = 1_000_000
+MAX_SPEC_NODES = 100_000  # values after expanding aliases: a real spec has a few hundred
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML text as plain values (``yaml.safe_load``: no Python tags), refusing documents too large once their
+    aliases are expanded (nine aliases per level grow a "billion laughs" file ninefold per level).
+
+    Raises:
+        ConfigError: for malformed YAML, a tag that would build an object, or a document that is too large.
+    """
+    if len(text) > MAX_SPEC_BYTES:
+        raise ConfigError(f"{where} is {len(text):,} characters; a spec is at most {MAX_SPEC_BYTES:,}")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        size = _expanded_size(root, {}, set(), where) if root is not None else 0
+        if size > MAX_SPEC_NODES:
+            raise ConfigError(f"{where}: its aliases expand to {size:,} values (at most {MAX_SPEC_NODES:,}); "
+                              "a spec that large is a mistake or an attack, so it is not read")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        problem = " ".join(str(e).split())
+        hint = (" (aecompare reads plain YAML values only: tags such as !!python/... are refused)"
+                if "tag" in problem else "")
+        raise ConfigError(f"{where} is not valid YAML: {problem}{hint}") from None
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], where: str) -> int:
+    """How many values ``node`` stands for once every alias is expanded (memoised per node, so a bomb is
+    measured without being built)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise ConfigError(f"{where}: a YAML alias refers to the value that contains it; a spec cannot be recursive")
+    open_nodes.add(key)
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, sizes, open_nodes, where) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, sizes, open_nodes, where) + _expanded_size(v, sizes, open_nodes, where)
+                       for k, v in node.value)
+    else:
+        size = 1
+    open_nodes.discard(key)
+    sizes[key] = size
+    return size
+
+
 def check_keys(raw: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
     """Refuse a key of ``raw`` that is not in ``keys``, naming the valid ones."""
     unknown = [k for k in raw if k not in keys]
@@ -50,10 +98,7 @@ def read_spec_mapping(name_or_path: str | Path, keys: tuple[str, ...]) -> tuple[
         ConfigError: unknown experiment, malformed YAML, or a file that is not a mapping (``keys`` are listed).
     """
     text, where = _read_spec_text(name_or_path)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{where} is not valid YAML: {e}") from None
+    raw = parse_yaml(text, where)
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: an experiment file must be a mapping with keys {', '.join(keys)}")
     return raw, where
@@ -81,7 +126,7 @@ def _resolve_extends(raw: dict[str, Any], where: str, name_or_path: str | Path, 
     sibling = Path(name_or_path).parent / base_name
     base_ref: str | Path = sibling if sibling.suffix in (".yaml", ".yml") and sibling.exists() else base_name
     text, base_where = _read_spec_text(base_ref)
-    base = yaml.safe_load(text)
+    base = parse_yaml(text, base_where)
     if not isinstance(base, dict):
         raise ConfigError(f"{base_where}: an experiment file must be a mapping")
     base = _resolve_extends(base, base_where, base_ref, depth + 1)
@@ -118,7 +163,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                 node = node.setdefault(part, {})
             if not isinstance(node, (dict, list)):
                 raise ConfigError(f"--set {key}: {part!r} is a value, not a section")
-        parsed = yaml.safe_load(value) if value else ""
+        parsed = parse_yaml(value, f"--set {item}") if value else ""
         if isinstance(node, list):
             if not last.isdigit() or int(last) >= len(node):
                 raise ConfigError(f"--set {key}: {last!r} is not an index of a list of {len(node)}")

@@ -27,6 +27,9 @@ from aecompare.train.steps import FlatParameters, adversarial_step, standard_ste
 log = logging.getLogger(__name__)
 
 COLLAPSE_SPREAD = 0.01  # a collapsed net gives ~1e-6; healthy early training already gives >0.05
+# A training loss this many times its first epoch's (in absolute value) has diverged: healthy runs fall well
+# below their first epoch; lr 10 on cardio reached ~1e26.
+DIVERGENCE_FACTOR = 1e3
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,11 @@ class TrainConfig:
         for key in ("epochs", "batch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be at least 1, got {getattr(self, key)}")
-        if not self.lr > 0:
-            raise ConfigError(f"train.lr must be positive, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"train.lr must be a positive, finite number, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"train.weight_decay must be 0 or a positive, finite number, got {self.weight_decay}")
+        resolve_device(self.device)  # an unknown or absent device fails at load time, with the valid ones
         if self.early_stopping_patience < 0 or self.lr_patience < 0:
             raise ConfigError("train patience values must be 0 (off) or positive")
         if not 0 < self.lr_factor < 1:
@@ -65,6 +71,8 @@ class TrainResult:
     train_seconds: float = 0.0
     stopped_early: bool = False
     output_spread: float = math.nan  # reconstructions' spread over inputs / the inputs' own; ~0: collapsed
+    diverged: str = ""  # why training was stopped as diverged ("" when it was not)
+    initial_loss: float = math.nan  # the untrained model's validation loss: the yardstick for divergence
 
     @property
     def collapsed(self) -> bool:
@@ -113,7 +121,8 @@ class Progress:
 
 
 def fit(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, config: TrainConfig, *,
-        seed: int = 0, progress: bool | None = None, checkpoint_dir: str | Path | None = None) -> TrainResult:
+        seed: int = 0, progress: bool | None = None, checkpoint_dir: str | Path | None = None,
+        name: str = "") -> TrainResult:
     """Train ``model`` in place on in-memory normal data and load the best validation checkpoint.
 
     Args:
@@ -128,6 +137,7 @@ def fit(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, c
             model, data size and settings resumes after the last finished epoch, giving the weights an
             uninterrupted run would have (exactly on the CPU; on a GPU up to nondeterministic kernels).
             ``epochs`` may grow between calls.
+        name: what is trained, for warnings (a run's dataset, model, normal classes and seed).
 
     Returns:
         The :class:`TrainResult`.
@@ -146,22 +156,43 @@ def fit(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, c
                    "train": {k: v for k, v in vars(config).items() if k != "epochs"}, "seed": seed}
     spent = _resume(checkpoint, fingerprint, model, opt, state, generator, device) if checkpoint else 0.0
     first_epoch = config.epochs + 1 if state.result.stopped_early else len(state.result.history) + 1
+    if not state.result.history:  # deterministic and draws no random numbers: training is unchanged by it
+        state.result.initial_loss = validation_loss(model, val_x if val_x is not None else train_x,
+                                                    config.batch_size)
     start = time.perf_counter() - spent
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(range(first_epoch, config.epochs + 1), desc="train", disable=not show, leave=False)
     for epoch in bar:
-        row = train_epoch(model, train_x, val_x, opt, generator, config, epoch)
-        stop = _record_epoch(state, row, model, opt, config)
+        try:
+            row = train_epoch(model, train_x, val_x, opt, generator, config, epoch)
+        except TrainingError as e:
+            raise TrainingError(f"{name}: {e}" if name else str(e)) from None
+        stop = _record_epoch(state, row, model, opt, config) or _diverged(state.result, name)
         bar.set_postfix(loss=f"{row['train_loss']:.4g}", val=f"{row['val_loss']:.4g}")
         if checkpoint is not None:
             _save_training_state(checkpoint, fingerprint, model, opt, state, generator, device, stop,
                         time.perf_counter() - start)
         if stop:
             state.result.stopped_early = True
-            log.info("early stop at epoch %d; best epoch %d", epoch, state.result.best_epoch)
+            if not state.result.diverged:
+                log.info("early stop at epoch %d; best epoch %d", epoch, state.result.best_epoch)
             break
     bar.close()
-    return _finish(model, state, val_x if val_x is not None and len(val_x) > 1 else train_x, device, start)
+    return _finish(model, state, val_x if val_x is not None and len(val_x) > 1 else train_x, device, start, name)
+
+
+def _diverged(result: TrainResult, name: str) -> bool:
+    """Mark ``result`` diverged (and say so) when the last epoch's training loss has grown past
+    :data:`DIVERGENCE_FACTOR` times the untrained model's loss (or the first epoch's, when that is unknown)."""
+    start = result.initial_loss if math.isfinite(result.initial_loss) else result.history[0]["train_loss"]
+    last = result.history[-1]["train_loss"]
+    if abs(last) <= DIVERGENCE_FACTOR * max(abs(start), 1e-8):
+        return False
+    result.diverged = (f"the training loss grew from {start:.4g} before training to {last:.4g} at epoch "
+                       f"{result.history[-1]['epoch']}")
+    log.warning("%sdiverged: %s; training stopped. Try a lower learning rate.", f"{name}: " if name else "",
+                result.diverged)
+    return True
 
 
 def train_epoch(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, opt: Optimisation,
@@ -220,6 +251,7 @@ def _save_training_state(folder: Path, fingerprint: dict, model: Autoencoder, op
         "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
         "history": result.history, "best_epoch": result.best_epoch,
         "best_val_loss": result.best_val_loss, "bad_epochs": state.bad_epochs, "stopped_early": stop,
+        "initial_loss": result.initial_loss,
         "seconds": seconds})
 
 
@@ -244,12 +276,13 @@ def _resume(folder: Path, fingerprint: dict, model: Autoencoder, opt: Optimisati
     result.history, result.best_epoch, result.best_val_loss = saved["history"], saved["best_epoch"], \
         saved["best_val_loss"]
     result.stopped_early = saved["stopped_early"]
+    result.initial_loss = saved.get("initial_loss", math.nan)
     log.info("resuming from the checkpoint in %s after epoch %d", folder, len(result.history))
     return saved["seconds"]
 
 
 def _finish(model: Autoencoder, state: Progress, spread_x: torch.Tensor, device: torch.device,
-            start: float) -> TrainResult:
+            start: float, name: str = "") -> TrainResult:
     """Load the best weights, time the training, and check the model for collapse."""
     result = state.result
     if state.best_state is not None:
@@ -260,9 +293,10 @@ def _finish(model: Autoencoder, state: Progress, spread_x: torch.Tensor, device:
     result.train_seconds = time.perf_counter() - start
     result.output_spread = output_spread(model, spread_x)
     if result.collapsed:
-        log.warning("the model gives nearly the same reconstruction for every input (spread %.3g of the "
+        log.warning("%sthe model gives nearly the same reconstruction for every input (spread %.3g of the "
                     "inputs'): it learned the mean, and its scores are distances to the mean. Try "
-                    "weight_init: kaiming, a lower learning rate, or more epochs.", result.output_spread)
+                    "weight_init: kaiming, a lower learning rate, or more epochs.", f"{name}: " if name else "",
+                    result.output_spread)
     return result
 
 

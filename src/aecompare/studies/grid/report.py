@@ -115,6 +115,10 @@ def _paper_comparison(published: dict[str, Any], rows: list[dict[str, Any]], mod
 
 def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], model_order: list[str],
                      published: dict[str, Any], percentile: float = 95.0) -> list[Block]:
+    failed = _failed_runs(rows)
+    rows = [r for r in rows if not r.get("diverged")]  # a diverged run's numbers mean nothing
+    if not rows:
+        return [Block("h2", f"Dataset: {dataset}"), *failed]
     present = {r["model"] for r in rows}
     models = [m for m in model_order if m in present] + sorted(present - set(model_order))
     normals = list(dict.fromkeys(r["normal"] for r in rows))
@@ -125,7 +129,7 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
                           for m, r in first_run.items())
     blocks = [Block("h2", f"Dataset: {dataset}"),
               Block("p", f"Models: {', '.join(models)}. Normal class choices: {len(normals)}. "
-                         f"Seeds: {len(seeds)}. Values are mean ± std over seeds. Scores: {scored_by}.")]
+                         f"Seeds: {len(seeds)}. Values are mean ± std over seeds. Scores: {scored_by}."), *failed]
     for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC")):
         blocks += [Block("h3", f"{title} by normal class (all anomalies pooled)"),
                    _metric_table(pooled, metric, models, normals)]
@@ -148,6 +152,24 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
     blocks += _figures(folder, dataset, models, normals, seeds[0], best)
     blocks += _views_inside(folder, dataset, models, normals[0], best)
     return blocks
+
+
+def _failed_runs(rows: list[dict[str, Any]]) -> list[Block]:
+    """The runs that diverged (left out of every table and mean) or collapsed (kept, flagged), if any."""
+    pooled = [r for r in rows if r["group"] == POOLED]
+    failed = [r for r in pooled if r.get("diverged") or r.get("collapsed")]
+    if not failed:
+        return []
+    n_diverged = sum(bool(r.get("diverged")) for r in failed)
+    table = Block("table", header=["model", "normal", "seed", "what happened"])
+    table.rows = [[r["model"], r["normal"], str(r["seed"]),
+                   "diverged: left out" if r.get("diverged") else "collapsed to one reconstruction: kept"]
+                  for r in failed]
+    return [Block("h3", "Runs that failed"),
+            Block("p", f"{n_diverged} of {len(pooled)} runs diverged and are left out of every table and mean below "
+                       f"(their scores measure nothing); {len(failed) - n_diverged} collapsed (the model gives one "
+                       "reconstruction for every input, so its scores are distances to the mean) and are kept."),
+            table]
 
 
 def best_seed(folder: Path, dataset: str, model: str, normal: str, seeds: list[int]) -> int:

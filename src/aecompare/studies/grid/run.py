@@ -27,7 +27,7 @@ from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
 from aecompare.core.io import OutputLock, atomic_write_text, check_distinct_names, write_json
-from aecompare.core.runtime import seed_everything
+from aecompare.core.runtime import one_thread, seed_everything
 from aecompare.core.validation import to_dict
 from aecompare.data import Dataset, OneClassSplit, Scaler, load_dataset, one_class_split
 from aecompare.errors import ConfigError
@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ("experiment", "dataset", "model", "normal", "seed", "group", "auroc", "auprc", "precision",
                   "recall", "f1", "tp", "fp", "tn", "fn", "threshold", "n_normal", "n_anomalous", "train_seconds",
-                  "best_epoch", "epochs_run", "collapsed", "settings_hash")
+                  "best_epoch", "epochs_run", "collapsed", "diverged", "settings_hash")
+SCORE_BOUND = 1e30  # a score beyond this (or not finite) comes from a diverged model
 N_EXAMPLES = 4  # normal and anomalous test inputs kept per run for reconstruction grids
 
 
@@ -78,8 +79,12 @@ def run_settings(spec: ExperimentSpec, run: Run) -> dict[str, Any]:
     }, default=str))
 
 
+MAX_RUNS_UNASKED = 2000  # a grid larger than this needs --yes
+
+
 def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | Path | None = None,
-                   progress: bool | None = None, workers: int | None = None, force: bool = False) -> Path:
+                   progress: bool | None = None, workers: int | None = None, force: bool = False,
+                   yes: bool = False) -> Path:
     """Run every run of ``spec`` not already finished with the same settings under ``output/<spec.name>``,
     and write ``results.csv``.
 
@@ -91,6 +96,7 @@ def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | 
         workers: processes running runs side by side; None picks one per CPU core (at most 4) on the
             CPU and 1 with CUDA. Each run seeds itself, so results do not depend on this.
         force: retrain finished runs whose stored settings differ from ``spec``'s (else that is an error).
+        yes: run a grid of more than :data:`MAX_RUNS_UNASKED` runs (else that is an error saying how many).
 
     Returns:
         The experiment folder.
@@ -109,6 +115,8 @@ def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | 
         datasets = {d.key: load_dataset(d.name, data_dir, **d.params) for d in spec.datasets}
         runs = list(expand_runs(spec, datasets))
         todo = runs_to_do(spec, runs, folder, force)
+        if len(todo) > MAX_RUNS_UNASKED and not yes:
+            raise ConfigError(too_many_runs(spec, len(todo), workers))
         write_json(folder / run_folder.EXPERIMENT, {**spec_to_dict(spec),
                                                      "runs": [r.relative_dir.as_posix() for r in runs]})
         log.info("%s: %d runs, %d already finished", spec.name, len(runs), len(runs) - len(todo))
@@ -140,6 +148,16 @@ def runs_to_do(spec: ExperimentSpec, runs: list[Run], folder: Path, force: bool)
     return todo + [run for run, _ in stale]
 
 
+def too_many_runs(spec: ExperimentSpec, n: int, workers: int | None) -> str:
+    """The refusal of a very large grid: how many runs, and a floor on how long they take."""
+    epochs = max(spec.train_config(d).epochs for d in spec.datasets)
+    lanes = workers or default_workers(n)
+    floor_minutes = n * 0.02 * epochs / lanes / 60  # 20 ms an epoch: the quick comparison's smallest runs
+    return (f"{spec.name}: {n:,} runs to train (up to {epochs} epochs each); even at the quick comparison's pace "
+            f"that is at least {floor_minutes:,.0f} minutes on {lanes} worker(s), and far longer for image data. "
+            "Pass --yes to run them, or fewer seeds, models or normal classes")
+
+
 def stale_message(folder: Path, n_finished: int, stale: list[tuple[Run, list[str]]]) -> str:
     """What differs between the finished runs in ``folder`` and the settings asked for, and the ways on."""
     kinds = Counter("; ".join(changes) for _, changes in stale)
@@ -162,9 +180,10 @@ def execute_grid(spec: ExperimentSpec, todo: list[Run], datasets: dict[str, Data
     workers = default_workers(len(groups)) if workers is None else max(1, workers)
     with tqdm(total=len(todo), desc=spec.name, unit="run", disable=not show) as bar:
         if workers == 1:
-            for group in groups:
-                execute_runs(spec, group, datasets[group[0].dataset.key], folder)
-                bar.update(len(group))
+            with one_thread():  # as in the pool's workers: the numbers do not depend on --workers
+                for group in groups:
+                    execute_runs(spec, group, datasets[group[0].dataset.key], folder)
+                    bar.update(len(group))
         else:
             _run_in_processes(spec, groups, folder, data_dir, workers, bar)
 
@@ -259,7 +278,8 @@ def train_run(spec: ExperimentSpec, run: Run, dataset: Dataset) -> TrainedRun:
          (("train", split.x_train), ("val", split.x_val), ("test", split.x_test))}
     seed_everything(run.seed)  # weight initialisation
     model = build_model(run.model.name, split.input_shape, **spec.model_overrides(run.model, run.dataset))
-    result = fit(model, x["train"], x["val"], spec.train_config(run.dataset), seed=run.seed, progress=False)
+    result = fit(model, x["train"], x["val"], spec.train_config(run.dataset), seed=run.seed, progress=False,
+                 name=run_name(run))
     return TrainedRun(split, scaler, x, model, result, run_extras(model, split, x, dataset.kind == "image"))
 
 
@@ -287,6 +307,22 @@ def run_extras(model: Any, split: OneClassSplit, x: dict[str, torch.Tensor], ima
             "codes": encode_codes(model, x_train) if model.config.latent_dim > 0 else None}
 
 
+def run_name(run: Run) -> str:
+    """How warnings name a run: dataset, model, normal classes and seed."""
+    return f"{run.dataset.key} / {run.model.label} / normal {'+'.join(run.normal)} / seed {run.seed}"
+
+
+def divergence(result: TrainResult, scores: list[np.ndarray], threshold: float) -> str:
+    """Why a run counts as diverged ("" when it does not): its training loss exploded, or its scores or its
+    threshold are not finite numbers of a sane size."""
+    if result.diverged:
+        return result.diverged
+    for values in scores:
+        if not np.isfinite(values).all() or np.abs(values).max(initial=0.0) > SCORE_BOUND:
+            return "its scores are not finite (or beyond 1e30)"
+    return "" if np.isfinite(threshold) else "its threshold is not finite"
+
+
 def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunRecord:
     """Score ``run``'s test data with its scorer, threshold on normal validation scores, and gather its record."""
     method, split, x, result = spec.score_of(run.model), trained.split, trained.x, trained.result
@@ -295,6 +331,9 @@ def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunReco
     test_scores = score(trained.model, x["test"], method, **options)
     threshold = threshold_from_normal(val_scores, spec.evaluation.threshold_percentile)
     train_scores = score(trained.model, x["train"], method, **options)
+    diverged = divergence(result, [val_scores, test_scores, train_scores], threshold)
+    if diverged and not result.diverged:
+        log.warning("%s: diverged: %s; its metrics are left out of the report's means", run_name(run), diverged)
     settings = run_settings(spec, run)
     config = {
         "format_version": run_folder.FORMAT_VERSION, "settings": settings,
@@ -316,7 +355,8 @@ def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunReco
         decision_scores=np.concatenate([train_scores, val_scores if len(x["val"]) else []]),
         history=result.history, train_seconds=result.train_seconds)
     metrics = {
-        "rows": metrics_by_group(split.y_test, test_scores, split.group_test, threshold), "score": method,
+        "rows": _metric_rows(split, test_scores, threshold, bool(diverged)), "score": method,
+        "diverged": diverged,
         "threshold": threshold, "train_seconds": result.train_seconds, "best_epoch": result.best_epoch,
         "epochs_run": len(result.history), "stopped_early": result.stopped_early,
         "output_spread": result.output_spread, "collapsed": result.collapsed,
@@ -324,6 +364,15 @@ def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunReco
     scores = dict(test_scores=test_scores, y_test=split.y_test, group_test=split.group_test.astype(str),
                   val_scores=val_scores, threshold=threshold)
     return RunRecord(config, detector, scores, metrics, trained.extras["examples"], trained.extras["codes"])
+
+
+def _metric_rows(split: OneClassSplit, scores: np.ndarray, threshold: float, diverged: bool) -> list[dict]:
+    """Per-group metrics; a diverged run's are NaN (scores that are not numbers rank nothing)."""
+    if not diverged:
+        return metrics_by_group(split.y_test, scores, split.group_test, threshold)
+    rows = metrics_by_group(split.y_test, np.zeros(len(scores)), split.group_test, 0.0)  # the groups and counts
+    return [{**r, **{k: float("nan") for k in ("auroc", "auprc", "precision", "recall", "f1", "tp", "fp", "tn",
+                                                "fn")}} for r in rows]
 
 
 def pixel_level_auroc(model: torch.nn.Module, x_test: torch.Tensor, masks: np.ndarray) -> float | None:
@@ -364,6 +413,7 @@ def collect_results(folder: Path) -> list[dict[str, Any]]:
                 "normal": "+".join(config["normal"]), "seed": config["seed"], "threshold": metrics["threshold"],
                 "train_seconds": metrics["train_seconds"], "best_epoch": metrics["best_epoch"],
                 "epochs_run": metrics["epochs_run"], "collapsed": metrics.get("collapsed"),
+                "diverged": bool(metrics.get("diverged")),
                 "settings_hash": config.get("settings_hash", ""), **r,
             })
     return rows
