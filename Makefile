@@ -17,8 +17,9 @@ $(VENV)/bin/python:
 install: $(VENV)/bin/python
 	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python $(UV_LINKS) -e . "$(TORCH)"
 
+# The test extras and Ray: the Ray-vs-local test runs in CI (it skips, saying why, where Ray is missing).
 install-test: $(VENV)/bin/python
-	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python $(UV_LINKS) -e ".[test]" "$(TORCH)"
+	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python $(UV_LINKS) -e ".[test,ray]" "$(TORCH)"
 
 run: install
 	$(VENV)/bin/aecompare run quick --output $(OUTPUT)

@@ -16,11 +16,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from quick_comparison import machine  # noqa: E402
+from quick_comparison import RESULTS, machine, publish  # noqa: E402
 
 from fault_cases import FAULTS, snapshot  # noqa: E402
-
-RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def run_case(fault, folder: Path) -> tuple[bool, str]:
@@ -63,11 +61,7 @@ def main() -> None:
              "setting, no traceback, no output) and none changed the finished experiment beside it; "
              f"{time.perf_counter() - start:.0f} s in all", "",
              "| kind | case | outcome |", "|---|---|---|", *rows]
-    section = "\n".join(lines) + "\n"
-    print(section)
-    if args.append:
-        with open(RESULTS, "a") as f:
-            f.write("\n" + section)
+    publish("\n".join(lines) + "\n", args.append)
 
 
 if __name__ == "__main__":

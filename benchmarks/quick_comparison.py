@@ -54,6 +54,14 @@ def run_timed(experiment: str, output: str, overrides: list[str], workers: int |
     return time.perf_counter() - start
 
 
+def publish(section: str, append: bool) -> None:
+    """Print a Markdown section and, with ``append``, add it to RESULTS.md."""
+    print(section)
+    if append:
+        with open(RESULTS, "a") as f:
+            f.write("\n" + section)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, help="passed to aecompare run (default: one per core)")
@@ -90,11 +98,7 @@ def main() -> None:
     for (dataset, model), values in auroc.items():
         lines.append(f"| {dataset} | {model} | {np.mean(values):.4f} | {len(values)} | "
                      f"{np.mean(seconds[(dataset, model)]):.2f} |")
-    section = "\n".join(lines) + "\n"
-    print(section)
-    if args.append:
-        with open(RESULTS, "a") as f:
-            f.write("\n" + section)
+    publish("\n".join(lines) + "\n", args.append)
 
 
 if __name__ == "__main__":

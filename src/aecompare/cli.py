@@ -45,6 +45,7 @@ def _add_run_parsers(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--force", action="store_true",
                      help="retrain finished runs whose settings differ from the ones asked for (the others are kept)")
     run.add_argument("--yes", action="store_true", help="run a grid of more than 2000 runs without asking")
+    _add_scale_arguments(run)
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
 
     images = sub.add_parser("images", help="compare CAE and CVAE on your own folder of product images "
@@ -58,7 +59,22 @@ def _add_run_parsers(sub: argparse._SubParsersAction) -> None:
     images.add_argument("--workers", type=int, help="processes running runs side by side")
     images.add_argument("--force", action="store_true",
                         help="retrain finished runs whose settings differ from the ones asked for")
+    _add_scale_arguments(images)
     images.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
+
+
+def _add_scale_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where runs execute: the device, the local pool or a Ray cluster."""
+    parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the spec's, auto = CUDA when present)")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="local processes (default) or Ray tasks (pip install 'aecompare[ray]')")
+    parser.add_argument("--address", help="ray: 'auto' or ray://host:10001 to join a cluster (default: start a "
+                                          "local instance)")
+    parser.add_argument("--cpus-per-run", type=float, default=1.0, help="ray: CPUs each run asks for (default 1)")
+    parser.add_argument("--gpus-per-run", type=float, default=0.0,
+                        help="ray: GPUs each run asks for; fractions share a GPU, e.g. 0.25 (default 0)")
+    parser.add_argument("--runs-per-gpu", type=int,
+                        help="local with CUDA: runs side by side on each GPU (default: from free memory)")
 
 
 def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
@@ -81,6 +97,7 @@ def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
                         help="the table's label column, left out of the features when present (default: label)")
     scorer.add_argument("--output", "-o", help="write the scores to this CSV (default: print them)")
     scorer.add_argument("--data-dir", help="folder of datasets, for --images/--table given relative to it")
+    scorer.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the CPU)")
 
     generate = sub.add_parser("generate", help="train a VAE on a folder of images; write samples from the prior, "
                                                "reconstructions and a latent interpolation")
@@ -93,6 +110,7 @@ def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
                           help="override a setting of the fiorino-faces study, e.g. --set image_size=64 "
                                "--set train.epochs=20 --set model.latent_dim=64 (repeatable)")
     generate.add_argument("--data-dir", help="folder of datasets, for --images given relative to it")
+    generate.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
     generate.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
 
     data = sub.add_parser("data", help="manage the data directory")
@@ -159,18 +177,24 @@ def _run(args: argparse.Namespace) -> int:
 
     _check_counts(args)
     study = study_of_spec(args.experiment)
-    spec = study.load(args.experiment, args.overrides, args.seeds)
+    device = [f"train.device={args.device}"] if args.device and study.name != "convergence" else []
+    spec = study.load(args.experiment, [*args.overrides, *device], args.seeds)
     if study.name == "grid":
         return _run_grid(spec, args)
     return _write_and_print_report(study.run(spec, _run_options(args)), args)
 
 
 def _run_options(args: argparse.Namespace):
+    from aecompare.runs.executors import ExecutorOptions
     from aecompare.studies.registry import RunOptions
 
+    executor = ExecutorOptions(kind=getattr(args, "executor", "local"), address=getattr(args, "address", None),
+                               cpus_per_run=getattr(args, "cpus_per_run", 1.0),
+                               gpus_per_run=getattr(args, "gpus_per_run", 0.0),
+                               runs_per_gpu=getattr(args, "runs_per_gpu", None))
     return RunOptions(output=Path(args.output), data_dir=getattr(args, "data_dir", None),
                       progress=None if not args.quiet else False, workers=getattr(args, "workers", None),
-                      force=getattr(args, "force", False), yes=getattr(args, "yes", False))
+                      force=getattr(args, "force", False), yes=getattr(args, "yes", False), executor=executor)
 
 
 def _check_counts(args: argparse.Namespace) -> None:
@@ -269,14 +293,17 @@ def _images(args: argparse.Namespace) -> int:
 
     _check_counts(args)
     folder = Path(args.images).expanduser().resolve()
-    return _run_grid(load_spec("images", [*args.overrides, f"datasets.0.params.path={folder}"], args.seeds), args)
+    device = [f"train.device={args.device}"] if args.device else []
+    return _run_grid(load_spec("images", [*args.overrides, f"datasets.0.params.path={folder}", *device], args.seeds),
+                     args)
 
 
 def _generate(args: argparse.Namespace) -> int:
     from aecompare.studies.generation.run import run_generation
     from aecompare.studies.generation.spec import load_generation_spec
 
-    spec = load_generation_spec("fiorino-faces", [*args.overrides, f"images={args.images}"])
+    device = [f"train.device={args.device}"] if args.device else []
+    spec = load_generation_spec("fiorino-faces", [*args.overrides, f"images={args.images}", *device])
     folder = run_generation(spec, Path(args.output), data_dir=args.data_dir, progress=None if not args.quiet else False)
     return _write_and_print_report(folder, args, [f"{name}: {folder / 'figures' / f'{name}.png'}"
                                                   for name in ("samples", "reconstructions", "interpolation")])
@@ -286,7 +313,7 @@ def _score(args: argparse.Namespace) -> int:
     from aecompare.runs.new_data import score_new_data
 
     written = score_new_data(args.run, images=args.images, table=args.table, label=args.label, output=args.output,
-                          data_dir=args.data_dir)
+                             data_dir=args.data_dir, device=args.device)
     if args.output is None:
         sys.stdout.write(written)
     else:

@@ -57,8 +57,8 @@ def test_changed_settings_are_refused_naming_the_difference(tmp_path: Path, monk
     assert run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1"])[0] == 0
     stamps = {p: p.stat().st_mtime_ns for p in (out / "small").glob("*/*/*/*/metrics.json")}
     trained: list = []
-    original = runner.execute_runs
-    monkeypatch.setattr(runner, "execute_runs", lambda spec, runs, *a: trained.extend(runs) or original(spec, runs, *a))
+    original = runner.train_group
+    monkeypatch.setattr(runner, "train_group", lambda spec, runs, *a: trained.extend(runs) or original(spec, runs, *a))
 
     code, _, err = run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1",
                             "--set", "train.epochs=3", "--set", "model.latent_dim=3"])

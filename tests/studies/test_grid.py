@@ -15,7 +15,8 @@ import aecompare.runs.folder as run_folder
 import aecompare.studies.grid.run as runner
 from aecompare.data import load_dataset
 from aecompare.errors import ConfigError, DataNotFoundError
-from aecompare.studies.grid.run import RESULT_COLUMNS, Run, execute_runs, run_experiment
+from aecompare.runs.folder import write_files
+from aecompare.studies.grid.run import RESULT_COLUMNS, Run, run_experiment, train_group
 from aecompare.studies.grid.spec import load_spec, parse_spec
 from aecompare.studies.specfile import builtin_specs
 from conftest import run_cli
@@ -120,8 +121,8 @@ def test_runner_resumes_and_ignores_unfinished_folders(tiny_spec, tmp_path: Path
     (unfinished.parent / ".seed-0.partial-999").mkdir()
 
     executed: list[Run] = []
-    original = runner.execute_runs
-    monkeypatch.setattr(runner, "execute_runs",
+    original = runner.train_group
+    monkeypatch.setattr(runner, "train_group",
                         lambda spec, runs, *a: executed.extend(runs) or original(spec, runs, *a))
     run_experiment(tiny_spec, tmp_path, progress=False, workers=1)
     assert [(r.model.label, r.normal) for r in executed] == [("vae-b2", ("0",))]
@@ -161,8 +162,8 @@ def test_test_data_and_labels_reach_no_choice(model: str, tmp_path: Path) -> Non
     tampered = dataclasses.replace(dataset, x_test=rng.random(dataset.x_test.shape, dtype=np.float32),
                                    y_test=rng.permutation(dataset.y_test))
     run = Run(spec.datasets[0], ("0",), spec.models[0], 0)
-    a = execute_runs(spec, [run], dataset, tmp_path / "a")[0]
-    b = execute_runs(spec, [run], tampered, tmp_path / "b")[0]
+    a = write_files(tmp_path / "a", Path("run"), train_group(spec, [run], dataset, None)[0][1])
+    b = write_files(tmp_path / "b", Path("run"), train_group(spec, [run], tampered, None)[0][1])
     for name in ("history.json",):
         assert (a / name).read_text() == (b / name).read_text()
     metrics_a, metrics_b = (json.loads((d / "metrics.json").read_text()) for d in (a, b))

@@ -30,7 +30,15 @@ from typing import Any
 import numpy as np
 
 from aecompare import __version__
-from aecompare.core.io import canonical_json, inside, read_json, replace_folder, safe_name, write_json
+from aecompare.core.io import (
+    atomic_write_bytes,
+    canonical_json,
+    inside,
+    read_json,
+    replace_folder,
+    safe_name,
+    write_json,
+)
 from aecompare.data.preprocessing import SCALINGS, Scaler
 from aecompare.errors import DataError, DataNotFoundError
 from aecompare.models import Autoencoder, load_model, save_model
@@ -216,6 +224,31 @@ def write_run(experiment_dir: Path, relative: Path, record: RunRecord) -> Path:
         np.savez_compressed(partial / CODES, **record.codes)
     write_detector(partial, record.detector)
     write_json(partial / METRICS, record.metrics)  # written last: its presence marks a finished run
+    replace_folder(partial, final)
+    return final
+
+
+def run_files(record: RunRecord) -> dict[str, bytes]:
+    """Every file of ``record``'s run folder as bytes: what a worker without a shared filesystem sends back."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = write_run(Path(tmp), Path("run"), record)
+        return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file()}
+
+
+def write_files(experiment_dir: Path, relative: Path, files: dict[str, bytes]) -> Path:
+    """Put a run folder's files (from :func:`run_files`) at ``experiment_dir / relative``, as :func:`write_run`
+    does: a temporary folder, ``metrics.json`` last, then in place in one step."""
+    if METRICS not in files or any(Path(name).name != name or name.startswith(".") for name in files):
+        raise DataError(f"a worker sent back an incomplete or malformed run folder for {relative}")
+    final = inside(experiment_dir, experiment_dir / relative)
+    partial = final.with_name(f".{final.name}{PARTIAL}{os.getpid()}")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    for name in sorted(files, key=lambda n: n == METRICS):  # metrics.json last
+        atomic_write_bytes(partial / name, files[name])
     replace_folder(partial, final)
     return final
 

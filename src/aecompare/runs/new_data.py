@@ -20,7 +20,8 @@ GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2 luma, as Pillow's 
 
 
 def score_new_data(run_dir: str | Path, *, images: str | None = None, table: str | None = None,
-                   label: str = "label", output: str | Path | None = None, data_dir: str | None = None) -> str:
+                   label: str = "label", output: str | Path | None = None, data_dir: str | None = None,
+                   device: str | None = None) -> str:
     """Score the image files under ``images`` (or the rows of ``table``) with the run in ``run_dir``.
 
     Images are centre-cropped and resized to the run's input size, and made gray for a one-channel model;
@@ -33,6 +34,7 @@ def score_new_data(run_dir: str | Path, *, images: str | None = None, table: str
         label: the table's label column.
         output: write the CSV here (atomically) as well as returning it.
         data_dir: where relative ``images``/``table`` paths are also looked for.
+        device: where to score (default: the CPU).
 
     Returns:
         The CSV text: ``input`` (file path or row index), ``score``, ``anomaly`` (1 above the run's threshold).
@@ -40,7 +42,7 @@ def score_new_data(run_dir: str | Path, *, images: str | None = None, table: str
     Raises:
         DataError: for inputs of the wrong kind or shape for the run.
     """
-    detector = Detector.load(run_dir)
+    detector = Detector.load(run_dir, device=device or "cpu")
     shape = detector.input_shape_
     if images is not None:
         if len(shape) != 3:

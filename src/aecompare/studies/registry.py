@@ -14,6 +14,7 @@ from typing import Any
 from aecompare.core.io import OutputLock, read_json
 from aecompare.errors import DataNotFoundError, unknown_name
 from aecompare.report.document import Block, write_document
+from aecompare.runs.executors import ExecutorOptions
 from aecompare.runs.folder import EXPERIMENT
 from aecompare.studies.convergence import report as convergence_report
 from aecompare.studies.convergence.run import run_convergence
@@ -37,6 +38,7 @@ class RunOptions:
     workers: int | None = None
     force: bool = False
     yes: bool = False
+    executor: ExecutorOptions | None = None  # None: the local pool
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Study:
 
 def _run_grid(spec: Any, o: RunOptions) -> Path:
     return run_experiment(spec, o.output, data_dir=o.data_dir, progress=o.progress, workers=o.workers,
-                          force=o.force, yes=o.yes)
+                          force=o.force, yes=o.yes, executor=o.executor)
 
 
 def _run_convergence(spec: Any, o: RunOptions) -> Path:

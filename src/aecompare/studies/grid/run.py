@@ -8,16 +8,15 @@ differing runs). One process writes an experiment folder at a time.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
-import multiprocessing
-import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
 from aecompare.core.io import OutputLock, atomic_write_text, check_distinct_names, write_json
-from aecompare.core.runtime import one_thread, seed_everything
+from aecompare.core.runtime import seed_everything
 from aecompare.core.validation import to_dict
 from aecompare.data import Dataset, OneClassSplit, Scaler, load_dataset, one_class_split
 from aecompare.errors import ConfigError
@@ -36,6 +35,7 @@ from aecompare.metrics import metrics_by_group, threshold_from_normal
 from aecompare.models import build_model, config_to_dict, model_config
 from aecompare.models.backbones import check_pretrained_available
 from aecompare.runs import folder as run_folder
+from aecompare.runs.executors import ExecutorOptions, local_lanes, require_ray, run_tasks
 from aecompare.runs.folder import DetectorFiles, RunRecord
 from aecompare.scoring import error_map, heaviside, reconstruct, score
 from aecompare.studies.grid.spec import DatasetSpec, ExperimentSpec, ModelSpec, spec_to_dict
@@ -84,7 +84,7 @@ MAX_RUNS_UNASKED = 2000  # a grid larger than this needs --yes
 
 def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | Path | None = None,
                    progress: bool | None = None, workers: int | None = None, force: bool = False,
-                   yes: bool = False) -> Path:
+                   yes: bool = False, executor: ExecutorOptions | None = None) -> Path:
     """Run every run of ``spec`` not already finished with the same settings under ``output/<spec.name>``,
     and write ``results.csv``.
 
@@ -97,6 +97,7 @@ def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | 
             CPU and 1 with CUDA. Each run seeds itself, so results do not depend on this.
         force: retrain finished runs whose stored settings differ from ``spec``'s (else that is an error).
         yes: run a grid of more than :data:`MAX_RUNS_UNASKED` runs (else that is an error saying how many).
+        executor: where runs execute (the local pool by default; Ray); ``workers`` overrides its pool size.
 
     Returns:
         The experiment folder.
@@ -115,12 +116,13 @@ def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | 
         datasets = {d.key: load_dataset(d.name, data_dir, **d.params) for d in spec.datasets}
         runs = list(expand_runs(spec, datasets))
         todo = runs_to_do(spec, runs, folder, force)
+        executor = dataclasses.replace(executor or ExecutorOptions(), **({"workers": workers} if workers else {}))
         if len(todo) > MAX_RUNS_UNASKED and not yes:
-            raise ConfigError(too_many_runs(spec, len(todo), workers))
+            raise ConfigError(too_many_runs(spec, len(todo), local_lanes(executor, len(todo))[0]))
         write_json(folder / run_folder.EXPERIMENT, {**spec_to_dict(spec),
                                                      "runs": [r.relative_dir.as_posix() for r in runs]})
         log.info("%s: %d runs, %d already finished", spec.name, len(runs), len(runs) - len(todo))
-        execute_grid(spec, todo, datasets, folder, data_dir, progress, workers)
+        execute_grid(spec, todo, datasets, folder, data_dir, progress, executor)
         write_results(folder)
     return folder
 
@@ -148,10 +150,9 @@ def runs_to_do(spec: ExperimentSpec, runs: list[Run], folder: Path, force: bool)
     return todo + [run for run, _ in stale]
 
 
-def too_many_runs(spec: ExperimentSpec, n: int, workers: int | None) -> str:
+def too_many_runs(spec: ExperimentSpec, n: int, lanes: int) -> str:
     """The refusal of a very large grid: how many runs, and a floor on how long they take."""
     epochs = max(spec.train_config(d).epochs for d in spec.datasets)
-    lanes = workers or default_workers(n)
     floor_minutes = n * 0.02 * epochs / lanes / 60  # 20 ms an epoch: the quick comparison's smallest runs
     return (f"{spec.name}: {n:,} runs to train (up to {epochs} epochs each); even at the quick comparison's pace "
             f"that is at least {floor_minutes:,.0f} minutes on {lanes} worker(s), and far longer for image data. "
@@ -173,19 +174,24 @@ def stale_message(folder: Path, n_finished: int, stale: list[tuple[Run, list[str
 
 
 def execute_grid(spec: ExperimentSpec, todo: list[Run], datasets: dict[str, Dataset], folder: Path,
-                 data_dir: str | Path | None, progress: bool | None, workers: int | None) -> None:
-    """Train and write ``todo``, in this process or a pool of ``workers`` processes."""
+                 data_dir: str | Path | None, progress: bool | None, executor: ExecutorOptions) -> None:
+    """Train ``todo`` where ``executor`` says and write each run folder here, under the lock, as it arrives."""
     show = sys.stderr.isatty() if progress is None else progress
     groups = list(group_by_training(spec, todo).values())
-    workers = default_workers(len(groups)) if workers is None else max(1, workers)
+    _DATASETS.update(datasets)  # in-process runs use the driver's copy
+    if executor.kind == "ray":
+        ray = require_ray()
+        refs = {key: ray.put(data) for key, data in datasets.items()} if groups else {}  # no shared filesystem
+        tasks = [(spec, group, refs[group[0].dataset.key], None) for group in groups]
+    else:
+        tasks = [(spec, group, group[0].dataset.key, data_dir) for group in groups]
     with tqdm(total=len(todo), desc=spec.name, unit="run", disable=not show) as bar:
-        if workers == 1:
-            with one_thread():  # as in the pool's workers: the numbers do not depend on --workers
-                for group in groups:
-                    execute_runs(spec, group, datasets[group[0].dataset.key], folder)
-                    bar.update(len(group))
-        else:
-            _run_in_processes(spec, groups, folder, data_dir, workers, bar)
+        def write(_: int, files: list[tuple[str, dict[str, bytes]]]) -> None:
+            for relative, contents in files:
+                run_folder.write_files(folder, Path(relative), contents)
+            bar.update(len(files))
+
+        run_tasks(train_group, tasks, write, executor, init=partial(_load_datasets, spec, data_dir))
 
 
 def group_by_training(spec: ExperimentSpec, runs: list[Run]) -> dict[str, list[Run]]:
@@ -199,40 +205,26 @@ def group_by_training(spec: ExperimentSpec, runs: list[Run]) -> dict[str, list[R
     return groups
 
 
-def default_workers(n_runs: int) -> int:
-    """One process per CPU core (at most 4) on the CPU; one with CUDA, which runs already use in full."""
-    if torch.cuda.is_available():
-        return 1
-    return max(1, min(n_runs, os.cpu_count() or 1, 4))
+_DATASETS: dict[str, Dataset] = {}  # this process's loaded datasets, by key
 
 
-_WORKER_DATASETS: dict[str, Dataset] = {}
+def _load_datasets(spec: ExperimentSpec, data_dir: str | Path | None) -> None:
+    for d in spec.datasets:  # a worker process loads each dataset once, not once per run
+        if d.key not in _DATASETS:
+            _DATASETS[d.key] = load_dataset(d.name, data_dir, **d.params)
 
 
-def _init_worker(spec: ExperimentSpec, data_dir: str | Path | None) -> None:
-    torch.set_num_threads(1)  # the processes share the cores; one thread each avoids oversubscription
-    for d in spec.datasets:  # load once per process, not once per run
-        _WORKER_DATASETS[d.key] = load_dataset(d.name, data_dir, **d.params)
+def train_group(spec: ExperimentSpec, runs: list[Run], dataset: Dataset | str,
+                data_dir: str | Path | None) -> list[tuple[str, dict[str, bytes]]]:
+    """A task: train once for ``runs`` and return each run folder's files (relative folder, {name: bytes}).
 
-
-def _worker_runs(spec: ExperimentSpec, runs: list[Run], folder: Path) -> list[Path]:
-    return execute_runs(spec, runs, _WORKER_DATASETS[runs[0].dataset.key], folder)
-
-
-def _run_in_processes(spec: ExperimentSpec, groups: list[list[Run]], folder: Path, data_dir: str | Path | None,
-                      workers: int, bar: tqdm) -> None:
-    # spawn, not fork: forking a process that has started torch's thread pools can deadlock.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(spec, data_dir)) as pool:
-        futures = [pool.submit(_worker_runs, spec, group, folder) for group in groups]
-        try:
-            for future in as_completed(futures):
-                bar.update(len(future.result()))  # re-raises a run's error here, with its message
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+    ``dataset`` is the data itself (sent by the driver) or its key in this process's cache.
+    """
+    if isinstance(dataset, str):
+        _load_datasets(spec, data_dir)
+        dataset = _DATASETS[dataset]
+    trained = train_run(spec, runs[0], dataset)
+    return [(run.relative_dir.as_posix(), run_folder.run_files(evaluate_run(spec, run, trained))) for run in runs]
 
 
 def expand_runs(spec: ExperimentSpec, datasets: dict[str, Dataset]) -> Iterator[Run]:
@@ -261,13 +253,6 @@ class TrainedRun:
     model: Any
     result: TrainResult
     extras: dict[str, Any]  # normal_test_mse, examples, pixel_auroc, codes
-
-
-def execute_runs(spec: ExperimentSpec, runs: list[Run], dataset: Dataset, folder: Path) -> list[Path]:
-    """Train once for ``runs`` (which differ only in their score: see :func:`group_by_training`), then score,
-    evaluate and write each run's folder. Returns the folders."""
-    trained = train_run(spec, runs[0], dataset)
-    return [run_folder.write_run(folder, run.relative_dir, evaluate_run(spec, run, trained)) for run in runs]
 
 
 def train_run(spec: ExperimentSpec, run: Run, dataset: Dataset) -> TrainedRun:
