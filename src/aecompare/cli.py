@@ -130,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s", force=True)
     debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if args.command in ("run", "generate"):
+        from aecompare.train.distributed import init_from_environment
+
+        init_from_environment()  # under torchrun: join the process group before anything trains
     commands = {"run": _run, "list": _list, "report": _report, "inspect": _inspect, "images": _images,
                 "generate": _generate, "data": _data, "score": _score}
     try:
@@ -209,7 +213,10 @@ def _write_and_print_report(folder: Path, args: argparse.Namespace, lines: Seque
     """Write the report of ``folder``; print ``lines`` and the Markdown path unless quiet, and the HTML path
     last (for scripts)."""
     from aecompare.studies.registry import write_report
+    from aecompare.train.distributed import is_main
 
+    if not is_main():  # under torchrun, the first process reports
+        return 0
     html = write_report(folder)
     if not args.quiet:
         for line in lines:

@@ -93,8 +93,12 @@ class Autoencoder(nn.Module):
         critic = {id(p) for p in self.critic.parameters()} if self.critic is not None else set()
         return [p for p in params if id(p) not in critic]
 
-    def encode(self, x: torch.Tensor, sample: bool | None = None) -> BottleneckOutput:
-        """(B, *input_shape) -> codes; a VAE samples only while training or when ``sample`` is True."""
+    def encode(self, x: torch.Tensor, sample: bool | None = None, noise: torch.Tensor | None = None
+               ) -> BottleneckOutput:
+        """(B, *input_shape) -> codes; a VAE samples only while training or when ``sample`` is True, from
+        ``noise`` (B, latent) when given."""
+        if noise is not None:
+            return self.bottleneck(self.encoder(x), sample=sample, noise=noise)
         return self.bottleneck(self.encoder(x), sample=sample)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -110,7 +114,8 @@ class Autoencoder(nn.Module):
         mean, logvar = out.chunk(2, dim=1)  # channels (or features) [0, C) are the mean, [C, 2C) the log-variance
         return self.mean_activation(mean), logvar.clamp(*self.config.logvar_clamp)
 
-    def forward(self, x: torch.Tensor, sample: bool | None = None) -> AutoencoderOutput:
-        code = self.encode(x, sample=sample)
+    def forward(self, x: torch.Tensor, sample: bool | None = None, noise: torch.Tensor | None = None
+                ) -> AutoencoderOutput:
+        code = self.encode(x, sample=sample, noise=noise)
         recon, recon_logvar = self.decode_distribution(code.z)
         return AutoencoderOutput(recon=recon, z=code.z, mu=code.mu, logvar=code.logvar, recon_logvar=recon_logvar)

@@ -48,11 +48,14 @@ class GaussianBottleneck(nn.Module):
         self.logvar = nn.Linear(in_features, latent_dim)
         self.logvar_clamp = logvar_clamp
 
-    def forward(self, h: torch.Tensor, sample: bool | None = None) -> BottleneckOutput:
+    def forward(self, h: torch.Tensor, sample: bool | None = None, noise: torch.Tensor | None = None
+                ) -> BottleneckOutput:
+        """``noise`` (B, latent): the standard normal draws to use instead of fresh ones (data-parallel
+        training draws a global batch's noise on every process and gives each its rows)."""
         mu = self.mu(h)
         logvar = self.logvar(h).clamp(*self.logvar_clamp)
         if self.training if sample is None else sample:
-            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            z = mu + torch.exp(0.5 * logvar) * (torch.randn_like(mu) if noise is None else noise)
         else:
             z = mu
         return BottleneckOutput(z=z, mu=mu, logvar=logvar)

@@ -21,8 +21,9 @@ from aecompare.core.runtime import batched, resolve_device, seed_everything
 from aecompare.errors import ConfigError, TrainingError
 from aecompare.models import Autoencoder
 from aecompare.train.checkpoint import read_checkpoint, write_checkpoint
+from aecompare.train.distributed import is_main, shard, sum_across, world
 from aecompare.train.losses import per_sample_loss
-from aecompare.train.steps import FlatParameters, adversarial_step, standard_step
+from aecompare.train.steps import FlatParameters, adversarial_step, sharded_step, standard_step
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class Optimisation:
     def build(cls, model: Autoencoder, config: TrainConfig) -> Optimisation:
         """Optimisers for ``model``; the AAE's share parameters, so only one-optimiser models get a flat buffer."""
         adversarial = model.critic is not None
+        if adversarial and world()[1] > 1:
+            raise ConfigError("data-parallel training (torchrun) covers AEs and VAEs; train an AAE in one process")
         optimizer_class = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam}[config.optimizer]
         flat = None if adversarial else FlatParameters(model.autoencoder_parameters())
         params = model.autoencoder_parameters() if flat is None else [flat.flat]
@@ -104,11 +107,18 @@ class Optimisation:
                       for o in optimizers.values()] if config.lr_patience else []
         return cls(optimizers, schedulers, flat)
 
-    def step(self, model: Autoencoder, xb: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One batch's step; its detached loss terms."""
+    def step(self, model: Autoencoder, train_x: torch.Tensor, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One global batch's step (``rows`` index ``train_x``); its detached loss terms, each the batch's mean
+        (under ``torchrun``: this process's share of it)."""
+        if world()[1] > 1:
+            mine = rows[shard(len(rows))]
+            noise = None
+            if model.config.bottleneck == "gaussian":  # the global batch's draws, as one process would make them
+                noise = torch.randn(len(rows), model.config.latent_dim, device=train_x.device)[shard(len(rows))]
+            return sharded_step(model, train_x[mine], len(rows), self.optimizers["autoencoder"], self.flat, noise)
         if model.critic is not None:
-            return adversarial_step(model, xb, self.optimizers)
-        return standard_step(model, xb, self.optimizers["autoencoder"], self.flat)
+            return adversarial_step(model, train_x[rows], self.optimizers)
+        return standard_step(model, train_x[rows], self.optimizers["autoencoder"], self.flat)
 
 
 @dataclass
@@ -169,7 +179,7 @@ def fit(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, c
             raise TrainingError(f"{name}: {e}" if name else str(e)) from None
         stop = _record_epoch(state, row, model, opt, config) or _diverged(state.result, name)
         bar.set_postfix(loss=f"{row['train_loss']:.4g}", val=f"{row['val_loss']:.4g}")
-        if checkpoint is not None:
+        if checkpoint is not None and is_main():  # one writer: the processes hold the same state
             _save_training_state(checkpoint, fingerprint, model, opt, state, generator, device, stop,
                         time.perf_counter() - start)
         if stop:
@@ -208,11 +218,12 @@ def train_epoch(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor |
     order = torch.randperm(n, generator=generator).to(train_x.device)
     sums, names = None, []
     for i in range(0, n, config.batch_size):  # the last batch may be partial: tiny sets keep every row
-        xb = train_x[order[i:i + config.batch_size]]
-        terms = opt.step(model, xb)
+        rows = order[i:i + config.batch_size]
+        terms = opt.step(model, train_x, rows)
         names = list(terms)
-        weighted = torch.stack(list(terms.values())) * len(xb)  # one op per step, not one per term
+        weighted = torch.stack(list(terms.values())) * len(rows)  # one op per step, not one per term
         sums = weighted if sums is None else sums + weighted
+    sum_across(sums)  # under torchrun: every process's share
     row = {"epoch": epoch, **{f"train_{k}": float(v) / n for k, v in zip(names, sums.tolist())}}
     row["val_loss"] = validation_loss(model, val_x, config.batch_size) if val_x is not None else row["train_loss"]
     row["lr"] = opt.optimizers["autoencoder"].param_groups[0]["lr"]

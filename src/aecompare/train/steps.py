@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from aecompare.models import Autoencoder
-from aecompare.train.losses import autoencoder_loss, critic_loss, encoder_adversarial_loss
+from aecompare.train.distributed import sum_across
+from aecompare.train.losses import autoencoder_loss, critic_loss, encoder_adversarial_loss, per_sample_loss
 
 
 class FlatParameters:
@@ -41,6 +42,21 @@ def standard_step(model: Autoencoder, xb: torch.Tensor, optimizer: torch.optim.O
         flat.collect_grads()
     optimizer.step()
     return {"loss": terms.pop("total").detach(), **{k: v.detach() for k, v in terms.items()}}
+
+
+def sharded_step(model: Autoencoder, xb: torch.Tensor, n_global: int, optimizer: torch.optim.Optimizer,
+                 flat: FlatParameters, noise: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """This process's part of a data-parallel step: its rows ``xb`` of a global batch of ``n_global``, its loss
+    scaled by its share, the flat gradient summed over the processes, then the same step everywhere. Returns
+    this process's share of each term (summed over processes: the global batch's mean)."""
+    terms = per_sample_loss(model, xb, model(xb, noise=noise))
+    shares = {k: v.sum() / n_global for k, v in terms.items()}
+    model.zero_grad(set_to_none=True)
+    shares["total"].backward()
+    flat.collect_grads()
+    sum_across(flat.flat.grad)
+    optimizer.step()
+    return {"loss": shares.pop("total").detach(), **{k: v.detach() for k, v in shares.items()}}
 
 
 def adversarial_step(model: Autoencoder, xb: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]

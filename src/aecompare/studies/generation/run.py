@@ -6,6 +6,7 @@ Training checkpoints after every epoch into the output folder, so an interrupted
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from aecompare.report.document import FIGURES
 from aecompare.runs.folder import EXPERIMENT, HISTORY
 from aecompare.studies.generation.spec import GenerationSpec
 from aecompare.train import fit
+from aecompare.train.distributed import is_main, world
 
 CHECKPOINT, MODEL, SUMMARY = "checkpoint", "model", "summary.json"
 
@@ -36,15 +38,18 @@ def run_generation(spec: GenerationSpec, folder: str | Path, data_dir: str | Pat
     x = torch.from_numpy(pixels).float().div_(255.0)
     train_idx, val_idx = validation_split(len(x), spec.val_fraction, spec.seed)
     x_val, x_train = x[val_idx], x[train_idx]
-    with OutputLock(folder):
-        write_json(folder / EXPERIMENT, {"name": spec.name, "study": "generate", "description": spec.description,
-                                         "images": str(source), "image_size": spec.image_size,
-                                         "models": [{"name": spec.model, **spec.model_params}],
-                                         "train": to_dict(spec.train), "seed": spec.seed})
+    writer = is_main()  # under torchrun every process trains, one writes
+    with OutputLock(folder) if writer else nullcontext():
         seed_everything(spec.seed)  # weight initialisation
         model = build_model(spec.model, tuple(x.shape[1:]), **spec.model_params)
         result = fit(model, x_train, x_val, spec.train, seed=spec.seed, progress=progress,
                      checkpoint_dir=folder / CHECKPOINT)
+        if not writer:
+            return folder
+        write_json(folder / EXPERIMENT, {"name": spec.name, "study": "generate", "description": spec.description,
+                                         "images": str(source), "image_size": spec.image_size,
+                                         "models": [{"name": spec.model, **spec.model_params}],
+                                         "train": to_dict(spec.train), "seed": spec.seed})
         save_model(model.cpu(), folder / MODEL)
         write_json(folder / HISTORY, result.history)
         _write_figures(spec, model, x_val if len(x_val) else x_train, x, folder / FIGURES)
@@ -54,7 +59,7 @@ def run_generation(spec: GenerationSpec, folder: str | Path, data_dir: str | Pat
             "image_size": spec.image_size, "model": spec.model, "model_config": config_to_dict(model.config),
             "epochs_run": len(result.history), "best_epoch": result.best_epoch,
             "best_val_loss": result.best_val_loss, "train_seconds": result.train_seconds,
-            "collapsed": result.collapsed})
+            "collapsed": result.collapsed, "processes": world()[1]})
     return folder
 
 
