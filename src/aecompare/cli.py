@@ -229,9 +229,10 @@ def _write_and_print_report(folder: Path, args: argparse.Namespace, lines: Seque
 def _run_grid(spec, args: argparse.Namespace) -> int:
     """Run a grid experiment, write its report, print a summary and the report's path (last)."""
     from aecompare.studies.registry import STUDIES
+    from aecompare.train.distributed import is_main
 
     folder = STUDIES["grid"].run(spec, _run_options(args))
-    if not args.quiet:
+    if not args.quiet and is_main():
         _print_summary(folder, [m.label for m in spec.models])
     return _write_and_print_report(folder, args, [f"results: {folder / 'results.csv'}"])
 

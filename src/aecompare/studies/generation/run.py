@@ -15,6 +15,7 @@ import torch
 from aecompare.core.io import OutputLock, read_json, write_json
 from aecompare.core.runtime import seed_everything
 from aecompare.core.validation import to_dict
+from aecompare.data.cache import DiskImages, cached_images
 from aecompare.data.dataset import locate, resolve_data_dir
 from aecompare.data.images import list_images, read_images
 from aecompare.data.split import validation_split
@@ -34,10 +35,12 @@ def run_generation(spec: GenerationSpec, folder: str | Path, data_dir: str | Pat
     """Train ``spec``'s VAE on its image folder and write the model, the figures and ``summary.json`` to
     ``folder``; resumes from ``folder/checkpoint`` when a run was interrupted. Returns ``folder``."""
     folder = Path(folder)
-    pixels, n_files, source = _read_folder(spec, data_dir)
-    x = torch.from_numpy(pixels).float().div_(255.0)
+    x, n_files, source = _read_folder(spec, data_dir)  # (N, 3, S, S) in [0, 1], in memory or on disk
     train_idx, val_idx = validation_split(len(x), spec.val_fraction, spec.seed)
-    x_val, x_train = x[val_idx], x[train_idx]
+    if isinstance(x, DiskImages):
+        x_val, x_train = x.subset(val_idx), x.subset(train_idx)
+    else:
+        x_val, x_train = x[val_idx], x[train_idx]
     writer = is_main()  # under torchrun every process trains, one writes
     with OutputLock(folder) if writer else nullcontext():
         seed_everything(spec.seed)  # weight initialisation
@@ -55,7 +58,8 @@ def run_generation(spec: GenerationSpec, folder: str | Path, data_dir: str | Pat
         _write_figures(spec, model, x_val if len(x_val) else x_train, x, folder / FIGURES)
         figures.write_training_curves({spec.model: result.history}, folder / FIGURES / "training.png")
         write_json(folder / SUMMARY, {
-            "images": len(pixels), "unreadable": n_files - len(pixels), "n_train": len(x_train), "n_val": len(x_val),
+            "images": len(x), "unreadable": n_files - len(x), "n_train": len(x_train), "n_val": len(x_val),
+            "streamed": isinstance(x, DiskImages),
             "image_size": spec.image_size, "model": spec.model, "model_config": config_to_dict(model.config),
             "epochs_run": len(result.history), "best_epoch": result.best_epoch,
             "best_val_loss": result.best_val_loss, "train_seconds": result.train_seconds,
@@ -64,16 +68,21 @@ def run_generation(spec: GenerationSpec, folder: str | Path, data_dir: str | Pat
 
 
 def _read_folder(spec: GenerationSpec, data_dir: str | Path | None) -> tuple[Any, int, Path]:
-    """The spec's images decoded once as uint8 (N, 3, S, S), how many files were found, and the folder."""
+    """The spec's images (N, 3, S, S) in [0, 1] — a tensor, or :class:`DiskImages` streamed from the on-disk
+    cache when their bytes exceed ``stream_above_mb`` — how many files were found, and the folder."""
     source = locate(spec.images, data_dir)
     if not source.is_dir():
         raise DataNotFoundError(f"image folder {spec.images} not found (as given, or under the data directory "
                                 f"{resolve_data_dir(data_dir)}); pass --images DIR with a folder of image files")
     paths = list_images(source)
-    pixels, kept = read_images(paths, spec.image_size, spec.on_error)
+    if len(paths) * 3 * spec.image_size ** 2 > spec.stream_above_mb * 2**20:
+        images, kept = cached_images(paths, spec.image_size, spec.on_error)
+    else:
+        pixels, kept = read_images(paths, spec.image_size, spec.on_error)  # decoded once: uint8
+        images = torch.from_numpy(pixels).float().div_(255.0)
     if len(kept) < 2:
         raise ConfigError(f"{source} has {len(kept)} readable image(s); generation needs at least 2")
-    return pixels, len(paths), source
+    return images, len(paths), source
 
 
 @torch.no_grad()

@@ -14,7 +14,7 @@ from aecompare.studies.specfile import read_spec
 from aecompare.train import TrainConfig
 
 KEYS = ("name", "study", "description", "images", "image_size", "model", "train", "seed", "val_fraction", "grid",
-        "on_error")
+        "on_error", "stream_above_mb")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class GenerationSpec:
     val_fraction: float = 0.1  # held-out images: early stopping, checkpoint choice, the reconstructions shown
     grid: int = 8  # the sample grid is grid x grid
     on_error: str = "raise"  # or "skip": leave unreadable image files out with a warning
+    # folders whose decoded bytes exceed this stream from an on-disk cache instead of memory (CelebA at 128x128:
+    # ~10 GB); 0 always streams
+    stream_above_mb: int = 2048
 
 
 def load_generation_spec(name_or_path: str | Path, overrides: list[str] | None = None) -> GenerationSpec:
@@ -49,10 +52,11 @@ def load_generation_spec(name_or_path: str | Path, overrides: list[str] | None =
         name=str(raw.get("name") or Path(where).stem), description=str(raw.get("description", "")),
         images=str(raw.get("images", "")), image_size=raw.get("image_size", 128), model=name, model_params=model,
         train=from_dict(TrainConfig, raw.get("train"), f"{where}: train"), seed=raw.get("seed", 0),
-        val_fraction=raw.get("val_fraction", 0.1), grid=raw.get("grid", 8), on_error=raw.get("on_error", "raise"))
+        val_fraction=raw.get("val_fraction", 0.1), grid=raw.get("grid", 8), on_error=raw.get("on_error", "raise"),
+        stream_above_mb=raw.get("stream_above_mb", 2048))
     if not spec.images:
         raise ConfigError(f"{where}: images must name a folder of images (--images DIR)")
-    for key, least in (("image_size", 4), ("seed", 0), ("grid", 1)):
+    for key, least in (("image_size", 4), ("seed", 0), ("grid", 1), ("stream_above_mb", 0)):
         check_int(getattr(spec, key), f"{where}: {key}", least)
     if not isinstance(spec.val_fraction, (int, float)) or not 0.0 <= spec.val_fraction < 1.0:
         raise ConfigError(f"{where}: val_fraction must be in [0, 1), got {spec.val_fraction!r}")

@@ -15,6 +15,7 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -40,6 +41,7 @@ from aecompare.runs.folder import DetectorFiles, RunRecord
 from aecompare.scoring import error_map, heaviside, reconstruct, score
 from aecompare.studies.grid.spec import DatasetSpec, ExperimentSpec, ModelSpec, spec_to_dict
 from aecompare.train import TrainResult, fit
+from aecompare.train.distributed import is_main, world
 
 log = logging.getLogger(__name__)
 
@@ -110,20 +112,24 @@ def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | 
         for m in spec.models:
             check_pretrained_available(model_config(m.name, **spec.model_overrides(m, d)))
     folder = Path(output) / spec.name
-    with OutputLock(folder):
-        if run_folder.clean_partials(folder):
+    executor = dataclasses.replace(executor or ExecutorOptions(), **({"workers": workers} if workers else {}))
+    if world()[1] > 1:  # under torchrun every process trains each run together; the first one writes
+        executor = dataclasses.replace(executor, kind="local", workers=1)
+    with OutputLock(folder) if is_main() else nullcontext():
+        if is_main() and run_folder.clean_partials(folder):
             log.info("%s: removed the unfinished runs of an interrupted process", folder)
         datasets = {d.key: load_dataset(d.name, data_dir, **d.params) for d in spec.datasets}
         runs = list(expand_runs(spec, datasets))
         todo = runs_to_do(spec, runs, folder, force)
-        executor = dataclasses.replace(executor or ExecutorOptions(), **({"workers": workers} if workers else {}))
         if len(todo) > MAX_RUNS_UNASKED and not yes:
             raise ConfigError(too_many_runs(spec, len(todo), local_lanes(executor, len(todo))[0]))
-        write_json(folder / run_folder.EXPERIMENT, {**spec_to_dict(spec),
-                                                     "runs": [r.relative_dir.as_posix() for r in runs]})
+        if is_main():
+            write_json(folder / run_folder.EXPERIMENT, {**spec_to_dict(spec),
+                                                         "runs": [r.relative_dir.as_posix() for r in runs]})
         log.info("%s: %d runs, %d already finished", spec.name, len(runs), len(runs) - len(todo))
         execute_grid(spec, todo, datasets, folder, data_dir, progress, executor)
-        write_results(folder)
+        if is_main():
+            write_results(folder)
     return folder
 
 
@@ -188,7 +194,8 @@ def execute_grid(spec: ExperimentSpec, todo: list[Run], datasets: dict[str, Data
     with tqdm(total=len(todo), desc=spec.name, unit="run", disable=not show) as bar:
         def write(_: int, files: list[tuple[str, dict[str, bytes]]]) -> None:
             for relative, contents in files:
-                run_folder.write_files(folder, Path(relative), contents)
+                if is_main():
+                    run_folder.write_files(folder, Path(relative), contents)
             bar.update(len(files))
 
         run_tasks(train_group, tasks, write, executor, init=partial(_load_datasets, spec, data_dir))
