@@ -133,7 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("run", "generate"):
         from aecompare.train.distributed import init_from_environment
 
-        init_from_environment()  # under torchrun: join the process group before anything trains
+        if init_from_environment() and int(os.environ.get("RANK", "0")) > 0:
+            logging.getLogger().setLevel(logging.ERROR)  # under torchrun the first process tells
     commands = {"run": _run, "list": _list, "report": _report, "inspect": _inspect, "images": _images,
                 "generate": _generate, "data": _data, "score": _score}
     try:
