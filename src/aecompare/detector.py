@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin
-from sklearn.utils.validation import check_is_fitted
+from scipy.special import erf
+from scipy.stats import binom
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from aecompare.core.runtime import resolve_device, seed_everything
 from aecompare.core.validation import check_int
 from aecompare.data import Scaler
 from aecompare.data.preprocessing import precise_dtype
 from aecompare.data.split import validation_split
-from aecompare.errors import ConfigError, DataError, unknown_name
+from aecompare.errors import ConfigError, DataError, DataTypeError, unknown_name
 from aecompare.models import available_models, build_model
 from aecompare.runs.folder import DetectorFiles, read_detector, write_detector
 from aecompare.scoring import SCORERS, score
@@ -25,7 +28,7 @@ from aecompare.train import TrainConfig, TrainResult, fit
 DEFAULT_SCORE_OPTIONS = {"postprocess": "none", "n_samples": 100, "seed": 0}
 
 
-class Detector(OutlierMixin, BaseEstimator):
+class Detector(BaseEstimator):
     """Fit an autoencoder on normal data; score new data by reconstruction error (higher = more anomalous).
 
     Args:
@@ -36,11 +39,15 @@ class Detector(OutlierMixin, BaseEstimator):
         contamination: the expected share of anomalies in the training data; sets ``threshold_`` as the
             ``1 - contamination`` quantile of the training scores, as in PyOD.
         validation_fraction: share of ``X`` held out for early stopping and the checkpoint choice.
-        score: the scoring method, one of :data:`aecompare.scoring.SCORERS`.
+        scorer: the scoring method, one of :data:`aecompare.scoring.SCORERS` (``score=`` is its old name, kept for
+            one release with a FutureWarning: as an attribute it hid scikit-learn's ``score()``).
         model_params: :class:`aecompare.models.ModelConfig` overrides, e.g. ``{"latent_dim": 8}``.
         random_state: seed for initialisation, batch order and the validation split; None draws one.
         device: ``"cpu"``, ``"cuda"`` or None for CUDA when present.
         verbose: show a progress bar.
+
+    Labels follow PyOD, not scikit-learn's outlier detectors: ``predict``, ``labels_`` and ``fit_predict`` give
+    1 for an anomaly and 0 for a normal sample.
 
     Example:
         >>> det = Detector(model="vae", epochs=20, random_state=0).fit(X_train)  # doctest: +SKIP
@@ -48,16 +55,22 @@ class Detector(OutlierMixin, BaseEstimator):
     """
 
     def __init__(self, model: str = "vae", *, epochs: int = 50, batch_size: int = 64, lr: float = 1e-3,
-                 contamination: float = 0.1, validation_fraction: float = 0.1, score: str = "mse",
-                 model_params: dict[str, Any] | None = None, random_state: int | None = None,
-                 device: str | None = None, verbose: bool = False) -> None:
+                 contamination: float = 0.1, validation_fraction: float = 0.1, scorer: str = "mse",
+                 model_params: dict[str, Any] | None = None, random_state: Any = None,
+                 device: str | None = None, verbose: bool = False, **deprecated: Any) -> None:
         self.model = model
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
         self.contamination = contamination
         self.validation_fraction = validation_fraction
-        self.score = score
+        if "score" in deprecated:
+            warnings.warn("Detector(score=...) is now Detector(scorer=...); 'score' stops working in the next "
+                          "release", FutureWarning, stacklevel=2)
+            scorer = deprecated.pop("score")
+        if deprecated:
+            raise TypeError(f"Detector() got an unexpected keyword argument {next(iter(deprecated))!r}")
+        self.scorer = scorer
         self.model_params = model_params
         self.random_state = random_state
         self.device = device
@@ -73,9 +86,7 @@ class Detector(OutlierMixin, BaseEstimator):
             self, fitted.
         """
         self._check_params()
-        X = as_model_input(X, "X")
-        if len(X) < 2:
-            raise DataError(f"fit needs at least 2 samples, got {len(X)}")
+        X = self._validated(X, reset=True)
         seed = resolve_seed(self.random_state)
         kind = "standard" if X.ndim == 2 else "minmax"
         self.scaler_ = Scaler.fit(X, kind)
@@ -92,7 +103,7 @@ class Detector(OutlierMixin, BaseEstimator):
         self.train_seconds_ = result.train_seconds
         self.input_shape_ = tuple(X.shape[1:])
         self.score_options_ = dict(DEFAULT_SCORE_OPTIONS)
-        self.decision_scores_ = score(self.model_, x_all, self.score, **self.score_options_)
+        self.decision_scores_ = score(self.model_, x_all, self.scorer, **self.score_options_)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
@@ -100,15 +111,47 @@ class Detector(OutlierMixin, BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly scores (n_samples,); higher = more anomalous."""
         check_is_fitted(self, "model_")
-        X = as_model_input(X, "X")
+        X = self._validated(X, reset=False)
         if tuple(X.shape[1:]) != self.input_shape_:
             raise DataError(f"X has samples of shape {tuple(X.shape[1:])}, but the detector was fitted on "
                             f"{self.input_shape_}; pass data shaped like the training data")
-        return score(self.model_, torch.from_numpy(self.scaler_.transform(X)), self.score, **self.score_options_)
+        return score(self.model_, torch.from_numpy(self.scaler_.transform(X)), self.scorer, **self.score_options_)
 
     def predict(self, X: Any) -> np.ndarray:
-        """1 for samples scored above ``threshold_`` (anomalies), else 0."""
+        """1 for samples scored above ``threshold_`` (anomalies), else 0 (PyOD's labels)."""
         return (self.decision_function(X) > self.threshold_).astype(int)
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit on ``X`` and return its labels ``labels_``: 1 anomaly, 0 normal."""
+        return self.fit(X, y).labels_
+
+    def predict_proba(self, X: Any, method: str = "linear") -> np.ndarray:
+        """(n, 2): the probability of being normal and of being an anomaly, from the training scores as in PyOD:
+        ``linear`` scales scores by the training scores' range (clipped to [0, 1]); ``unify`` maps them
+        through the Gaussian error function (Kriegel et al., 2011)."""
+        check_is_fitted(self, "model_")
+        train, test = self.decision_scores_, self.decision_function(X)
+        if method == "linear":
+            span = train.max() - train.min()
+            anomaly = (test - train.min()) / (span if span > 0 else 1.0)
+        elif method == "unify":
+            spread = train.std()
+            anomaly = erf((test - train.mean()) / ((spread if spread > 0 else 1.0) * math.sqrt(2)))
+        else:
+            raise unknown_name("method", method, ("linear", "unify"))
+        anomaly = np.clip(anomaly, 0.0, 1.0)
+        return np.stack([1.0 - anomaly, anomaly], axis=1)
+
+    def predict_confidence(self, X: Any) -> np.ndarray:
+        """(n,): how confident each label of :meth:`predict` is, in [0, 1] (PyOD's ExCeeD, Perini et al., 2020):
+        the chance that the sample's rank among the training scores puts it on the same side of the threshold."""
+        check_is_fitted(self, "model_")
+        n = len(self.decision_scores_)
+        test = self.decision_function(X)
+        below = np.searchsorted(np.sort(self.decision_scores_), test, side="right")  # training scores <= each
+        posterior = (1.0 + below) / (2.0 + n)
+        confidence = 1.0 - binom.cdf(n - int(n * self.contamination), n, posterior)
+        return np.where(test > self.threshold_, confidence, 1.0 - confidence)
 
     def save(self, path: str | Path) -> Path:
         """Save to the folder ``path``: weights (safetensors) and JSON, no pickle; the same files a run folder
@@ -116,7 +159,7 @@ class Detector(OutlierMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         folder = Path(path)
         write_detector(folder, DetectorFiles(
-            model=self.model_, scaler=self.scaler_, threshold=self.threshold_, scorer=self.score,
+            model=self.model_, scaler=self.scaler_, threshold=self.threshold_, scorer=self.scorer,
             score_options=self.score_options_, params=self.get_params(), decision_scores=self.decision_scores_,
             history=self.history_, train_seconds=self.train_seconds_))
         return folder
@@ -127,6 +170,8 @@ class Detector(OutlierMixin, BaseEstimator):
         it scores exactly as the saved one (or the run) did."""
         meta = read_detector(path, device="cpu")
         params = dict(meta.params)
+        if "score" in params:  # saved before the parameter was renamed
+            params["scorer"] = params.pop("score")
         unknown = sorted(set(params) - set(cls._get_param_names()))
         if unknown:
             raise DataError(f"{path}: detector.json has an unknown parameter {unknown[0]!r}; valid ones are: "
@@ -161,9 +206,33 @@ class Detector(OutlierMixin, BaseEstimator):
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr)
                                                                                    and self.lr > 0):
             raise ConfigError(f"lr must be a positive, finite number, got {self.lr!r}")
-        if self.score not in SCORERS:
-            raise unknown_name("score", self.score, SCORERS)
+        if self.scorer not in SCORERS:
+            raise unknown_name("score", self.scorer, SCORERS)
         resolve_device(self.device)
+
+
+    def _validated(self, X: Any, *, reset: bool) -> np.ndarray:
+        """``X`` checked by scikit-learn's own helpers (feature count and names, sparse input, complex values,
+        too few samples), then by :func:`as_model_input` (shape, NaN, dtype)."""
+        if isinstance(X, torch.Tensor):
+            X = X.detach().cpu().numpy()
+        try:
+            X = validate_data(self, X, reset=reset, accept_sparse=False, allow_nd=True, ensure_all_finite=False,
+                              ensure_min_samples=2 if reset else 1, dtype=None)
+        except (TypeError, ValueError) as e:
+            raise DataError(str(e)) from None
+        if X.dtype == object:
+            try:
+                X = X.astype(np.float64)
+            except (TypeError, ValueError) as e:
+                raise DataTypeError(f"X must be numeric: {e}") from None
+        return as_model_input(X, "X")
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        tags.input_tags.allow_nan = False
+        return tags
 
 
 def resolve_seed(random_state: Any) -> int:

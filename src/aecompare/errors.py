@@ -21,6 +21,10 @@ class DataError(AecompareError, ValueError):
     """Input data of the wrong shape, dtype or content."""
 
 
+class DataTypeError(AecompareError, TypeError):
+    """Input values of a type that cannot be used (objects that are not numbers)."""
+
+
 class DataNotFoundError(AecompareError, FileNotFoundError):
     """A dataset file that is not where it was looked for."""
 

@@ -147,7 +147,8 @@ def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
     params = meta["params"]
     return DetectorFiles(
         model=model, scaler=scaler, threshold=float(meta["threshold_"]),
-        scorer=meta.get("scorer", params.get("score", "mse")), score_options=meta.get("score_options", {}),
+        scorer=meta.get("scorer", params.get("scorer", params.get("score", "mse"))),
+        score_options=meta.get("score_options", {}),
         params=params, decision_scores=decision_scores, history=meta.get("history_", []),
         train_seconds=meta.get("train_seconds_", 0.0))
 
@@ -167,7 +168,8 @@ def _checked_detector_json(path: Path) -> dict[str, Any]:
     threshold = meta["threshold_"]
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
         raise DataError(f"{path}: threshold_ must be a finite number, got {threshold!r}")
-    scorer = meta.get("scorer", meta["params"].get("score", "mse") if isinstance(meta["params"], dict) else None)
+    params = meta["params"] if isinstance(meta["params"], dict) else {}
+    scorer = meta.get("scorer", params.get("scorer", params.get("score", "mse")))
     if not isinstance(meta["params"], dict) or scorer not in SCORERS:
         raise DataError(f"{path}: params must be a mapping and the scorer one of {', '.join(SCORERS)}, got "
                         f"{scorer!r}")

@@ -341,7 +341,7 @@ def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunReco
         model=trained.model, scaler=trained.scaler, threshold=threshold, scorer=method, score_options=options,
         params={"model": run.model.name, "epochs": train_config.epochs, "batch_size": train_config.batch_size,
                 "lr": train_config.lr, "contamination": 1.0 - spec.evaluation.threshold_percentile / 100.0,
-                "validation_fraction": spec.evaluation.val_fraction, "score": method,
+                "validation_fraction": spec.evaluation.val_fraction, "scorer": method,
                 "model_params": spec.model_overrides(run.model, run.dataset) or None, "random_state": run.seed,
                 "device": None, "verbose": False},
         decision_scores=np.concatenate([train_scores, val_scores if len(x["val"]) else []]),

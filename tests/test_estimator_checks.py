@@ -1,0 +1,80 @@
+"""scikit-learn's own estimator checks on the Detector, with each check it is excused from and why."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import check_estimator
+
+from aecompare import Detector
+from aecompare.errors import DataError
+
+EXPECTED_FAILED_CHECKS = {
+    "check_do_not_raise_errors_in_init_or_set_params": (
+        "__init__ takes **deprecated only to accept the old name score= for one release; the check passes a "
+        "keyword called 'deprecated', which is refused like any unknown argument"),
+}
+
+
+def test_detector_passes_scikit_learns_estimator_checks() -> None:
+    logging.disable(logging.WARNING)  # tiny 2-epoch models collapse on purpose-built check data; that is fine
+    try:
+        results = check_estimator(Detector(model="mlp-ae", epochs=2, random_state=0),
+                                  expected_failed_checks=EXPECTED_FAILED_CHECKS, on_fail=None)
+    finally:
+        logging.disable(logging.NOTSET)
+    failed = [f"{r['check_name']}: {r['exception']}" for r in results if r["status"] == "failed"]
+    assert failed == []
+    assert sum(r["status"] == "passed" for r in results) >= 38
+
+
+def test_it_works_in_a_pipeline_whose_score_is_scikit_learns(table_data) -> None:
+    normal, anomalous = table_data
+    pipe = make_pipeline(StandardScaler(), Detector("mlp-ae", epochs=2, random_state=0)).fit(normal)
+    assert pipe.predict(anomalous).shape == (len(anomalous),)
+    assert set(np.unique(pipe.predict(np.concatenate([normal, anomalous])))) <= {0, 1}
+
+
+def test_the_old_score_argument_still_works_with_a_warning(table_data) -> None:
+    with pytest.warns(FutureWarning, match="scorer="):
+        det = Detector("mlp-ae", epochs=1, score="mae", random_state=0)
+    assert det.scorer == "mae"
+    assert "score" not in det.get_params()
+
+
+def test_labels_are_pyods_and_probabilities_and_confidences_are_bounded(table_data) -> None:
+    normal, anomalous = table_data
+    det = Detector("mlp-ae", epochs=5, random_state=0, contamination=0.1)
+    labels = det.fit_predict(normal)
+    np.testing.assert_array_equal(labels, det.labels_)
+    np.testing.assert_array_equal(det.predict(normal), labels)
+    assert set(np.unique(labels)) == {0, 1}
+    x = np.concatenate([normal[:20], anomalous])
+    for method in ("linear", "unify"):
+        proba = det.predict_proba(x, method=method)
+        assert proba.shape == (len(x), 2)
+        np.testing.assert_allclose(proba.sum(1), 1.0)
+        assert proba[20:, 1].mean() > proba[:20, 1].mean()  # anomalies look more anomalous
+    confidence = det.predict_confidence(x)
+    assert ((confidence >= 0) & (confidence <= 1)).all()
+
+
+def test_reordered_dataframe_columns_and_sparse_input_are_refused(table_data) -> None:
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    normal = table_data[0]
+    frame = pd.DataFrame(normal, columns=[f"c{i}" for i in range(normal.shape[1])])
+    det = Detector("mlp-ae", epochs=1, random_state=0).fit(frame)
+    assert list(det.feature_names_in_) == list(frame.columns)
+    with pytest.raises(DataError, match="feature names"):
+        det.decision_function(frame[frame.columns[::-1]])
+
+
+def test_sparse_input_gets_a_clear_message(table_data) -> None:
+    from scipy.sparse import csr_matrix
+
+    with pytest.raises(DataError, match="[Ss]parse"):
+        Detector("mlp-ae", epochs=1).fit(csr_matrix(table_data[0]))
