@@ -17,9 +17,10 @@ $(VENV)/bin/python:
 install: $(VENV)/bin/python
 	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python $(UV_LINKS) -e . "$(TORCH)"
 
-# The test extras and Ray: the Ray-vs-local test runs in CI (it skips, saying why, where Ray is missing).
+# The test extras, Ray and ONNX: the Ray-vs-local and ONNX parity tests run in CI (each skips, saying why,
+# where its extra is missing).
 install-test: $(VENV)/bin/python
-	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python $(UV_LINKS) -e ".[test,ray]" "$(TORCH)"
+	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python $(UV_LINKS) -e ".[test,ray,onnx]" "$(TORCH)"
 
 run: install
 	$(VENV)/bin/aecompare run quick --output $(OUTPUT)

@@ -99,6 +99,12 @@ def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
     scorer.add_argument("--data-dir", help="folder of datasets, for --images/--table given relative to it")
     scorer.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the CPU)")
 
+    export = sub.add_parser("export", help="export a finished run (or a saved Detector) as an ONNX scoring graph")
+    export.add_argument("run", help="a run folder or a folder written by Detector.save")
+    export.add_argument("--format", choices=("onnx",), default="onnx", help="the format (onnx)")
+    export.add_argument("--output", "-o", help="the file to write (default: RUN/model.onnx)")
+    export.add_argument("--bytes-input", action="store_true", help="the graph takes uint8 pixels 0-255")
+
     generate = sub.add_parser("generate", help="train a VAE on a folder of images; write samples from the prior, "
                                                "reconstructions and a latent interpolation")
     generate.add_argument("--images", required=True, help="a folder of image files (any size: centre-cropped and "
@@ -136,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if init_from_environment() and int(os.environ.get("RANK", "0")) > 0:
             logging.getLogger().setLevel(logging.ERROR)  # under torchrun the first process tells
     commands = {"run": _run, "list": _list, "report": _report, "inspect": _inspect, "images": _images,
-                "generate": _generate, "data": _data, "score": _score}
+                "generate": _generate, "data": _data, "score": _score,
+                "export": _export}
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:
@@ -327,6 +334,14 @@ def _score(args: argparse.Namespace) -> int:
         sys.stdout.write(written)
     else:
         print(args.output)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from aecompare.detector import Detector
+
+    output = Path(args.output) if args.output else Path(args.run) / "model.onnx"
+    print(Detector.load(args.run).to_onnx(output, bytes_input=args.bytes_input))
     return 0
 
 

@@ -164,6 +164,19 @@ class Detector(BaseEstimator):
             history=self.history_, train_seconds=self.train_seconds_))
         return folder
 
+    def to_onnx(self, path: str | Path, *, bytes_input: bool = False) -> Path:
+        """Write an ONNX graph that takes the raw input (the scaling is inside) and returns each sample's
+        ``score`` and its ``error_map``, as :meth:`decision_function` computes them (the ``onnx`` extra).
+
+        Args:
+            path: the ``.onnx`` file to write.
+            bytes_input: the graph takes uint8 pixels 0-255 (as image folders are read) instead of floats.
+        """
+        from aecompare.export import write_onnx
+
+        check_is_fitted(self, "model_")
+        return write_onnx(self.model_, self.scaler_, self.scorer, self.score_options_, path, bytes_input=bytes_input)
+
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> Detector:
         """Load a detector saved by :meth:`save`, or the model of any finished run folder of ``aecompare run``;

@@ -1,0 +1,79 @@
+"""ONNX export of a fitted detector: one graph from the raw input to the per-sample score and the error map,
+the input scaling inside, so onnxruntime (or any ONNX runtime) scores as the Detector does."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from aecompare.data import Scaler
+from aecompare.errors import ConfigError
+from aecompare.models import Autoencoder
+
+EXPORTABLE_SCORERS = ("mse", "mae")  # deterministic error scores; the others sample or need the loss terms
+
+
+class ScoringGraph(nn.Module):
+    """Raw input (N, *input_shape) -> (score (N,), error map (N, *input_shape)), as ``Detector.decision_function``
+    computes them: scaling, the posterior mean's reconstruction, optional Heaviside, squared or absolute error."""
+
+    def __init__(self, model: Autoencoder, scaler: Scaler, scorer: str, postprocess: str = "none",
+                 bytes_input: bool = False) -> None:
+        super().__init__()
+        if scorer not in EXPORTABLE_SCORERS:
+            raise ConfigError(f"ONNX export computes the {' and '.join(EXPORTABLE_SCORERS)} scores; this detector "
+                              f"scores by {scorer!r}, which samples or needs the training loss: refit it with "
+                              "scorer='mse' to export")
+        self.model, self.kind, self.scorer, self.postprocess = model.eval(), scaler.kind, scorer, postprocess
+        self.bytes_input = bytes_input
+        self.register_buffer("offset", torch.as_tensor(np.asarray(scaler.offset, dtype=np.float32)))
+        self.register_buffer("scale", torch.as_tensor(np.asarray(scaler.scale, dtype=np.float32)))
+
+    def scaled(self, x: torch.Tensor) -> torch.Tensor:
+        """The Scaler's transform, in the graph."""
+        x = x.float() / 255.0 if self.bytes_input else x.float()
+        if self.kind == "none":
+            return x
+        if self.kind == "gcn-minmax":  # per image: subtract its mean, divide by its mean absolute deviation
+            dims = tuple(range(1, x.dim()))
+            centred = x - x.mean(dim=dims, keepdim=True)
+            contrast = centred.abs().mean(dim=dims, keepdim=True)
+            x = centred / torch.where(contrast > 1e-8, contrast, torch.ones_like(contrast))
+        return (x - self.offset) / self.scale
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xs = self.scaled(x)
+        recon = self.model(xs, sample=False).recon
+        if self.postprocess == "heaviside":
+            recon = (recon > 0.5).to(recon.dtype)  # the step of the logit, as scoring.heaviside
+        error = (recon - xs).pow(2) if self.scorer == "mse" else (recon - xs).abs()
+        return error.flatten(1).mean(1), error
+
+
+def write_onnx(model: Autoencoder, scaler: Scaler, scorer: str, score_options: dict[str, Any], path: str | Path,
+               *, bytes_input: bool = False) -> Path:
+    """Write the scoring graph of a fitted model to ``path`` (inputs ``x`` of any batch size; outputs ``score``
+    and ``error_map``).
+
+    Raises:
+        ConfigError: for a scorer the graph cannot compute, or when the ``onnx`` extra is missing.
+    """
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401  # torch's ONNX exporter needs it
+    except ImportError:
+        raise ConfigError("ONNX export needs the onnx extra: pip install 'aecompare[onnx]'") from None
+    graph = ScoringGraph(model.cpu(), scaler, scorer, score_options.get("postprocess", "none"), bytes_input).eval()
+    example = torch.zeros(2, *model.input_shape, dtype=torch.uint8 if bytes_input else torch.float32)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's notes on its own internals
+        torch.onnx.export(graph, (example,), str(path), input_names=["x"], output_names=["score", "error_map"],
+                          dynamo=True, dynamic_shapes=({0: torch.export.Dim("n", min=1)},), verbose=False)
+    return path
