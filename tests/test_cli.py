@@ -88,9 +88,25 @@ def test_version_and_list(capsys) -> None:
     assert capsys.readouterr().out.strip() == f"aecompare {__version__}"
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "quick" in out
+    assert re.search(r"^  quick +Classical \(AE\), variational", out, re.M)
     assert re.search(r"^\s+aae\s+adversarial autoencoder", out, re.M)
-    assert re.search(r"^\s+mnist$", out, re.M)
+    assert re.search(r"^  mnist +MNIST from the four original IDX .gz files", out, re.M)
+    assert re.search(r"^  schneider-mnist +Schneider et al\. \(2022\) on MNIST", out, re.M)  # "et al." ends nothing
+    columns = {line.index(line.split()[1]) for line in out.splitlines() if line.startswith("  ")}
+    assert len(columns) == 1  # every description starts in one column, however long the name
+
+
+def test_a_bare_command_shows_usage_and_fails(capsys) -> None:
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: aecompare")
+    assert "name a command" in err
+
+
+def test_images_resolves_a_relative_folder_under_the_data_directory(tmp_path: Path) -> None:
+    code, _, err = run_cli(["images", "--images", "nowhere/bottle", "--data-dir", str(tmp_path), "-q"])
+    assert code == 2
+    assert str(tmp_path / "nowhere" / "bottle") in err
 
 
 @pytest.mark.parametrize(("argv", "message"), [

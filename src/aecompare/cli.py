@@ -6,6 +6,7 @@ import argparse
 import errno
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -50,7 +51,9 @@ def _add_run_parsers(sub: argparse._SubParsersAction) -> None:
 
     images = sub.add_parser("images", help="compare CAE and CVAE on your own folder of product images "
                                            "(castings or MVTec AD layout)")
-    images.add_argument("--images", required=True, help="a folder with train/<good>/ and test/<class>/ subfolders")
+    images.add_argument("--images", required=True, help="a folder with train/<good>/ and test/<class>/ subfolders "
+                                                        "(as given, or relative to the data directory)")
+    images.add_argument("--data-dir", help="folder of datasets, for --images given relative to it")
     images.add_argument("--output", "-o", default="runs", help="output folder (default: runs)")
     images.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a value of the images experiment, e.g. --set datasets.0.params.size=128 "
@@ -83,10 +86,12 @@ def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
 
     report = sub.add_parser("report", help="(re)write the report of an experiment folder")
     report.add_argument("folder", help="an experiment folder, e.g. runs/quick")
+    report.add_argument("--quiet", "-q", action="store_true", help="no log lines")
 
     inspect = sub.add_parser("inspect", help="look inside a trained model: bottleneck sweep, weights, codes")
     inspect.add_argument("run", help="a run folder, e.g. runs/patuzzo-lines/lines/A1/normal-line/seed-0")
     inspect.add_argument("--output", "-o", help="folder for the figures (default: RUN/inspect)")
+    inspect.add_argument("--quiet", "-q", action="store_true", help="no log lines")
 
     scorer = sub.add_parser("score", help="score new images or table rows with a finished run (or a saved Detector)")
     scorer.add_argument("run", help="a run folder, e.g. runs/quick/digits/ae/normal-0/seed-0")
@@ -98,12 +103,14 @@ def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
     scorer.add_argument("--output", "-o", help="write the scores to this CSV (default: print them)")
     scorer.add_argument("--data-dir", help="folder of datasets, for --images/--table given relative to it")
     scorer.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the CPU)")
+    scorer.add_argument("--quiet", "-q", action="store_true", help="no log lines")
 
     export = sub.add_parser("export", help="export a finished run (or a saved Detector) as an ONNX scoring graph")
     export.add_argument("run", help="a run folder or a folder written by Detector.save")
     export.add_argument("--format", choices=("onnx",), default="onnx", help="the format (onnx)")
     export.add_argument("--output", "-o", help="the file to write (default: RUN/model.onnx)")
     export.add_argument("--bytes-input", action="store_true", help="the graph takes uint8 pixels 0-255")
+    export.add_argument("--quiet", "-q", action="store_true", help="no log lines")
 
     generate = sub.add_parser("generate", help="train a VAE on a folder of images; write samples from the prior, "
                                                "reconstructions and a latent interpolation")
@@ -131,8 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupted). Errors are one line on standard error; ``--debug`` adds the traceback."""
     args = build_parser().parse_args(argv)
     if args.command is None:
-        build_parser().print_help()
-        return 0
+        build_parser().print_usage(sys.stderr)
+        print("aecompare: error: name a command, e.g. 'aecompare run' (see 'aecompare --help')", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s", force=True)
     debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
@@ -267,20 +275,28 @@ def _print_summary(folder: Path, model_order: list[str]) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from aecompare.data import available_datasets
+    from aecompare.data import SOURCES
     from aecompare.models import MODELS
-    from aecompare.studies.specfile import builtin_specs
+    from aecompare.studies.specfile import builtin_specs, read_spec_mapping
 
-    print("experiments:")
-    for name in sorted(builtin_specs()):
-        print(f"  {name}")
-    print("models:")
-    for name in sorted(MODELS):
-        print(f"  {name:<10} {MODELS[name].description}")
-    print("datasets:")
-    for name in available_datasets():
-        print(f"  {name}")
+    sections = {
+        "experiments": {n: str(read_spec_mapping(n, ("name",))[0].get("description", "")) for n in builtin_specs()},
+        "models": {n: e.description for n, e in MODELS.items()},
+        "datasets": {n: (fn.__doc__ or "").strip() for n, fn in SOURCES.items()},
+    }
+    width = max(len(n) for names in sections.values() for n in names)
+    for title, entries in sections.items():
+        print(f"{title}:")
+        for name in sorted(entries):
+            print(f"  {name:<{width}}  {_first_sentence(entries[name])}")
     return 0
+
+
+def _first_sentence(text: str, most: int = 100) -> str:
+    """A description's first sentence on one line, cut to ``most`` characters."""
+    line = " ".join(text.replace("``", "").split())
+    sentence = re.split(r"(?<!\bal)(?<!e\.g)(?<!i\.e)\.\s", line)[0].rstrip(".")  # "et al." ends none
+    return sentence if len(sentence) <= most else sentence[:most - 1].rstrip() + "…"
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -308,7 +324,9 @@ def _images(args: argparse.Namespace) -> int:
     from aecompare.studies.grid.spec import load_spec
 
     _check_counts(args)
-    folder = Path(args.images).expanduser().resolve()
+    from aecompare.data.dataset import locate
+
+    folder = locate(args.images, args.data_dir).resolve()
     device = [f"train.device={args.device}"] if args.device else []
     return _run_grid(load_spec("images", [*args.overrides, f"datasets.0.params.path={folder}", *device], args.seeds),
                      args)

@@ -122,3 +122,12 @@ def test_real_celeba_sample_decodes(real_data_dir: Path) -> None:
     images, _ = read_images(files[:8], 32)
     assert images.shape == (8, 3, 32, 32)
     assert images.std() > 10  # faces, not a blank decode
+
+
+def test_per_class_keeps_the_first_files_of_each_class(tmp_path: Path) -> None:
+    root = write_castings(tmp_path, n_train=6, n_ok=4, n_def=5) / "casting" / "casting_data"
+    data = load_dataset("image-folder", path=str(root), size=16, per_class=2)
+    assert len(data.x_train) == 2
+    assert np.bincount(data.y_test).tolist() == [2, 2]  # def_front, ok_front: two each
+    with pytest.raises(ConfigError, match="per_class must be an integer of at least 1"):
+        load_dataset("image-folder", path=str(root), size=16, per_class=0)

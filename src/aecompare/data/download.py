@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
+import sys
 import tarfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from tqdm.auto import tqdm
 
 from aecompare.data.sources import MNIST_FILES, resolve_data_dir
 from aecompare.errors import DataError, DataNotFoundError, unknown_name
@@ -115,8 +117,12 @@ def _fetch(remote: RemoteFile, target: Path, mirrors: tuple[str, ...], timeout: 
         url = base.rstrip("/") + "/" + remote.name
         log.info("downloading %s", url)
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
-                shutil.copyfileobj(response, out, 1 << 20)
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out, \
+                    tqdm(total=int(response.headers.get("Content-Length") or 0) or None, unit="B", unit_scale=True,
+                         desc=remote.name, disable=not sys.stderr.isatty(), leave=False) as bar:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    out.write(chunk)
+                    bar.update(len(chunk))
         except (urllib.error.URLError, OSError, ValueError) as e:
             errors.append(f"{url}: {getattr(e, 'reason', e)}")
             partial.unlink(missing_ok=True)

@@ -13,12 +13,15 @@ In both, the classes under ``train/`` are normal and every other class under ``t
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from aecompare.core.validation import check_int
 from aecompare.data.dataset import Dataset, locate, resolve_data_dir
 from aecompare.data.defects import DEFECTS, apply_defect
 from aecompare.errors import ConfigError, DataError, DataNotFoundError, unknown_name
@@ -57,13 +60,15 @@ def _decode_square(path: Path, size: int) -> np.ndarray:
             return np.asarray(square, dtype=np.uint8).transpose(2, 0, 1)  # (3, size, size)
 
 
-def read_images(paths: Sequence[Path], size: int, on_error: str = "raise") -> tuple[np.ndarray, list[Path]]:
+def read_images(paths: Sequence[Path], size: int, on_error: str = "raise", desc: str = ""
+                ) -> tuple[np.ndarray, list[Path]]:
     """Decode ``paths`` as RGB, centre-crop each to a square and resize it to ``size`` x ``size``.
 
     Args:
         paths: image files.
         size: the side of the square output, in pixels.
         on_error: ``"raise"`` stops at an unreadable file with its name; ``"skip"`` leaves it out with a warning.
+        desc: names the folder on a progress bar (shown on a terminal, for more than 200 files).
 
     Returns:
         The images (N, 3, size, size) as uint8, and the files they came from (without skipped ones).
@@ -78,7 +83,8 @@ def read_images(paths: Sequence[Path], size: int, on_error: str = "raise") -> tu
     if isinstance(size, bool) or not isinstance(size, int) or size < 4:
         raise ConfigError(f"image size must be an integer of at least 4 pixels, got {size!r}")
     images, kept = [], []
-    for path in paths:
+    show = bool(desc) and len(paths) > 200 and sys.stderr.isatty()  # large folders only, and on a terminal
+    for path in tqdm(paths, desc=f"decoding {desc}", unit="image", disable=not show, leave=False):
         try:
             images.append(_decode_square(path, size))
             kept.append(path)
@@ -97,7 +103,8 @@ CASTING_FOLDER = "casting/casting_data"
 
 
 def image_folder(data_dir: Path | None = None, *, path: str = "", size: int = 256, synthetic: list[str] | None = None,
-                 defect_seed: int = 0, salt_pepper_fraction: float = 0.05, on_error: str = "raise") -> Dataset:
+                 defect_seed: int = 0, salt_pepper_fraction: float = 0.05, on_error: str = "raise",
+                 per_class: int | None = None) -> Dataset:
     """A folder in the castings or MVTec AD layout (see the module's docstring), images resized to ``size``.
 
     Args:
@@ -109,6 +116,7 @@ def image_folder(data_dir: Path | None = None, *, path: str = "", size: int = 25
         defect_seed: the synthetic defects' seed.
         salt_pepper_fraction: the share of pixels salt & pepper changes.
         on_error: ``raise`` at an unreadable image, or ``skip`` it with a warning.
+        per_class: keep the first N files (by name) of each class folder, for quick trials.
     """
     if not path:
         raise ConfigError("image-folder: give the folder, e.g. params: {path: mvtec/bottle} or --images DIR")
@@ -118,11 +126,13 @@ def image_folder(data_dir: Path | None = None, *, path: str = "", size: int = 25
             f"image-folder: {path} (as given, or under the data directory) has no train/ and test/ folders; the "
             "layout is train/<good class>/, test/<good class>/ and test/<defect>/ (castings: train/ok_front, "
             "test/ok_front, test/def_front; MVTec AD: train/good, test/good, test/<defect>)")
-    return _folder_dataset(root, root.name, size, synthetic or [], defect_seed, salt_pepper_fraction, on_error)
+    return _folder_dataset(root, root.name, size, synthetic or [], defect_seed, salt_pepper_fraction, on_error,
+                           per_class)
 
 
 def casting(data_dir: Path | None = None, *, size: int = 256, synthetic: list[str] | None = None,
-            defect_seed: int = 0, salt_pepper_fraction: float = 0.05, on_error: str = "raise") -> Dataset:
+            defect_seed: int = 0, salt_pepper_fraction: float = 0.05, on_error: str = "raise",
+            per_class: int | None = None) -> Dataset:
     """Kaggle's casting product images (ravirajsinh45): ``<data dir>/casting/casting_data/`` with
     ``train/ok_front`` (2875 good parts), ``test/ok_front`` (262) and ``test/def_front`` (453 real defects).
     ``synthetic`` adds Klimkevicius's synthetic defect sets (default: all three); the rest as for
@@ -135,11 +145,13 @@ def casting(data_dir: Path | None = None, *, size: int = 256, synthetic: list[st
             f"casting-product (a Kaggle account is needed) and extract its casting_data/ folder into "
             f"{root.parent}, or point --data-dir / $AECOMPARE_DATA at a folder that has casting/casting_data/.")
     kinds = list(DEFECTS) if synthetic is None else synthetic
-    return _folder_dataset(root, "casting", size, kinds, defect_seed, salt_pepper_fraction, on_error)
+    return _folder_dataset(root, "casting", size, kinds, defect_seed, salt_pepper_fraction, on_error, per_class)
 
 
 def _folder_dataset(root: Path, name: str, size: int, synthetic: list[str], defect_seed: int,
-                    salt_pepper_fraction: float, on_error: str) -> Dataset:
+                    salt_pepper_fraction: float, on_error: str, per_class: int | None = None) -> Dataset:
+    if per_class is not None:
+        check_int(per_class, "image-folder: per_class")
     if isinstance(synthetic, str) or not isinstance(synthetic, (list, tuple)):
         raise ConfigError(f"synthetic must be a list of defect kinds, e.g. [gaussian, objects], got {synthetic!r}")
     for kind in synthetic:
@@ -160,7 +172,7 @@ def _folder_dataset(root: Path, name: str, size: int, synthetic: list[str], defe
             folder = root / part / c
             if not folder.is_dir():
                 continue
-            pixels, kept = read_images(list_images(folder), size, on_error)
+            pixels, kept = read_images(list_images(folder)[:per_class], size, on_error, desc=f"{part}/{c}")
             images.append(pixels)
             labels.append(np.full(len(pixels), classes.index(c)))
             files += kept
