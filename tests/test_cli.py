@@ -6,6 +6,7 @@ import csv
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from aecompare import __version__
@@ -147,3 +148,20 @@ def test_images_command_rejects_bad_counts(tmp_path: Path) -> None:
     code, _, err = run_cli(["images", "--images", str(tmp_path), "--workers", "0", "-q"])
     assert code == 2
     assert "--workers must be an integer of at least 1" in err
+
+
+def test_tables_compares_the_families_on_a_users_csv(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rows = np.concatenate([rng.normal(size=(120, 4)), 3 + rng.normal(size=(12, 4))])
+    lines = ["a,b,c,d,is_fraud", *(",".join([*(f"{v:.4f}" for v in r), str(int(i >= 120))])
+                                   for i, r in enumerate(rows))]
+    (tmp_path / "fraud.csv").write_text("\n".join(lines) + "\n")
+    code, out, err = run_cli(["tables", "--table", "fraud.csv", "--data-dir", str(tmp_path), "--label", "is_fraud",
+                              "--output", str(tmp_path / "out"), "--seeds", "1", "--set", "train.epochs=2",
+                              "--workers", "1"])
+    assert code == 0, err
+    with open(tmp_path / "out" / "tables" / "results.csv") as f:
+        pooled = [r for r in csv.DictReader(f) if r["group"] == "all"]
+    assert [r["model"] for r in pooled] == ["AAE", "AE", "VAE-error", "VAE-recprob"]
+    assert {r["dataset"] for r in pooled} == {"fraud"}
+    assert "fraud VAE-recprob  mean AUROC" in out

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"show the full traceback of an error (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run_parsers(sub)
+    _add_tables_parser(sub)
     _add_other_parsers(sub)
     return parser
 
@@ -78,6 +79,25 @@ def _add_scale_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ray: GPUs each run asks for; fractions share a GPU, e.g. 0.25 (default 0)")
     parser.add_argument("--runs-per-gpu", type=int,
                         help="local with CUDA: runs side by side on each GPU (default: from free memory)")
+
+
+def _add_tables_parser(sub: argparse._SubParsersAction) -> None:
+    """``tables``: the comparison on a user's table, without a YAML file."""
+    tables = sub.add_parser("tables", help="compare AE, VAE (error and reconstruction probability) and AAE on your "
+                                           "own CSV, NPZ or MAT table")
+    tables.add_argument("--table", required=True, help="a CSV with a header (or NPZ/MAT with X, y): as given, or "
+                                                       "relative to the data directory")
+    tables.add_argument("--label", default="label", help="the CSV's 0/1 label column (default: label)")
+    tables.add_argument("--output", "-o", default="runs", help="output folder (default: runs)")
+    tables.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a value of the tables experiment, e.g. --set train.epochs=30 (repeatable)")
+    tables.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of 3")
+    tables.add_argument("--data-dir", help="folder of datasets, for --table given relative to it")
+    tables.add_argument("--workers", type=int, help="processes running runs side by side")
+    tables.add_argument("--force", action="store_true",
+                        help="retrain finished runs whose settings differ from the ones asked for")
+    tables.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
+    _add_scale_arguments(tables)
 
 
 def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
@@ -151,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger().setLevel(logging.ERROR)  # under torchrun the first process tells
     commands = {"run": _run, "list": _list, "report": _report, "inspect": _inspect, "images": _images,
                 "generate": _generate, "data": _data, "score": _score,
-                "export": _export}
+                "export": _export, "tables": _tables}
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:
@@ -268,10 +288,12 @@ def _print_summary(folder: Path, model_order: list[str]) -> None:
                 failed[(r["dataset"], r["model"])] += 1
             else:
                 cells[(r["dataset"], r["model"])].append(r["auroc"])
-    for key in sorted({*cells, *failed}, key=lambda k: (k[0], model_order.index(k[1]))):
+    keys = sorted({*cells, *failed}, key=lambda k: (k[0], model_order.index(k[1])))
+    wide = [max((len(k[i]) for k in keys), default=0) for i in (0, 1)]
+    for key in keys:
         values, note = cells[key], f", {failed[key]} diverged run(s) left out" if failed[key] else ""
         mean = f"{np.mean(values):.3f}" if values else "–"
-        print(f"{key[0]:>10} {key[1]:>8}  mean AUROC {mean} over {len(values)} runs{note}")
+        print(f"{key[0]:>{wide[0]}} {key[1]:>{wide[1]}}  mean AUROC {mean} over {len(values)} runs{note}")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -330,6 +352,18 @@ def _images(args: argparse.Namespace) -> int:
     device = [f"train.device={args.device}"] if args.device else []
     return _run_grid(load_spec("images", [*args.overrides, f"datasets.0.params.path={folder}", *device], args.seeds),
                      args)
+
+
+def _tables(args: argparse.Namespace) -> int:
+    from aecompare.data.dataset import locate
+    from aecompare.studies.grid.spec import load_spec
+
+    _check_counts(args)
+    table = locate(args.table, args.data_dir).resolve()
+    device = [f"train.device={args.device}"] if args.device else []
+    overrides = [*args.overrides, f"datasets.0.params.path={table}", f"datasets.0.params.label={args.label}",
+                 f"datasets.0.label={table.stem}", *device]
+    return _run_grid(load_spec("tables", overrides, args.seeds), args)
 
 
 def _generate(args: argparse.Namespace) -> int:
