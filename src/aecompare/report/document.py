@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,11 +26,28 @@ class Block:
 
 
 def write_document(folder: Path, blocks: list[Block], name: str) -> Path:
-    """Write ``report.md`` and ``report.html`` (figures embedded) into ``folder``; returns the HTML's path."""
+    """Write ``report.md`` and ``report.html`` (figures embedded, a table of contents after the introduction)
+    into ``folder``; returns the HTML's path."""
+    blocks = with_contents(blocks)
     atomic_write_text(folder / REPORT_MD, render_markdown(blocks))
     html_path = folder / REPORT_HTML
     atomic_write_text(html_path, render_html(blocks, folder, title=f"aecompare: {name}"))
     return html_path
+
+
+def anchor(text: str) -> str:
+    """A heading's anchor, as GitHub makes it: lower case, spaces to hyphens, punctuation dropped."""
+    return re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
+
+
+def with_contents(blocks: list[Block]) -> list[Block]:
+    """``blocks`` with a list of links to every second-level heading before the first of them."""
+    headings = [b.text for b in blocks if b.kind == "h2"]
+    if len(headings) < 2:
+        return blocks
+    first = next(i for i, b in enumerate(blocks) if b.kind == "h2")
+    contents = [Block("h2", "Contents"), Block("list", rows=[[f"[{h}](#{anchor(h)})"] for h in headings])]
+    return [*blocks[:first], *contents, *blocks[first:]]
 
 
 def render_markdown(blocks: list[Block]) -> str:
@@ -62,11 +80,11 @@ def render_html(blocks: list[Block], folder: Path, title: str) -> str:
            f"<style>{CSS}</style></head><body>"]
     for b in blocks:
         if b.kind in ("h1", "h2", "h3"):
-            out.append(f"<{b.kind}>{html.escape(b.text)}</{b.kind}>")
+            out.append(f"<{b.kind} id='{anchor(b.text)}'>{html.escape(b.text)}</{b.kind}>")
         elif b.kind == "p":
             out.append(f"<p>{html.escape(b.text)}</p>")
         elif b.kind == "list":
-            out.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item, in b.rows) + "</ul>")
+            out.append("<ul>" + "".join(f"<li>{_link(item)}</li>" for item, in b.rows) + "</ul>")
         elif b.kind == "table":
             head = "".join(f"<th>{_inline(h)}</th>" for h in b.header)
             body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in b.rows)
@@ -77,6 +95,14 @@ def render_html(blocks: list[Block], folder: Path, title: str) -> str:
                        f"<figcaption>{html.escape(b.text)}</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _link(text: str) -> str:
+    """Escape a list item, turning a Markdown link ``[text](#anchor)`` into an HTML one."""
+    match = re.fullmatch(r"\[(.+)\]\((#[\w-]+)\)", text)
+    if match:
+        return f"<a href='{match.group(2)}'>{html.escape(match.group(1))}</a>"
+    return html.escape(text)
 
 
 def _inline(text: str) -> str:

@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display needed; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from aecompare.inspection import bottleneck_sweep, decoder_linears, output_logit, sweep_range  # noqa: E402
 from aecompare.metrics import roc_points  # noqa: E402
@@ -106,8 +107,10 @@ def write_error_maps(inputs: np.ndarray, recons: dict[str, np.ndarray], groups: 
         top = float(np.percentile(heat, 99.5)) or 1.0  # one scale per model, so columns compare
         for c in range(k):
             axes[r, c].imshow(gray[c], cmap="gray", vmin=0, vmax=1)
-            axes[r, c].imshow(heat[c], cmap="inferno", alpha=0.6, vmin=0, vmax=top)
+            shown = axes[r, c].imshow(heat[c], cmap="inferno", alpha=0.6, vmin=0, vmax=top)
         axes[r, 0].set_ylabel(_literal(model), fontsize=8)
+        bar = fig.colorbar(shown, ax=list(axes[r]), fraction=0.02, pad=0.01)  # the model's error scale
+        bar.ax.tick_params(labelsize=6)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -140,7 +143,8 @@ def write_score_histograms(models: dict[str, tuple[np.ndarray, np.ndarray, float
         ax.axvline(threshold, color="k", lw=1.0, ls="--", label="threshold")
         ax.set_title(_literal(model), fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
-    axes[0, 0].legend(fontsize=7)
+        ax.set_ylabel("density", fontsize=8)
+    axes[0, 0].legend(fontsize=8, framealpha=0.9)
     return _save(fig, path)
 
 
@@ -200,9 +204,12 @@ def write_training_curves(histories: dict[str, list[dict[str, float]]], path: Pa
     fig, ax = plt.subplots(figsize=(4.2, 2.8))
     for i, (model, history) in enumerate(histories.items()):
         epochs = [h["epoch"] for h in history]
+        every = max(1, len(epochs) // 15)  # markers stay readable at 5 epochs or 500
         ax.plot(epochs, [h["train_loss"] for h in history], color=COLORS[i % len(COLORS)], lw=1.0, ls=":")
-        ax.plot(epochs, [h["val_loss"] for h in history], color=COLORS[i % len(COLORS)], lw=1.3, label=_literal(model))
+        ax.plot(epochs, [h["val_loss"] for h in history], color=COLORS[i % len(COLORS)], lw=1.3, marker="o",
+                markersize=3, markevery=every, label=_literal(model))
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs on a linear axis
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (dotted: train, solid: validation)", fontsize=8)
     ax.legend(fontsize=8)

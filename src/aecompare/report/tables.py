@@ -9,13 +9,13 @@ from aecompare.report.document import Block
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
-    """The mean and (population) standard deviation; 0 for one value."""
-    return float(np.mean(values)), float(np.std(values)) if len(values) > 1 else 0.0
+    """The mean and (population) standard deviation; NaN for the spread of one value (there is none)."""
+    return float(np.mean(values)), float(np.std(values)) if len(values) > 1 else float("nan")
 
 
 def fmt(mean: float, std: float, bold: bool = False, digits: int = 3) -> str:
-    """``mean ± std``, in Markdown bold when ``bold``."""
-    text = f"{mean:.{digits}f} ± {std:.{digits}f}"
+    """``mean ± std`` (just the value when there is one seed), in Markdown bold when ``bold``."""
+    text = f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
     return f"**{text}**" if bold else text
 
 

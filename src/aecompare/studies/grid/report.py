@@ -43,7 +43,8 @@ def report_blocks(folder: Path) -> list[Block]:
                              "class; thresholds are percentiles of normal validation scores; test labels are used "
                              f"for these metrics only. Written by aecompare {__version__} on "
                              f"{dt.date.today().isoformat()}."))
-    blocks += model_notes([m["name"] for m in spec.get("models", [])])
+    present = {r["model"] for r in rows}  # notes only about the models this report shows
+    blocks += model_notes([m["name"] for m in spec.get("models", []) if m.get("label", m["name"]) in present])
     model_order = [m["label"] for m in spec.get("models", [])]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         blocks += _dataset_section(folder, dataset, [r for r in rows if r["dataset"] == dataset], model_order,
@@ -129,7 +130,10 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
                           for m, r in first_run.items())
     blocks = [Block("h2", f"Dataset: {dataset}"),
               Block("p", f"Models: {', '.join(models)}. Normal class choices: {len(normals)}. "
-                         f"Seeds: {len(seeds)}. Values are mean ± std over seeds. Scores: {scored_by}."), *failed]
+                         f"Seeds: {len(seeds)}. "
+                         + ("Values are mean ± std over seeds. " if len(seeds) > 1 else "Values are single runs. ")
+                         + f"Scores: {scored_by}."), *failed,
+              *_settings_table(folder, dataset, models, pooled, percentile)]
     for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC")):
         blocks += [Block("h3", f"{title} by normal class (all anomalies pooled)"),
                    _metric_table(pooled, metric, models, normals)]
@@ -152,6 +156,24 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
     blocks += _figures(folder, dataset, models, normals, seeds[0], best)
     blocks += _views_inside(folder, dataset, models, normals[0], best)
     return blocks
+
+
+def _settings_table(folder: Path, dataset: str, models: list[str], pooled: list[dict[str, Any]],
+                    percentile: float) -> list[Block]:
+    """What each model was trained and scored with (from its first run's recorded settings)."""
+    table = Block("table", header=["model", "epochs run (of)", "lr", "batch", "latent size", "input", "scaling",
+                                   "score", "threshold"])
+    for m in models:
+        first = next(r for r in pooled if r["model"] == m)
+        run_dir = _run_dir(folder, dataset, m, first["normal"], first["seed"])
+        config, shape = run_folder.read_config(run_dir), run_folder.read_model_config(run_dir)["input_shape"]
+        train, latent = config["train"], config["model_config"]["latent_dim"]
+        runs = [float(r["epochs_run"]) for r in pooled if r["model"] == m]
+        table.rows.append([m, f"{np.mean(runs):.1f} ({train['epochs']})", f"{train['lr']:g}", str(train["batch_size"]),
+                           str(latent) if latent else "feature map", "x".join(map(str, shape)),
+                           config["scaler"]["kind"], config["evaluation"]["score"],
+                           f"{percentile:g}th percentile of normal validation scores"])
+    return [Block("h3", "Settings"), table]
 
 
 def _failed_runs(rows: list[dict[str, Any]]) -> list[Block]:
