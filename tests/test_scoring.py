@@ -18,7 +18,8 @@ SQUARES = torch.from_numpy(load_dataset("squares").x_train)
 
 # (model, overrides): an AE, a VAE with a Gaussian decoder (every scorer applies) and an AAE
 MODELS = [("mlp-ae", {}), ("mlp-vae", {"decoder_output": "gaussian"}), ("mlp-aae", {})]
-ONLY_FOR = {"kl": {"mlp-vae"}, "reconstruction_probability": {"mlp-vae"}}  # scorers that need a posterior
+ONLY_FOR = {"kl": {"mlp-vae"}, "reconstruction_probability": {"mlp-vae"},  # scorers that need a posterior
+            "ssim": set()}  # ... or images (tested below)
 
 
 @pytest.mark.parametrize("method", sorted(SCORERS))
@@ -133,3 +134,24 @@ def test_heaviside_steps_known_logits():
         reconstruct(model, SQUARES, postprocess="step")
     with pytest.raises(ConfigError, match="sigmoid"):
         reconstruct(build_model("mlp-ae", (6,)), torch.rand(2, 6), postprocess="heaviside")
+
+
+def test_ssim_is_one_for_identical_images_and_drops_with_structure_not_only_brightness() -> None:
+    from aecompare.scoring import ssim_map
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 1, 16, 16, generator=g)
+    torch.testing.assert_close(ssim_map(a, a), torch.ones_like(a))
+    brighter, scrambled = (a * 0.8 + 0.2), a[:, :, torch.randperm(16, generator=g)]
+    assert ssim_map(a, scrambled).mean() < ssim_map(a, brighter).mean() < 1.0
+
+
+def test_ssim_scores_images_per_sample_and_refuses_tables() -> None:
+    torch.manual_seed(0)
+    model = build_model("conv-ae", (1, 16, 16), channels=(4, 8), latent_dim=3).eval()
+    x = torch.rand(5, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    scores = score(model, x, "ssim")
+    assert scores.shape == (5,)
+    np.testing.assert_allclose(score(model, x[2:3], "ssim"), scores[2:3], rtol=1e-6)
+    with pytest.raises(ConfigError, match="the ssim score needs images"):
+        score(build_model("mlp-ae", (6,)), torch.rand(4, 6), "ssim")
