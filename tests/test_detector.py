@@ -97,7 +97,7 @@ def test_scoring_data_of_another_shape_is_a_clear_error(table_data) -> None:
 @pytest.mark.parametrize(("params", "error", "message"), [
     ({"model": "vea"}, ConfigError, "unknown model 'vea'; choose one of"),
     ({"contamination": 0.9}, ConfigError, r"contamination must be a number in \(0, 0.5\]"),
-    ({"scorer": "ssim"}, ConfigError, "unknown score 'ssim'"),
+    ({"scorer": "psnr"}, ConfigError, "unknown score 'psnr'"),
     ({"model": "conv-ae"}, ConfigError, "convolutional backbone needs images"),
 ])
 def test_bad_parameters_are_clear_errors(params: dict, error: type, message: str, table_data) -> None:

@@ -66,7 +66,8 @@ def test_top_level_train_override_beats_a_dataset_setting() -> None:
     ({"datasets": [{"name": "digit"}]}, "unknown dataset 'digit'; choose one of: .*digits"),
     ({"datasets": [{"name": "digits", "params": {"size": 3}}]}, "dataset 'digits': unknown parameter 'size'"),
     ({"datasets": [{"name": "digits", "normals": [1]}]}, "unknown key 'normals'"),
-    ({"evaluation": {"score": "ssim"}}, "unknown score 'ssim'; choose one of: kl, loss, mae, mse"),
+    ({"evaluation": {"score": "psnr"}},
+     "unknown score 'psnr'; choose one of: kl, loss, mae, mse, reconstruction_probability, ssim"),
     ({"seeds": 0}, "seeds must be a positive count"),
     ({"models": ["ae", "ae"]}, "model labels must be unique"),
 ])

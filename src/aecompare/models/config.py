@@ -45,6 +45,12 @@ class ModelConfig:
     # instead, Keras's mse plus a mean KL (Patuzzo's eq. 1); losses are then per pixel, so levels like 1/16 read.
     loss_reduction: Literal["sum", "mean"] = "sum"
     beta: float = 1.0  # KL weight (VAE); both terms are summed over features, averaged over the batch
+    # KL warm-up (Bowman et al., 2016): in training, beta rises linearly from 0 to its value over the first N
+    # epochs; 0: off. Early stopping, scores and thresholds always use the full objective.
+    kl_warmup_epochs: int = 0
+    # Free bits (Kingma et al., 2016): in training, each latent dimension's KL, averaged over the batch, counts
+    # as at least this many nats, so no dimension gains by collapsing onto the prior; 0: off.
+    free_bits: float = 0.0
     logvar_clamp: tuple[float, float] = (-10.0, 10.0)  # keeps exp(logvar) finite early in training
     critic_hidden: tuple[int, ...] = (64, 64)  # AAE critic widths
     critic_clip: float = 0.01  # WGAN weight clipping box keeps the critic Lipschitz

@@ -211,6 +211,9 @@ def build_from_config(config: ModelConfig, input_shape: tuple[int, ...], pretrai
     for key in ("kernel_size", "critic_steps"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{key} must be at least 1, got {getattr(config, key)}")
+    if config.kl_warmup_epochs < 0 or not config.free_bits >= 0:
+        raise ConfigError(f"kl_warmup_epochs and free_bits must be 0 (off) or positive, got "
+                          f"{config.kl_warmup_epochs} and {config.free_bits}")
     backbone = config.resolved_backbone(input_shape)
     if config.latent_dim < 0 or config.latent_dim == 0 and (
             config.bottleneck != "deterministic" or backbone == "mlp" or config.fc):

@@ -100,8 +100,9 @@ class Optimisation:
     def build(cls, model: Autoencoder, config: TrainConfig) -> Optimisation:
         """Optimisers for ``model``; the AAE's share parameters, so only one-optimiser models get a flat buffer."""
         adversarial = model.critic is not None
-        if adversarial and world()[1] > 1:
-            raise ConfigError("data-parallel training (torchrun) covers AEs and VAEs; train an AAE in one process")
+        if (adversarial or model.config.free_bits) and world()[1] > 1:
+            raise ConfigError("data-parallel training (torchrun) covers AEs and VAEs without free bits; train this "
+                              "model in one process")
         optimizer_class = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam}[config.optimizer]
         flat = None if adversarial else FlatParameters(model.autoencoder_parameters())
         params = model.autoencoder_parameters() if flat is None else [flat.flat]
@@ -114,7 +115,8 @@ class Optimisation:
                       for o in optimizers.values()] if config.lr_patience else []
         return cls(optimizers, schedulers, flat)
 
-    def step(self, model: Autoencoder, train_x: torch.Tensor, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+    def step(self, model: Autoencoder, train_x: torch.Tensor, rows: torch.Tensor, epoch: int = 1
+             ) -> dict[str, torch.Tensor]:
         """One global batch's step (``rows`` index ``train_x``); its detached loss terms, each the batch's mean
         (under ``torchrun``: this process's share of it)."""
         if world()[1] > 1:
@@ -122,10 +124,11 @@ class Optimisation:
             noise = None
             if model.config.bottleneck == "gaussian":  # the global batch's draws, as one process would make them
                 noise = torch.randn(len(rows), model.config.latent_dim, device=train_x.device)[shard(len(rows))]
-            return sharded_step(model, train_x[mine], len(rows), self.optimizers["autoencoder"], self.flat, noise)
+            return sharded_step(model, train_x[mine], len(rows), self.optimizers["autoencoder"], self.flat, noise,
+                                epoch)
         if model.critic is not None:
             return adversarial_step(model, train_x[rows], self.optimizers)
-        return standard_step(model, train_x[rows], self.optimizers["autoencoder"], self.flat)
+        return standard_step(model, train_x[rows], self.optimizers["autoencoder"], self.flat, epoch)
 
 
 @dataclass
@@ -239,7 +242,7 @@ def train_epoch(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor |
     for i in range(0, n, config.batch_size):  # the last batch may be partial: tiny sets keep every row
         rows = order[i:i + config.batch_size]
         with autocast(train_x, config):
-            terms = opt.step(model, train_x, rows)
+            terms = opt.step(model, train_x, rows, epoch)
         names = list(terms)
         weighted = torch.stack(list(terms.values())) * len(rows)  # one op per step, not one per term
         sums = weighted if sums is None else sums + weighted

@@ -95,6 +95,25 @@ def autoencoder_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput
     return {k: v.mean() for k, v in per_sample_loss(model, x, out).items()}
 
 
+def training_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput, epoch: int
+                  ) -> dict[str, torch.Tensor]:
+    """What the optimiser minimises at ``epoch`` (1-based): :func:`autoencoder_loss`, except that a VAE's KL
+    weighs ``beta x min(1, epoch / kl_warmup_epochs)`` and, with ``free_bits``, each latent dimension's
+    batch-mean KL counts at least ``free_bits`` nats. With both off (the default) it is autoencoder_loss."""
+    terms = autoencoder_loss(model, x, out)
+    cfg = model.config
+    if out.logvar is None or (cfg.kl_warmup_epochs == 0 and cfg.free_bits == 0):
+        return terms
+    weight = cfg.beta * min(1.0, epoch / cfg.kl_warmup_epochs) if cfg.kl_warmup_epochs else cfg.beta
+    kl = terms["kl"]
+    if cfg.free_bits > 0:
+        per_dim = 0.5 * (out.mu.pow(2) + out.logvar.exp() - 1.0 - out.logvar).mean(0)  # (L,): batch-mean KL
+        floored = per_dim.clamp(min=cfg.free_bits)
+        kl = floored.mean() if cfg.loss_reduction == "mean" else floored.sum()
+    terms["total"] = terms["total"] - cfg.beta * terms["kl"] + weight * kl
+    return terms
+
+
 def critic_loss(critic: torch.nn.Module, z_fake: torch.Tensor, z_prior: torch.Tensor) -> torch.Tensor:
     """WGAN critic loss: minimising it widens D(prior) - D(encoded), the Wasserstein estimate."""
     return critic(z_fake).mean() - critic(z_prior).mean()

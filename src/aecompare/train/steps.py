@@ -6,7 +6,13 @@ import torch
 
 from aecompare.models import Autoencoder
 from aecompare.train.distributed import sum_across
-from aecompare.train.losses import autoencoder_loss, critic_loss, encoder_adversarial_loss, per_sample_loss
+from aecompare.train.losses import (
+    autoencoder_loss,
+    critic_loss,
+    encoder_adversarial_loss,
+    per_sample_loss,
+    training_loss,
+)
 
 
 class FlatParameters:
@@ -33,9 +39,10 @@ class FlatParameters:
 
 
 def standard_step(model: Autoencoder, xb: torch.Tensor, optimizer: torch.optim.Optimizer,
-                  flat: FlatParameters | None) -> dict[str, torch.Tensor]:
-    """One gradient step on the model's own loss; returns its detached terms (``loss`` is the total)."""
-    terms = autoencoder_loss(model, xb, model(xb))
+                  flat: FlatParameters | None, epoch: int = 1) -> dict[str, torch.Tensor]:
+    """One gradient step on the model's training loss at ``epoch``; returns its detached terms (``loss`` is
+    the total)."""
+    terms = training_loss(model, xb, model(xb), epoch)
     model.zero_grad(set_to_none=True)
     terms["total"].backward()
     if flat is not None:
@@ -45,11 +52,14 @@ def standard_step(model: Autoencoder, xb: torch.Tensor, optimizer: torch.optim.O
 
 
 def sharded_step(model: Autoencoder, xb: torch.Tensor, n_global: int, optimizer: torch.optim.Optimizer,
-                 flat: FlatParameters, noise: torch.Tensor | None) -> dict[str, torch.Tensor]:
+                 flat: FlatParameters, noise: torch.Tensor | None, epoch: int = 1) -> dict[str, torch.Tensor]:
     """This process's part of a data-parallel step: its rows ``xb`` of a global batch of ``n_global``, its loss
     scaled by its share, the flat gradient summed over the processes, then the same step everywhere. Returns
     this process's share of each term (summed over processes: the global batch's mean)."""
     terms = per_sample_loss(model, xb, model(xb, noise=noise))
+    cfg = model.config
+    if "kl" in terms and cfg.kl_warmup_epochs:  # the warm-up is linear per sample (free bits is refused here)
+        terms["total"] = terms["total"] - cfg.beta * (1.0 - min(1.0, epoch / cfg.kl_warmup_epochs)) * terms["kl"]
     shares = {k: v.sum() / n_global for k, v in terms.items()}
     model.zero_grad(set_to_none=True)
     shares["total"].backward()
