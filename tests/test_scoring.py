@@ -11,8 +11,9 @@ import torch
 
 from aecompare.data import load_dataset
 from aecompare.errors import ConfigError
+from aecompare.inspection import encode_codes
 from aecompare.models import build_model
-from aecompare.scoring import SCORERS, heaviside, reconstruct, score
+from aecompare.scoring import REFERENCE_SCORERS, SCORERS, heaviside, reconstruct, score
 
 SQUARES = torch.from_numpy(load_dataset("squares").x_train)
 
@@ -32,12 +33,14 @@ def test_every_scorer_is_per_sample_finite_and_deterministic(method: str, name: 
         with pytest.raises(ConfigError, match="needs"):  # says what it needs instead of failing deep in torch
             score(model, x, method, n_samples=5, seed=3)
         return
-    first = score(model, x, method, n_samples=5, seed=3)
+    options = {"n_samples": 5, "seed": 3,  # the latent scores measure against normal training codes
+               "reference": encode_codes(model, x)["mu"] if method in REFERENCE_SCORERS else None}
+    first = score(model, x, method, **options)
     assert first.shape == (10,)
     assert np.isfinite(first).all()
-    np.testing.assert_array_equal(first, score(model, x, method, n_samples=5, seed=3))
+    np.testing.assert_array_equal(first, score(model, x, method, **options))
     # a row's score is its own: scoring it alone gives the same number
-    np.testing.assert_allclose(score(model, x[3:4], method, n_samples=5, seed=3), first[3:4], rtol=1e-5)
+    np.testing.assert_allclose(score(model, x[3:4], method, **options), first[3:4], rtol=1e-5)
 
 
 def gaussian_decoder_vae(features: int = 2, latent: int = 1) -> torch.nn.Module:
@@ -155,3 +158,19 @@ def test_ssim_scores_images_per_sample_and_refuses_tables() -> None:
     np.testing.assert_allclose(score(model, x[2:3], "ssim"), scores[2:3], rtol=1e-6)
     with pytest.raises(ConfigError, match="the ssim score needs images"):
         score(build_model("mlp-ae", (6,)), torch.rand(4, 6), "ssim")
+
+
+@pytest.mark.parametrize("method", ["latent_knn", "latent_mahalanobis"])
+def test_latent_scores_rank_far_codes_higher_and_survive_save_and_load(method: str, tmp_path, table_data) -> None:
+    from aecompare import Detector
+
+    normal, anomalous = table_data
+    det = Detector("mlp-ae", epochs=20, random_state=0, scorer=method, model_params={"hidden": (16,)}).fit(normal)
+    assert det.reference_codes_.shape[0] > 0
+    scores = det.decision_function(np.concatenate([normal[:30], anomalous]))
+    assert scores[30:].mean() > scores[:30].mean()
+    det.save(tmp_path / "d")
+    np.testing.assert_array_equal(Detector.load(tmp_path / "d").decision_function(anomalous),
+                                  det.decision_function(anomalous))
+    with pytest.raises(ConfigError, match="needs the codes of the normal training data"):
+        score(det.model_, torch.from_numpy(anomalous), method)

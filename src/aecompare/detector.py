@@ -20,9 +20,10 @@ from aecompare.data import Scaler
 from aecompare.data.preprocessing import precise_dtype
 from aecompare.data.split import validation_split
 from aecompare.errors import ConfigError, DataError, DataTypeError, unknown_name
+from aecompare.inspection import encode_codes
 from aecompare.models import available_models, build_model
 from aecompare.runs.folder import DetectorFiles, read_detector, write_detector
-from aecompare.scoring import SCORERS, score
+from aecompare.scoring import REFERENCE_SCORERS, SCORERS, score
 from aecompare.train import TrainConfig, TrainResult, fit
 
 DEFAULT_SCORE_OPTIONS = {"postprocess": "none", "n_samples": 100, "seed": 0}
@@ -103,7 +104,11 @@ class Detector(BaseEstimator):
         self.train_seconds_ = result.train_seconds
         self.input_shape_ = tuple(X.shape[1:])
         self.score_options_ = dict(DEFAULT_SCORE_OPTIONS)
-        self.decision_scores_ = score(self.model_, x_all, self.scorer, **self.score_options_)
+        # the latent scores measure codes against the normal training data's codes
+        self.reference_codes_ = (encode_codes(self.model_, train_x)["mu"] if self.scorer in REFERENCE_SCORERS
+                                 else None)
+        self.decision_scores_ = score(self.model_, x_all, self.scorer, **self.score_options_,
+                                      reference=self.reference_codes_)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
@@ -115,7 +120,8 @@ class Detector(BaseEstimator):
         if tuple(X.shape[1:]) != self.input_shape_:
             raise DataError(f"X has samples of shape {tuple(X.shape[1:])}, but the detector was fitted on "
                             f"{self.input_shape_}; pass data shaped like the training data")
-        return score(self.model_, torch.from_numpy(self.scaler_.transform(X)), self.scorer, **self.score_options_)
+        return score(self.model_, torch.from_numpy(self.scaler_.transform(X)), self.scorer, **self.score_options_,
+                     reference=self.reference_codes_)
 
     def predict(self, X: Any) -> np.ndarray:
         """1 for samples scored above ``threshold_`` (anomalies), else 0 (PyOD's labels)."""
@@ -161,7 +167,7 @@ class Detector(BaseEstimator):
         write_detector(folder, DetectorFiles(
             model=self.model_, scaler=self.scaler_, threshold=self.threshold_, scorer=self.scorer,
             score_options=self.score_options_, params=self.get_params(), decision_scores=self.decision_scores_,
-            history=self.history_, train_seconds=self.train_seconds_))
+            history=self.history_, train_seconds=self.train_seconds_, reference=self.reference_codes_))
         return folder
 
     def to_onnx(self, path: str | Path, *, bytes_input: bool = False) -> Path:
@@ -201,6 +207,7 @@ class Detector(BaseEstimator):
         detector.train_seconds_ = meta.train_seconds
         detector.history_ = meta.history
         detector.decision_scores_ = meta.decision_scores
+        detector.reference_codes_ = meta.reference
         detector.labels_ = (detector.decision_scores_ > detector.threshold_).astype(int)
         return detector
 

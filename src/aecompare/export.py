@@ -27,7 +27,7 @@ class ScoringGraph(nn.Module):
         super().__init__()
         if scorer not in EXPORTABLE_SCORERS:
             raise ConfigError(f"ONNX export computes the {' and '.join(EXPORTABLE_SCORERS)} scores; this detector "
-                              f"scores by {scorer!r}, which samples or needs the training loss: refit it with "
+                              f"scores by {scorer!r}, which samples or needs the training loss or codes: refit it with "
                               "scorer='mse' to export")
         self.model, self.kind, self.scorer, self.postprocess = model.eval(), scaler.kind, scorer, postprocess
         self.bytes_input = bytes_input

@@ -16,6 +16,7 @@ import torch
 
 from aecompare.core.runtime import batched
 from aecompare.errors import ConfigError, unknown_name
+from aecompare.inspection import encode_codes
 from aecompare.models import Autoencoder
 from aecompare.train.losses import gaussian_nll, per_sample_loss
 
@@ -170,6 +171,49 @@ def reconstruction_probability_score(model: Autoencoder, x: torch.Tensor, batch_
     return torch.cat(scores).numpy() if scores else np.empty(0)
 
 
+KNN_NEIGHBOURS = 5
+
+
+def _codes(model: Autoencoder, x: torch.Tensor, batch_size: int, postprocess: str) -> torch.Tensor:
+    """The posterior means (N, L) of ``x``, as float64 on the CPU; latent scores take no post-processing."""
+    if postprocess != "none":
+        raise ConfigError("latent scores take no post-processing; set postprocess: none")
+    if model.config.latent_dim < 1:
+        raise ConfigError("latent scores need a dense code (latent_dim >= 1); this model's code is a feature map")
+    return torch.from_numpy(encode_codes(model, x, batch_size)["mu"]).double()
+
+
+def latent_knn_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, postprocess: str = "none",
+                     reference: np.ndarray | None = None) -> np.ndarray:
+    """Mean Euclidean distance of each code to its 5 nearest codes of the normal training data (N,)."""
+    ref = torch.from_numpy(_reference(reference, "latent_knn")).double()
+    codes = _codes(model, x, batch_size, postprocess)
+    k = min(KNN_NEIGHBOURS, len(ref))
+    nearest = torch.cat([torch.cdist(part, ref).topk(k, largest=False).values  # (B, k), bounded memory
+                         for part in codes.split(max(1, 2 ** 22 // max(1, len(ref))))]) if len(codes) else codes
+    return nearest.mean(1).numpy() if len(codes) else np.empty(0)
+
+
+def latent_mahalanobis_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, postprocess: str = "none",
+                             reference: np.ndarray | None = None) -> np.ndarray:
+    """Mahalanobis distance of each code to the normal training codes' mean, under their covariance (a ridge of
+    1e-6 of its mean variance keeps it invertible) (N,)."""
+    ref = torch.from_numpy(_reference(reference, "latent_mahalanobis")).double()
+    codes = _codes(model, x, batch_size, postprocess)
+    centre = ref.mean(0)
+    cov = torch.cov(ref.T).reshape(ref.shape[1], ref.shape[1])
+    cov = cov + torch.eye(len(cov), dtype=cov.dtype) * 1e-6 * max(float(cov.diagonal().mean()), 1e-12)
+    diff = codes - centre
+    return torch.sqrt((diff @ torch.linalg.inv(cov) * diff).sum(1).clamp(min=0)).numpy()
+
+
+def _reference(reference: np.ndarray | None, method: str) -> np.ndarray:
+    if reference is None or len(reference) < 2:
+        raise ConfigError(f"the {method} score needs the codes of the normal training data (reference=, at least "
+                          "2); a Detector and a run keep them")
+    return np.asarray(reference, dtype=np.float64)
+
+
 SCORERS: dict[str, Callable[..., np.ndarray]] = {
     "mse": mse_score,
     "mae": mae_score,
@@ -177,18 +221,25 @@ SCORERS: dict[str, Callable[..., np.ndarray]] = {
     "kl": kl_score,
     "loss": loss_score,
     "reconstruction_probability": reconstruction_probability_score,
+    "latent_knn": latent_knn_score,
+    "latent_mahalanobis": latent_mahalanobis_score,
 }
 SAMPLING_SCORERS = ("reconstruction_probability",)  # take n_samples and seed
+REFERENCE_SCORERS = ("latent_knn", "latent_mahalanobis")  # take the normal training codes
 
 
 def score(model: Autoencoder, x: torch.Tensor, method: str = "mse", batch_size: int = 1024,
-          postprocess: str = "none", n_samples: int = 100, seed: int = 0) -> np.ndarray:
+          postprocess: str = "none", n_samples: int = 100, seed: int = 0,
+          reference: np.ndarray | None = None) -> np.ndarray:
     """Anomaly scores (N,) by the named method, one of :data:`SCORERS`, after ``postprocess``.
 
-    ``n_samples`` and ``seed`` apply to the sampling scores (the reconstruction probability).
+    ``n_samples`` and ``seed`` apply to the sampling scores (the reconstruction probability); ``reference``, the
+    posterior means (M, L) of the normal training data, to the latent scores.
     """
     if method not in SCORERS:
         raise unknown_name("score", method, SCORERS)
+    if method in REFERENCE_SCORERS:
+        return SCORERS[method](model, x, batch_size, postprocess, reference=reference)
     if method in SAMPLING_SCORERS:
         return SCORERS[method](model, x, batch_size, postprocess, n_samples=n_samples, seed=seed)
     return SCORERS[method](model, x, batch_size, postprocess)

@@ -67,7 +67,8 @@ def test_top_level_train_override_beats_a_dataset_setting() -> None:
     ({"datasets": [{"name": "digits", "params": {"size": 3}}]}, "dataset 'digits': unknown parameter 'size'"),
     ({"datasets": [{"name": "digits", "normals": [1]}]}, "unknown key 'normals'"),
     ({"evaluation": {"score": "psnr"}},
-     "unknown score 'psnr'; choose one of: kl, loss, mae, mse, reconstruction_probability, ssim"),
+     "unknown score 'psnr'; choose one of: kl, latent_knn, latent_mahalanobis, loss, mae, mse, "
+     "reconstruction_probability, ssim"),
     ({"seeds": 0}, "seeds must be a positive count"),
     ({"models": ["ae", "ae"]}, "model labels must be unique"),
 ])
@@ -211,7 +212,7 @@ def test_scores_of_one_model_share_one_training(tmp_path: Path) -> None:
 
 
 def test_unknown_model_score_and_duplicate_dataset_names_are_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown score 'recprob'; choose one of: kl, loss, mae, mse"):
+    with pytest.raises(ConfigError, match="unknown score 'recprob'; choose one of: kl, latent_knn, latent_mahalanobis"):
         load_spec("tabular", ["models.2.score=recprob"])
     with pytest.raises(ConfigError, match="datasets must have distinct names"):
         load_spec("tabular", ["datasets.1.label=cardio"])
@@ -261,3 +262,17 @@ def test_pixel_auroc_scores_error_maps_against_known_masks_only(monkeypatch) -> 
     monkeypatch.setattr(runner, "error_map", lambda model, images: images.pow(2))  # (N, C, H, W)
     assert runner.pixel_level_auroc(None, x, masks) == 1.0
     assert runner.pixel_level_auroc(None, x, np.zeros((3, 4, 4), dtype=np.float32)) is None  # no defect pixel
+
+
+def test_latent_scores_in_a_grid_use_the_runs_training_codes(tmp_path: Path) -> None:
+    from aecompare import Detector
+
+    spec = parse_spec({**TINY_SPEC, "models": ["ae", {"name": "ae", "label": "ae-knn", "score": "latent_knn"}],
+                       "datasets": [{"name": "digits", "normal": [0]}]}, "tiny.yaml")
+    folder = run_experiment(spec, tmp_path, progress=False, workers=1)
+    run_dir = folder / "digits" / "ae-knn" / "normal-0" / "seed-0"
+    assert (run_dir / "reference_codes.npy").exists()
+    assert not (folder / "digits" / "ae" / "normal-0" / "seed-0" / "reference_codes.npy").exists()
+    split = load_dataset("digits")
+    stored = np.load(run_dir / "scores.npz")["test_scores"]
+    np.testing.assert_allclose(Detector.load(run_dir).decision_function(split.x_test), stored, rtol=1e-6)

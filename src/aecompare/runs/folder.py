@@ -48,7 +48,7 @@ from aecompare.scoring import SCORERS
 FORMAT_VERSION = 2  # 1: before the settings hash and detector.json (aecompare 0.1's first runs)
 CONFIG, HISTORY, SCORES, EXAMPLES, CODES, METRICS = ("config.json", "history.json", "scores.npz", "examples.npz",
                                                      "latent.npz", "metrics.json")
-DETECTOR, DECISION_SCORES = "detector.json", "decision_scores.npy"
+DETECTOR, DECISION_SCORES, REFERENCE = "detector.json", "decision_scores.npy", "reference_codes.npy"
 EXPERIMENT = "experiment.json"  # the experiment folder's record of what was asked for
 PARTIAL = ".partial-"
 
@@ -105,12 +105,15 @@ class DetectorFiles:
     decision_scores: np.ndarray  # (N,) scores of the normal training data
     history: list[dict[str, float]] = field(default_factory=list)
     train_seconds: float = 0.0
+    reference: np.ndarray | None = None  # (M, L) normal training codes, for the latent scores
 
 
 def write_detector(folder: Path, files: DetectorFiles) -> None:
     """Write a detector's four files (weights, model config, detector.json, training scores) to ``folder``."""
     save_model(files.model, folder)
     np.save(folder / DECISION_SCORES, np.asarray(files.decision_scores), allow_pickle=False)
+    if files.reference is not None:
+        np.save(folder / REFERENCE, np.asarray(files.reference), allow_pickle=False)
     write_json(folder / DETECTOR, {
         "format_version": FORMAT_VERSION, "params": files.params, "threshold_": files.threshold,
         "scorer": files.scorer, "score_options": files.score_options, "scaler": files.scaler.to_dict(),
@@ -145,12 +148,19 @@ def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
         raise DataError(f"{folder / DECISION_SCORES} cannot be read ({type(e).__name__}: {e}); save the "
                         "detector again") from None
     params = meta["params"]
+    reference = None
+    if (folder / REFERENCE).exists():
+        try:
+            reference = np.load(folder / REFERENCE, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            raise DataError(f"{folder / REFERENCE} cannot be read ({type(e).__name__}: {e}); save the detector "
+                            "again") from None
     return DetectorFiles(
         model=model, scaler=scaler, threshold=float(meta["threshold_"]),
         scorer=meta.get("scorer", params.get("scorer", params.get("score", "mse"))),
         score_options=meta.get("score_options", {}),
         params=params, decision_scores=decision_scores, history=meta.get("history_", []),
-        train_seconds=meta.get("train_seconds_", 0.0))
+        train_seconds=meta.get("train_seconds_", 0.0), reference=reference)
 
 
 def _checked_detector_json(path: Path) -> dict[str, Any]:

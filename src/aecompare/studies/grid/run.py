@@ -38,7 +38,7 @@ from aecompare.models.backbones import check_pretrained_available
 from aecompare.runs import folder as run_folder
 from aecompare.runs.executors import ExecutorOptions, local_lanes, require_ray, run_tasks
 from aecompare.runs.folder import DetectorFiles, RunRecord
-from aecompare.scoring import error_map, heaviside, reconstruct, score
+from aecompare.scoring import REFERENCE_SCORERS, error_map, heaviside, reconstruct, score
 from aecompare.studies.grid.spec import DatasetSpec, ExperimentSpec, ModelSpec, spec_to_dict
 from aecompare.train import TrainResult, fit
 from aecompare.train.distributed import is_main, world
@@ -319,10 +319,13 @@ def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunReco
     """Score ``run``'s test data with its scorer, threshold on normal validation scores, and gather its record."""
     method, split, x, result = spec.score_of(run.model), trained.split, trained.x, trained.result
     options = dict(postprocess=spec.evaluation.postprocess, n_samples=spec.evaluation.n_samples, seed=run.seed)
-    val_scores = score(trained.model, x["val"] if len(x["val"]) else x["train"], method, **options)
-    test_scores = score(trained.model, x["test"], method, **options)
+    codes = trained.extras["codes"]
+    reference = codes["mu"] if method in REFERENCE_SCORERS and codes is not None else None  # normal training codes
+    val_scores = score(trained.model, x["val"] if len(x["val"]) else x["train"], method, **options,
+                       reference=reference)
+    test_scores = score(trained.model, x["test"], method, **options, reference=reference)
     threshold = threshold_from_normal(val_scores, spec.evaluation.threshold_percentile)
-    train_scores = score(trained.model, x["train"], method, **options)
+    train_scores = score(trained.model, x["train"], method, **options, reference=reference)
     diverged = divergence(result, [val_scores, test_scores, train_scores], threshold)
     if diverged and not result.diverged:
         log.warning("%s: diverged: %s; its metrics are left out of the report's means", run_name(run), diverged)
@@ -345,7 +348,7 @@ def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunReco
                 "model_params": spec.model_overrides(run.model, run.dataset) or None, "random_state": run.seed,
                 "device": None, "verbose": False},
         decision_scores=np.concatenate([train_scores, val_scores if len(x["val"]) else []]),
-        history=result.history, train_seconds=result.train_seconds)
+        history=result.history, train_seconds=result.train_seconds, reference=reference)
     metrics = {
         "rows": _metric_rows(split, test_scores, threshold, bool(diverged)), "score": method,
         "diverged": diverged,
