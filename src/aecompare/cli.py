@@ -38,33 +38,31 @@ def _add_run_parsers(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run an experiment and write its report")
     run.add_argument("experiment", nargs="?", default="quick",
                      help="a shipped experiment's name (see 'aecompare list') or a YAML file; default: quick")
-    run.add_argument("--output", "-o", default="runs", help="output folder (default: runs)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a spec value, e.g. --set train.epochs=5 (repeatable)")
-    run.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of the spec's")
-    run.add_argument("--data-dir", help="folder of file-based datasets (default: $AECOMPARE_DATA)")
-    run.add_argument("--workers", type=int, help="processes running runs side by side (default: one per core)")
-    run.add_argument("--force", action="store_true",
-                     help="retrain finished runs whose settings differ from the ones asked for (the others are kept)")
-    run.add_argument("--yes", action="store_true", help="run a grid of more than 2000 runs without asking")
-    _add_scale_arguments(run)
-    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
+    _add_grid_arguments(run, "a spec value, e.g. --set train.epochs=5", "the spec's",
+                        "folder of file-based datasets (default: $AECOMPARE_DATA)")
 
     images = sub.add_parser("images", help="compare CAE and CVAE on your own folder of product images "
                                            "(castings or MVTec AD layout)")
     images.add_argument("--images", required=True, help="a folder with train/<good>/ and test/<class>/ subfolders "
                                                         "(as given, or relative to the data directory)")
-    images.add_argument("--data-dir", help="folder of datasets, for --images given relative to it")
-    images.add_argument("--output", "-o", default="runs", help="output folder (default: runs)")
-    images.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a value of the images experiment, e.g. --set datasets.0.params.size=128 "
-                             "(repeatable)")
-    images.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of seed 42")
-    images.add_argument("--workers", type=int, help="processes running runs side by side")
-    images.add_argument("--force", action="store_true",
-                        help="retrain finished runs whose settings differ from the ones asked for")
-    _add_scale_arguments(images)
-    images.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
+    _add_grid_arguments(images, "a value of the images experiment, e.g. --set datasets.0.params.size=128",
+                        "seed 42", "folder of datasets, for --images given relative to it")
+
+
+def _add_grid_arguments(parser: argparse.ArgumentParser, what: str, seeds: str, data_dir: str) -> None:
+    """The options every command that runs a grid takes (run, images, tables)."""
+    parser.add_argument("--output", "-o", default="runs", help="output folder (default: runs)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override {what} (repeatable)")
+    parser.add_argument("--seeds", type=int, help=f"run seeds 0..N-1 instead of {seeds}")
+    parser.add_argument("--data-dir", help=data_dir)
+    parser.add_argument("--workers", type=int, help="processes running runs side by side (default: one per core)")
+    parser.add_argument("--force", action="store_true",
+                        help="retrain finished runs whose settings differ from the ones asked for (the others are "
+                             "kept)")
+    parser.add_argument("--yes", action="store_true", help="run a grid of more than 2000 runs without asking")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
+    _add_scale_arguments(parser)
 
 
 def _add_scale_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,16 +86,8 @@ def _add_tables_parser(sub: argparse._SubParsersAction) -> None:
     tables.add_argument("--table", required=True, help="a CSV with a header (or NPZ/MAT with X, y): as given, or "
                                                        "relative to the data directory")
     tables.add_argument("--label", default="label", help="the CSV's 0/1 label column (default: label)")
-    tables.add_argument("--output", "-o", default="runs", help="output folder (default: runs)")
-    tables.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a value of the tables experiment, e.g. --set train.epochs=30 (repeatable)")
-    tables.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of 3")
-    tables.add_argument("--data-dir", help="folder of datasets, for --table given relative to it")
-    tables.add_argument("--workers", type=int, help="processes running runs side by side")
-    tables.add_argument("--force", action="store_true",
-                        help="retrain finished runs whose settings differ from the ones asked for")
-    tables.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
-    _add_scale_arguments(tables)
+    _add_grid_arguments(tables, "a value of the tables experiment, e.g. --set train.epochs=30", "3",
+                        "folder of datasets, for --table given relative to it")
 
 
 def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
@@ -217,7 +207,7 @@ def _run(args: argparse.Namespace) -> int:
 
     _check_counts(args)
     study = study_of_spec(args.experiment)
-    device = [f"train.device={args.device}"] if args.device and study.name != "convergence" else []
+    device = _device_override(args) if study.name != "convergence" else []  # the batched study runs on the CPU
     spec = study.load(args.experiment, [*args.overrides, *device], args.seeds)
     if study.name == "grid":
         return _run_grid(spec, args)
@@ -235,6 +225,11 @@ def _run_options(args: argparse.Namespace):
     return RunOptions(output=Path(args.output), data_dir=getattr(args, "data_dir", None),
                       progress=None if not args.quiet else False, workers=getattr(args, "workers", None),
                       force=getattr(args, "force", False), yes=getattr(args, "yes", False), executor=executor)
+
+
+def _device_override(args: argparse.Namespace) -> list[str]:
+    """``--device X`` as the spec override ``train.device=X`` (none without the option)."""
+    return [f"train.device={args.device}"] if getattr(args, "device", None) else []
 
 
 def _check_counts(args: argparse.Namespace) -> None:
@@ -349,7 +344,7 @@ def _images(args: argparse.Namespace) -> int:
     from aecompare.data.dataset import locate
 
     folder = locate(args.images, args.data_dir).resolve()
-    device = [f"train.device={args.device}"] if args.device else []
+    device = _device_override(args)
     return _run_grid(load_spec("images", [*args.overrides, f"datasets.0.params.path={folder}", *device], args.seeds),
                      args)
 
@@ -360,7 +355,7 @@ def _tables(args: argparse.Namespace) -> int:
 
     _check_counts(args)
     table = locate(args.table, args.data_dir).resolve()
-    device = [f"train.device={args.device}"] if args.device else []
+    device = _device_override(args)
     overrides = [*args.overrides, f"datasets.0.params.path={table}", f"datasets.0.params.label={args.label}",
                  f"datasets.0.label={table.stem}", *device]
     return _run_grid(load_spec("tables", overrides, args.seeds), args)
@@ -370,7 +365,7 @@ def _generate(args: argparse.Namespace) -> int:
     from aecompare.studies.generation.run import run_generation
     from aecompare.studies.generation.spec import load_generation_spec
 
-    device = [f"train.device={args.device}"] if args.device else []
+    device = _device_override(args)
     spec = load_generation_spec("fiorino-faces", [*args.overrides, f"images={args.images}", *device])
     folder = run_generation(spec, Path(args.output), data_dir=args.data_dir, progress=None if not args.quiet else False)
     return _write_and_print_report(folder, args, [f"{name}: {folder / 'figures' / f'{name}.png'}"
