@@ -132,8 +132,8 @@ def test_normal_override_runs_another_class_without_the_paper_table(tiny_image_d
     spec = load_spec("schneider-cifar10", [*FAST, "normal=3", "datasets.0.scaling=gcn-minmax"])
     folder = run_experiment(spec, tmp_path, data_dir=tiny_image_data, workers=1, progress=False)
     assert sorted(p.name for p in (folder / "cifar10" / "CAE").iterdir()) == ["normal-cat"]
-    config = json.loads((folder / "cifar10" / "CAE" / "normal-cat" / "seed-0" / "config.json").read_text())
-    assert config["scaler"]["kind"] == "gcn-minmax"
+    detector = json.loads((folder / "cifar10" / "CAE" / "normal-cat" / "seed-0" / "detector.json").read_text())
+    assert detector["scaler"]["kind"] == "gcn-minmax"
     from aecompare.studies.registry import write_report
 
     write_report(folder)

@@ -109,8 +109,9 @@ def test_runner_writes_results_and_run_folders(tiny_spec, tmp_path: Path) -> Non
         "config.json", "decision_scores.npy", "detector.json", "examples.npz", "history.json", "latent.npz",
         "metrics.json", "model.json", "model.safetensors", "scores.npz"]
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["model_config"]["beta"] == 2.0
-    assert config["normal"] == ["1", "7"]
+    assert config["settings"]["model"]["beta"] == 2.0
+    assert config["settings"]["model"]["name"] == "vae"
+    assert config["settings"]["dataset"]["normal"] == ["1", "7"]
 
 
 def test_runner_resumes_and_ignores_unfinished_folders(tiny_spec, tmp_path: Path, monkeypatch) -> None:

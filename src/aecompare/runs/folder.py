@@ -284,6 +284,24 @@ def read_config(run_dir: Path) -> dict[str, Any]:
     return read_json(run_dir / CONFIG)
 
 
+def read_settings(run_dir: Path) -> dict[str, Any]:
+    """A run's resolved settings (model, train, evaluation, dataset, seed, aecompare's major version).
+
+    Raises:
+        DataError: for a run folder written before runs recorded their settings (aecompare 0.1).
+    """
+    settings = read_config(run_dir).get("settings")
+    if settings is None:
+        raise DataError(f"{run_dir} was written by aecompare 0.1 and records no settings; run the experiment "
+                        "again with --force (or into another --output) to rewrite it")
+    return settings
+
+
+def read_detector_scaling(run_dir: Path) -> str:
+    """The kind of input scaling a run's detector applies (``standard``, ``none``, ...), without its model."""
+    return str(read_json(run_dir / DETECTOR)["scaler"]["kind"])
+
+
 def read_metrics(run_dir: Path) -> dict[str, Any]:
     """A run's ``metrics.json``."""
     return read_json(run_dir / METRICS)

@@ -166,12 +166,13 @@ def _settings_table(folder: Path, dataset: str, models: list[str], pooled: list[
     for m in models:
         first = next(r for r in pooled if r["model"] == m)
         run_dir = _run_dir(folder, dataset, m, first["normal"], first["seed"])
-        config, shape = run_folder.read_config(run_dir), run_folder.read_model_config(run_dir)["input_shape"]
-        train, latent = config["train"], config["model_config"]["latent_dim"]
+        settings, shape = run_folder.read_settings(run_dir), run_folder.read_model_config(run_dir)["input_shape"]
+        train, latent = settings["train"], settings["model"]["latent_dim"]
+        scaling = run_folder.read_detector_scaling(run_dir)
         runs = [float(r["epochs_run"]) for r in pooled if r["model"] == m]
         table.rows.append([m, f"{np.mean(runs):.1f} ({train['epochs']})", f"{train['lr']:g}", str(train["batch_size"]),
                            str(latent) if latent else "feature map", "x".join(map(str, shape)),
-                           config["scaler"]["kind"], config["evaluation"]["score"],
+                           scaling, settings["evaluation"]["score"],
                            f"{percentile:g}th percentile of normal validation scores"])
     return [Block("h3", "Settings"), table]
 
@@ -316,8 +317,8 @@ def _anomaly_groups(scores: dict, normal: str, models: list[str]) -> list[str]:
 
 
 def _score_name(run_dir: Path) -> str:
-    """The scorer a run used (runs written before per-model scores keep theirs in the evaluation section)."""
-    return run_folder.read_config(run_dir)["evaluation"]["score"]
+    """The scorer a run used."""
+    return run_folder.read_settings(run_dir)["evaluation"]["score"]
 
 
 def _run_dir(folder: Path, dataset: str, model: str, normal: str, seed: int) -> Path:

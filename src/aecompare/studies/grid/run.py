@@ -330,14 +330,10 @@ def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunReco
     if diverged and not result.diverged:
         log.warning("%s: diverged: %s; its metrics are left out of the report's means", run_name(run), diverged)
     settings = run_settings(spec, run)
-    config = {
+    config = {  # the labels and sizes; everything that identifies the run is in its settings, once
         "format_version": run_folder.FORMAT_VERSION, "settings": settings,
         "settings_hash": run_folder.settings_hash(settings), "experiment": spec.name, "dataset": run.dataset.key,
-        "source": run.dataset.name, "dataset_params": run.dataset.params, "normal": list(run.normal),
-        "model": run.model.label, "registry_name": run.model.name,
-        "model_config": config_to_dict(trained.model.config), "train": settings["train"],
-        "evaluation": settings["evaluation"], "seed": run.seed, "scaler": trained.scaler.to_dict(),
-        "n_train": len(x["train"]), "n_val": len(x["val"]), "n_test": len(x["test"]),
+        "model": run.model.label, "n_train": len(x["train"]), "n_val": len(x["val"]), "n_test": len(x["test"]),
     }
     train_config = spec.train_config(run.dataset)
     detector = DetectorFiles(
@@ -401,11 +397,13 @@ def example_indices(split: OneClassSplit) -> np.ndarray:
 def collect_results(folder: Path) -> list[dict[str, Any]]:
     """The long-form result rows (one per run and group) of the experiment's finished runs."""
     rows = []
-    for _, config, metrics in run_folder.finished_runs(folder):
+    for run_dir, config, metrics in run_folder.finished_runs(folder):
+        settings = run_folder.read_settings(run_dir)
         for r in metrics["rows"]:
             rows.append({
                 "experiment": config["experiment"], "dataset": config["dataset"], "model": config["model"],
-                "normal": "+".join(config["normal"]), "seed": config["seed"], "threshold": metrics["threshold"],
+                "normal": "+".join(settings["dataset"]["normal"]), "seed": settings["seed"],
+                "threshold": metrics["threshold"],
                 "train_seconds": metrics["train_seconds"], "best_epoch": metrics["best_epoch"],
                 "epochs_run": metrics["epochs_run"], "collapsed": metrics.get("collapsed"),
                 "diverged": bool(metrics.get("diverged")),
