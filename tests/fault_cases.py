@@ -258,7 +258,8 @@ FAULTS: list[Fault] = [
     Fault("lr: .inf", "value", _expect(_quick("train.lr=.inf"), "train.lr must be a positive, finite number")),
     Fault("float epochs", "value", _expect(_quick("train.epochs=2.5"), "train.epochs: expected an integer")),
     Fault("device tpu", "value", _expect(_quick("train.device=tpu"), "unknown device 'tpu'")),
-    Fault("device cuda without CUDA", "value", _expect(_quick("train.device=cuda"), "no usable CUDA")),
+    *([Fault("device cuda without CUDA", "value", _expect(_quick("train.device=cuda"), "no usable CUDA"))]
+      if not torch.cuda.is_available() else []),
     Fault("python tag in --set", "value", _expect(
         _quick("seeds=!!python/object/apply:os.system ['echo pwned']"), "tags such as !!python")),
     Fault("python tag in an extends base", "value", tag_in_extends_base),

@@ -123,6 +123,11 @@ def test_a_diverged_run_is_flagged_named_and_left_out_of_the_means(tmp_path: Pat
     report = (tmp_path / "out" / "lr10" / "report.md").read_text()
     assert "1 of 1 runs diverged and are left out of every table and mean below" in report
     assert "1 diverged run(s) left out" in out
+    run_dir = tmp_path / "out" / "lr10" / "table" / "ae" / "normal-normal" / "seed-0"
+    code, out, err = run_cli(["score", str(run_dir), "--table", str(tmp_path / "t.npz")])
+    assert code == 2  # its model is never used to score new data
+    assert "diverged" in err
+    assert out == ""
 
 
 @pytest.mark.parametrize(("params", "message"), [

@@ -54,3 +54,5 @@ def test_bad_executor_settings_are_clear() -> None:
         ExecutorOptions(kind="slurm")
     with pytest.raises(ConfigError, match="--gpus-per-run"):
         ExecutorOptions(kind="ray", gpus_per_run=-1)
+    with pytest.raises(ConfigError, match="--runs-per-gpu must be at least 1, got 0"):
+        ExecutorOptions(runs_per_gpu=0)

@@ -42,6 +42,8 @@ class ExecutorOptions:
     def __post_init__(self) -> None:
         if self.kind not in EXECUTORS:
             raise ConfigError(f"unknown executor {self.kind!r}; choose one of: {', '.join(EXECUTORS)}")
+        if self.runs_per_gpu is not None and self.runs_per_gpu < 1:
+            raise ConfigError(f"--runs-per-gpu must be at least 1, got {self.runs_per_gpu}")
         if self.cpus_per_run <= 0 or self.gpus_per_run < 0:
             raise ConfigError("--cpus-per-run must be positive and --gpus-per-run 0 or more (fractions allowed)")
 

@@ -20,6 +20,7 @@ sees a finished run or none, and a finished run is never briefly absent when it 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 from collections.abc import Iterator, Sequence
@@ -44,6 +45,8 @@ from aecompare.errors import DataError, DataNotFoundError
 from aecompare.models import Autoencoder, load_model, save_model
 from aecompare.models.serialization import CONFIG as MODEL_CONFIG
 from aecompare.scoring import SCORERS
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # 1: before the settings hash and detector.json (aecompare 0.1's first runs)
 CONFIG, HISTORY, SCORES, EXAMPLES, CODES, METRICS = ("config.json", "history.json", "scores.npz", "examples.npz",
@@ -139,6 +142,7 @@ def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
                 if (folder / METRICS).exists() else "; pass a folder written by Detector.save or a finished run "
                 "folder such as runs/quick/digits/ae/normal-0/seed-0")
         raise DataNotFoundError(f"no saved detector in {folder}: {DETECTOR} is missing{hint}")
+    _refuse_failed_run(folder)
     meta = _checked_detector_json(folder / DETECTOR)
     model = load_model(folder, device=device)
     scaler = _checked_scaler(meta["scaler"], model.input_shape, folder / DETECTOR)
@@ -161,6 +165,20 @@ def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
         score_options=meta.get("score_options", {}),
         params=params, decision_scores=decision_scores, history=meta.get("history_", []),
         train_seconds=meta.get("train_seconds_", 0.0), reference=reference)
+
+
+def _refuse_failed_run(folder: Path) -> None:
+    """A run folder whose run diverged yields no detector (its scores measure nothing); a collapsed one loads
+    with a warning (its scores are distances to the mean)."""
+    if not (folder / METRICS).exists():
+        return  # a Detector.save folder: no run record
+    metrics = read_metrics(folder)
+    if metrics.get("diverged"):
+        raise DataError(f"the run in {folder} diverged ({metrics['diverged']}); its model scores nothing: train it "
+                        "again, e.g. with a lower learning rate")
+    if metrics.get("collapsed"):
+        log.warning("the run in %s collapsed: its model gives one reconstruction for every input, so its scores "
+                    "are distances to the mean", folder)
 
 
 def _checked_detector_json(path: Path) -> dict[str, Any]:

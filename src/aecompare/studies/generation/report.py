@@ -28,6 +28,10 @@ def report_blocks(folder: Path) -> list[Block]:
                          f"{summary['best_val_loss']:.4g} at epoch {summary['best_epoch']}, "
                          f"{summary['train_seconds']:.1f} s. Written by aecompare {__version__} on "
                          f"{dt.date.today().isoformat()}.")]
+    if summary.get("diverged"):
+        blocks.append(Block("p", f"Warning: training diverged ({summary['diverged']}) and was stopped; the samples "
+                                 "below come from the best epoch before that and mean little. Lower the learning "
+                                 "rate."))
     if summary.get("collapsed"):
         blocks.append(Block("p", "Warning: the model gives nearly one reconstruction for every image (it learned "
                                  "the mean); train longer or lower the reconstruction weight's rival, the KL."))

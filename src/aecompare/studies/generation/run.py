@@ -63,7 +63,7 @@ def run_generation(spec: GenerationSpec, folder: str | Path, data_dir: str | Pat
             "image_size": spec.image_size, "model": spec.model, "model_config": config_to_dict(model.config),
             "epochs_run": len(result.history), "best_epoch": result.best_epoch,
             "best_val_loss": result.best_val_loss, "train_seconds": result.train_seconds,
-            "collapsed": result.collapsed, "processes": world()[1]})
+            "collapsed": result.collapsed, "diverged": result.diverged, "processes": world()[1]})
     return folder
 
 
