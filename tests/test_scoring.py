@@ -13,7 +13,16 @@ from aecompare.data import load_dataset
 from aecompare.errors import ConfigError
 from aecompare.inspection import encode_codes
 from aecompare.models import build_model
-from aecompare.scoring import REFERENCE_SCORERS, SCORERS, heaviside, reconstruct, score
+from aecompare.scoring import (
+    REFERENCE_SCORERS,
+    SCORERS,
+    component_scores,
+    fit_standardisation,
+    heaviside,
+    reconstruct,
+    score,
+    score_components,
+)
 
 SQUARES = torch.from_numpy(load_dataset("squares").x_train)
 
@@ -174,3 +183,55 @@ def test_latent_scores_rank_far_codes_higher_and_survive_save_and_load(method: s
                                   det.decision_function(anomalous))
     with pytest.raises(ConfigError, match="needs the codes of the normal training data"):
         score(det.model_, torch.from_numpy(anomalous), method)
+
+
+def test_a_combined_score_is_the_mean_of_its_scores_standardised_on_validation_data() -> None:
+    torch.manual_seed(0)
+    model = build_model("mlp-ae", (6,), hidden=(8,), latent_dim=2).eval()
+    x_val, x = torch.randn(40, 6, generator=torch.Generator().manual_seed(1)), torch.randn(7, 6) * 3
+    reference = np.random.default_rng(0).normal(size=(30, 2))
+    method = "mse+latent_knn"
+    stats = fit_standardisation(component_scores(model, x_val, method, reference=reference))
+    combined = score(model, x, method, reference=reference, standardisation=stats)
+    mse, knn = score(model, x, "mse"), score(model, x, "latent_knn", reference=reference)
+    expected = ((mse - stats["mse"][0]) / stats["mse"][1] + (knn - stats["latent_knn"][0]) / stats["latent_knn"][1]) / 2
+    np.testing.assert_allclose(combined, expected, rtol=1e-6)
+    val_combined = score(model, x_val, method, reference=reference, standardisation=stats)
+    assert abs(val_combined.mean()) < 1e-9  # each part has mean 0 on the validation data it was fitted on
+    with pytest.raises(ConfigError, match="needs each score's mean and std on normal validation data"):
+        score(model, x, method, reference=reference)
+    with pytest.raises(ConfigError, match="positive std"):
+        score(model, x, method, reference=reference, standardisation={**stats, "mse": [0.0, 0.0]})
+
+
+@pytest.mark.parametrize(("method", "message"), [
+    ("mse+nope", r"unknown score 'nope'; choose one of: .*combine several with '\+'"),
+    ("mse+mse", "names a scorer twice"),
+    ("mse+", "unknown score ''"),
+])
+def test_bad_combinations_are_named(method: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        score_components(method)
+
+
+def test_a_detector_with_a_combined_score_saves_its_standardisation_and_refuses_a_tampered_one(
+        tmp_path, table_data) -> None:
+    import json
+
+    from aecompare import Detector
+    from aecompare.errors import DataError
+
+    normal, anomalous = table_data
+    det = Detector("mlp-vae", epochs=10, random_state=0, scorer="mse+latent_mahalanobis",
+                   model_params={"hidden": (16,)}).fit(normal)
+    assert set(det.score_options_["standardisation"]) == {"mse", "latent_mahalanobis"}
+    scores = det.decision_function(np.concatenate([normal[:30], anomalous]))
+    assert scores[30:].mean() > scores[:30].mean()
+    det.save(tmp_path / "d")
+    np.testing.assert_array_equal(Detector.load(tmp_path / "d").decision_function(anomalous),
+                                  det.decision_function(anomalous))
+    meta = json.loads((tmp_path / "d" / "detector.json").read_text())
+    meta["score_options"]["standardisation"]["mse"] = [0.1, -1.0]
+    (tmp_path / "d" / "detector.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="standardisation of the combined score"):
+        Detector.load(tmp_path / "d")

@@ -23,7 +23,7 @@ from aecompare.errors import ConfigError, DataError, DataTypeError, unknown_name
 from aecompare.inspection import encode_codes
 from aecompare.models import available_models, build_model
 from aecompare.runs.folder import DetectorFiles, read_detector, write_detector
-from aecompare.scoring import REFERENCE_SCORERS, SCORERS, score
+from aecompare.scoring import component_scores, fit_standardisation, needs_reference, score, score_components
 from aecompare.train import TrainConfig, TrainResult, fit
 
 DEFAULT_SCORE_OPTIONS = {"postprocess": "none", "n_samples": 100, "seed": 0}
@@ -40,8 +40,10 @@ class Detector(BaseEstimator):
         contamination: the expected share of anomalies in the training data; sets ``threshold_`` as the
             ``1 - contamination`` quantile of the training scores, as in PyOD.
         validation_fraction: share of ``X`` held out for early stopping and the checkpoint choice.
-        scorer: the scoring method, one of :data:`aecompare.scoring.SCORERS` (``score=`` is its old name, kept for
-            one release with a FutureWarning: as an attribute it hid scikit-learn's ``score()``).
+        scorer: the scoring method, one of :data:`aecompare.scoring.SCORERS`, or several joined by ``+`` (e.g.
+            ``"mse+latent_knn"``: the mean of each score standardised on the validation split). ``score=`` is
+            its old name, kept for one release with a FutureWarning: as an attribute it hid scikit-learn's
+            ``score()``.
         model_params: :class:`aecompare.models.ModelConfig` overrides, e.g. ``{"latent_dim": 8}``.
         random_state: seed for initialisation, batch order and the validation split; None draws one.
         device: ``"cpu"``, ``"cuda"`` or None for CUDA when present.
@@ -105,8 +107,11 @@ class Detector(BaseEstimator):
         self.input_shape_ = tuple(X.shape[1:])
         self.score_options_ = dict(DEFAULT_SCORE_OPTIONS)
         # the latent scores measure codes against the normal training data's codes
-        self.reference_codes_ = (encode_codes(self.model_, train_x)["mu"] if self.scorer in REFERENCE_SCORERS
-                                 else None)
+        self.reference_codes_ = encode_codes(self.model_, train_x)["mu"] if needs_reference(self.scorer) else None
+        if len(score_components(self.scorer)) > 1:  # a combination: standardise each score on validation data
+            self.score_options_["standardisation"] = fit_standardisation(component_scores(
+                self.model_, val_x if len(val_x) else train_x, self.scorer, **self.score_options_,
+                reference=self.reference_codes_))
         self.decision_scores_ = score(self.model_, x_all, self.scorer, **self.score_options_,
                                       reference=self.reference_codes_)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
@@ -226,8 +231,7 @@ class Detector(BaseEstimator):
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr)
                                                                                    and self.lr > 0):
             raise ConfigError(f"lr must be a positive, finite number, got {self.lr!r}")
-        if self.scorer not in SCORERS:
-            raise unknown_name("score", self.scorer, SCORERS)
+        score_components(self.scorer)
         resolve_device(self.device)
 
 

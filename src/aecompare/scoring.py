@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -228,18 +229,96 @@ SAMPLING_SCORERS = ("reconstruction_probability",)  # take n_samples and seed
 REFERENCE_SCORERS = ("latent_knn", "latent_mahalanobis")  # take the normal training codes
 
 
+COMBINE = "+"  # "mse+latent_knn": the mean of the named scores, each standardised on normal validation data
+
+
+def score_components(method: Any) -> tuple[str, ...]:
+    """The scorers a method names: one of :data:`SCORERS`, or several joined by ``+`` (a combination).
+
+    Raises:
+        ConfigError: for an unknown or repeated scorer name (the valid ones are listed).
+    """
+    parts = tuple(method.split(COMBINE)) if isinstance(method, str) else (method,)
+    for part in parts:
+        if part not in SCORERS:
+            error = unknown_name("score", part, SCORERS)
+            raise ConfigError(f"{error}; combine several with '+', e.g. 'mse+latent_knn'") if len(parts) > 1 \
+                else error
+    if len(set(parts)) != len(parts):
+        raise ConfigError(f"score {method!r} names a scorer twice; name each once")
+    return parts
+
+
+def needs_reference(method: str) -> bool:
+    """Whether ``method`` (or one of its components) measures codes against the normal training codes."""
+    return any(part in REFERENCE_SCORERS for part in score_components(method))
+
+
+def fit_standardisation(values: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """Each score's location and scale on normal *validation* data: {name: [mean, std]} (a zero spread counts
+    as 1e-12 of the mean's size, so a constant score standardises to zeros instead of dividing by zero)."""
+    out = {}
+    for name, v in values.items():
+        v = np.asarray(v, dtype=np.float64)
+        if not len(v):
+            raise ConfigError("standardising scores needs at least one normal validation sample")
+        mean, std = float(v.mean()), float(v.std())
+        out[name] = [mean, max(std, 1e-12 * max(abs(mean), 1.0))]
+    return out
+
+
+def standardise(values: np.ndarray, location_scale: list[float]) -> np.ndarray:
+    """``(values - mean) / std`` with the normal validation scores' mean and std."""
+    mean, std = location_scale
+    return (np.asarray(values, dtype=np.float64) - mean) / std
+
+
+def check_standardisation(method: str, standardisation: Any) -> str:
+    """What is wrong with a combination's saved standardisation ("" when nothing): it must give a finite mean
+    and a positive, finite std for each of its scorers."""
+    parts = score_components(method)
+    if not isinstance(standardisation, dict) or set(standardisation) != set(parts):
+        return f"it must map each of {', '.join(parts)} to [mean, std]"
+    for name, pair in standardisation.items():
+        if (not isinstance(pair, list) or len(pair) != 2 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pair)
+                or pair[1] <= 0):
+            return f"{name}: expected [mean, std] with a finite mean and a positive std, got {pair!r}"
+    return ""
+
+
 def score(model: Autoencoder, x: torch.Tensor, method: str = "mse", batch_size: int = 1024,
           postprocess: str = "none", n_samples: int = 100, seed: int = 0,
-          reference: np.ndarray | None = None) -> np.ndarray:
-    """Anomaly scores (N,) by the named method, one of :data:`SCORERS`, after ``postprocess``.
+          reference: np.ndarray | None = None, standardisation: dict[str, list[float]] | None = None) -> np.ndarray:
+    """Anomaly scores (N,) by the named method after ``postprocess``: one of :data:`SCORERS`, or a combination
+    such as ``"mse+latent_knn"``, the mean of its scores each standardised by ``standardisation``.
 
     ``n_samples`` and ``seed`` apply to the sampling scores (the reconstruction probability); ``reference``, the
-    posterior means (M, L) of the normal training data, to the latent scores.
+    posterior means (M, L) of the normal training data, to the latent scores; ``standardisation``
+    (:func:`fit_standardisation` of each component's normal validation scores) to combinations.
     """
-    if method not in SCORERS:
-        raise unknown_name("score", method, SCORERS)
-    if method in REFERENCE_SCORERS:
-        return SCORERS[method](model, x, batch_size, postprocess, reference=reference)
-    if method in SAMPLING_SCORERS:
-        return SCORERS[method](model, x, batch_size, postprocess, n_samples=n_samples, seed=seed)
-    return SCORERS[method](model, x, batch_size, postprocess)
+    parts = score_components(method)
+    values = component_scores(model, x, method, batch_size, postprocess, n_samples, seed, reference)
+    if len(parts) == 1:
+        return values[method]
+    problem = check_standardisation(method, standardisation)
+    if problem:
+        raise ConfigError(f"the combined score {method!r} needs each score's mean and std on normal validation "
+                          f"data (standardisation=, from fit_standardisation): {problem}")
+    assert standardisation is not None
+    return np.mean([standardise(values[p], standardisation[p]) for p in parts], axis=0)
+
+
+def component_scores(model: Autoencoder, x: torch.Tensor, method: str, batch_size: int = 1024,
+                     postprocess: str = "none", n_samples: int = 100, seed: int = 0,
+                     reference: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Each scorer of ``method`` on ``x``, unstandardised: {name: (N,)}."""
+    out = {}
+    for part in score_components(method):
+        if part in REFERENCE_SCORERS:
+            out[part] = SCORERS[part](model, x, batch_size, postprocess, reference=reference)
+        elif part in SAMPLING_SCORERS:
+            out[part] = SCORERS[part](model, x, batch_size, postprocess, n_samples=n_samples, seed=seed)
+        else:
+            out[part] = SCORERS[part](model, x, batch_size, postprocess)
+    return out

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aecompare.data.defects import apply_defect, gaussian_noise, pasted_objects, salt_and_pepper
+from aecompare.data.defects import (
+    apply_defect,
+    gaussian_noise,
+    pasted_objects,
+    perturbed_rows,
+    salt_and_pepper,
+    synthetic_anomalies,
+)
+from aecompare.errors import DataError
 
 
 def test_gaussian_noise_has_the_stated_mean_and_spread() -> None:
@@ -44,3 +52,33 @@ def test_pasted_objects_change_pixels_only_inside_their_boxes() -> None:
         assert changed.any()
     assert np.array_equal(out, apply_defect("objects", images, seed=3))
     assert not np.array_equal(out, apply_defect("objects", images, seed=4))
+
+
+def test_perturbed_rows_change_one_to_half_the_columns_with_resampled_values_or_noise() -> None:
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(200, 8)) * np.arange(1, 9)
+    rows = rng.normal(size=(100, 8)) * np.arange(1, 9)
+    out = perturbed_rows(rows, reference, seed=3)
+    changed = out != rows
+    assert out.shape == rows.shape
+    assert changed.any(1).all()
+    assert (changed.sum(1) <= 4).all()
+    first_half = changed[:50]
+    for col in range(8):  # resampled cells hold values of the same reference column
+        assert np.isin(out[:50][first_half[:, col], col], reference[:, col]).all()
+    assert not np.isin(out[50:][changed[50:]], reference).any()  # the rest: Gaussian noise, new values
+    np.testing.assert_array_equal(out, perturbed_rows(rows, reference, seed=3))
+    assert not np.array_equal(out, perturbed_rows(rows, reference, seed=4))
+    with pytest.raises(DataError, match="same columns"):
+        perturbed_rows(rows, reference[:, :3])
+
+
+def test_synthetic_anomalies_paste_objects_on_images_and_perturb_tables() -> None:
+    images = np.full((4, 1, 16, 16), 128, dtype=np.uint8)
+    fakes = synthetic_anomalies(images, images, seed=0)
+    assert fakes.dtype == np.float32
+    assert fakes.min() >= 0.0
+    assert fakes.max() <= 1.0
+    assert (np.abs(fakes - 128 / 255).reshape(4, -1).max(1) > 0.01).all()  # every image got a visible object
+    table = np.random.default_rng(0).normal(size=(10, 4))
+    assert (synthetic_anomalies(table, table, seed=0) != table).any(1).all()

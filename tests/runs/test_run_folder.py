@@ -13,7 +13,8 @@ import aecompare.studies.grid.run as runner
 from aecompare import Detector
 from aecompare.core.io import OutputLock
 from aecompare.data import Dataset, load_dataset, one_class_split
-from aecompare.errors import ConfigError
+from aecompare.errors import ConfigError, DataError
+from aecompare.runs import folder as run_folder
 from aecompare.runs.folder import read_scores, settings_diff, settings_hash
 from aecompare.studies.grid.run import expand_runs, run_experiment
 from aecompare.studies.grid.spec import parse_spec
@@ -159,3 +160,17 @@ def test_every_run_folder_loads_as_a_detector_that_scores_as_the_run_did(small_r
 def test_report_and_results_are_readable_by_others(small_run: Path) -> None:
     for name in ("report.html", "report.md", "results.csv", "experiment.json"):
         assert (small_run / name).stat().st_mode & 0o044 == 0o044, name  # group and others may read
+
+
+@pytest.mark.parametrize("name", ["../metrics.json", "member-0/../../x", "other/model.json", "member-x/model.json",
+                                  "member-0/.hidden", "member-0/deep/model.json", "/abs"])
+def test_files_sent_back_by_a_worker_stay_inside_their_run_folder(tmp_path: Path, name: str) -> None:
+    with pytest.raises(DataError, match="malformed run folder"):
+        run_folder.write_files(tmp_path, Path("run"), {"metrics.json": b"{}", name: b"x"})
+    assert not any(tmp_path.rglob("*x"))
+
+
+def test_an_ensembles_member_files_arrive_in_their_member_folders(tmp_path: Path) -> None:
+    run_dir = run_folder.write_files(tmp_path, Path("run"), {"metrics.json": b"{}", "member-1/metrics.json": b"[]"})
+    assert (run_dir / "member-1" / "metrics.json").read_bytes() == b"[]"
+    assert run_folder.is_finished(run_dir)

@@ -277,3 +277,66 @@ def test_latent_scores_in_a_grid_use_the_runs_training_codes(tmp_path: Path) -> 
     split = load_dataset("digits")
     stored = np.load(run_dir / "scores.npz")["test_scores"]
     np.testing.assert_allclose(Detector.load(run_dir).decision_function(split.x_test), stored, rtol=1e-6)
+
+
+def test_a_seed_ensemble_scores_by_its_members_standardised_mean_and_keeps_each_member(tmp_path: Path) -> None:
+    from aecompare import Detector
+    from aecompare.errors import DataNotFoundError as NotFound
+
+    spec = parse_spec({**TINY_SPEC, "seeds": 2, "models": ["ae", {"name": "ae", "label": "ae-x3", "ensemble": 3}],
+                       "datasets": [{"name": "digits", "normal": [0]}]}, "tiny.yaml")
+    folder = run_experiment(spec, tmp_path, progress=False, workers=1)
+    run_dir = folder / "digits" / "ae-x3" / "normal-0" / "seed-1"
+    members = [run_folder.member_dir(run_dir, i) for i in range(3)]
+    scores = np.load(run_dir / "scores.npz")
+    parts = []
+    for m in members:
+        s = {k: v.astype(np.float64) for k, v in np.load(m / "scores.npz").items() if k.endswith("scores")}
+        parts.append((s["test_scores"] - s["val_scores"].mean()) / s["val_scores"].std())
+    np.testing.assert_allclose(scores["test_scores"], np.mean(parts, axis=0), rtol=1e-9)
+    assert float(scores["threshold"]) == pytest.approx(np.percentile(scores["val_scores"], 95))
+    seeds = [json.loads((m / "detector.json").read_text())["params"]["random_state"] for m in members]
+    assert seeds == [3, 4, 5]  # seed 1's members; seed 0's trained with 0, 1, 2
+    data = load_dataset("digits")
+    np.testing.assert_allclose(Detector.load(members[2]).decision_function(data.x_test),
+                               np.load(members[2] / "scores.npz")["test_scores"], rtol=1e-6)
+    with pytest.raises(NotFound, match="seed ensemble"):
+        Detector.load(run_dir)
+    metrics = run_folder.read_metrics(run_dir)
+    assert metrics["ensemble"] == 3
+    assert metrics["train_seconds"] == pytest.approx(sum(run_folder.read_metrics(m)["train_seconds"] for m in members))
+    assert json.loads((run_dir / "config.json").read_text())["settings"]["ensemble"] == 3
+    with open(folder / "results.csv") as f:
+        assert {r["model"] for r in csv.DictReader(f)} == {"ae", "ae-x3"}
+    from aecompare.studies.registry import write_report
+
+    report = Path(write_report(folder)).with_suffix(".md").read_text()
+    assert "| ae-x3 |" in report  # its own row beside the single model, with its cost
+
+
+def test_ensemble_size_is_checked() -> None:
+    with pytest.raises(ConfigError, match="ensemble must be a number of seeds from 1 to 100"):
+        parse_spec({**TINY_SPEC, "models": [{"name": "ae", "ensemble": 0}]}, "tiny.yaml")
+    with pytest.raises(ConfigError, match="unknown evaluation.select 'labels'"):
+        parse_spec({**TINY_SPEC, "evaluation": {"select": "labels"}}, "tiny.yaml")
+
+
+def test_selection_scores_synthetic_anomalies_of_validation_data_and_the_report_recommends(tmp_path: Path) -> None:
+    from aecompare.studies.registry import write_report
+
+    spec = parse_spec({**TINY_SPEC, "evaluation": {"select": "synthetic"},
+                       "models": ["ae", {"name": "ae", "label": "ae-knn", "score": "mse+latent_knn"}],
+                       "datasets": [{"name": "digits", "normal": [0, 3]}]}, "tiny.yaml")
+    folder = run_experiment(spec, tmp_path, progress=False, workers=1)
+    run_dir = folder / "digits" / "ae-knn" / "normal-3" / "seed-0"
+    scores = np.load(run_dir / "scores.npz")
+    assert len(scores["synthetic_scores"]) == len(scores["val_scores"])  # one synthetic anomaly per validation image
+    from sklearn.metrics import roc_auc_score
+    expected = roc_auc_score(np.r_[np.zeros(len(scores["val_scores"])), np.ones(len(scores["synthetic_scores"]))],
+                             np.r_[scores["val_scores"], scores["synthetic_scores"]])
+    assert run_folder.read_metrics(run_dir)["synthetic_auroc"] == pytest.approx(expected)
+    with open(folder / "results.csv") as f:
+        assert all(float(r["synthetic_auroc"]) > 0 for r in csv.DictReader(f))
+    report = Path(write_report(folder)).with_suffix(".md").read_text()
+    assert "Recommendation without anomaly labels" in report
+    assert "| 3 | ae" in report  # a row per normal-class choice

@@ -1,4 +1,5 @@
-"""Synthetic defects (Klimkevicius): seeded corruptions of any image batch (N, C, H, W) in [0, 1].
+"""Synthetic defects (Klimkevicius): seeded corruptions of any image batch (N, C, H, W) in [0, 1]; and
+feature-wise perturbations of table rows, the label-free stand-ins for anomalies that choose a model.
 
 Each function returns new float32 images and leaves its input untouched; the same seed gives the same
 defects. They turn held-out good images into labelled anomalies of a known kind.
@@ -113,3 +114,36 @@ def apply_defect(kind: str, images: np.ndarray, seed: int = 0, **params) -> np.n
     if kind not in DEFECTS:
         raise unknown_name("synthetic defect", kind, DEFECTS)
     return DEFECTS[kind](images, seed=seed, **params)
+
+
+def perturbed_rows(rows: np.ndarray, reference: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """Feature-wise perturbations of table rows (N, D), a stand-in for anomalies that needs no labels. In each
+    row a random subset of the columns (1 to half of them) changes: in the first half of the rows those
+    columns take the values of other, randomly drawn ``reference`` rows (each column's distribution is kept,
+    its relation to the others broken); in the second half they get Gaussian noise of one ``reference``
+    standard deviation (a local shift). Returns float64 rows."""
+    rows = np.asarray(rows, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    if rows.ndim != 2 or reference.ndim != 2 or rows.shape[1] != reference.shape[1] or not len(reference):
+        raise DataError(f"perturbed_rows needs tables (N, D) with the same columns, got {rows.shape} and "
+                        f"{reference.shape}")
+    rng = np.random.default_rng(seed)
+    n, d = rows.shape
+    n_changed = rng.integers(1, max(1, d // 2) + 1, size=n)  # (N,) columns to change per row
+    changed = np.argsort(rng.random((n, d)), axis=1) < n_changed[:, None]  # (N, D) a random subset per row
+    resampled = reference[rng.integers(0, len(reference), size=(n, d)), np.arange(d)]  # (N, D)
+    noisy = rows + rng.normal(size=(n, d)) * reference.std(axis=0)
+    replacement = np.where((np.arange(n) < n // 2)[:, None], resampled, noisy)
+    return np.where(changed, replacement, rows)
+
+
+def synthetic_anomalies(normal: np.ndarray, reference: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """One synthetic anomaly per normal sample, for choosing a model without anomaly labels: images
+    (N, C, H, W; uint8 or [0, 1]) get 1-3 pasted objects (:func:`pasted_objects`), tables (N, D) the
+    feature-wise perturbations of :func:`perturbed_rows` against the normal ``reference`` rows. The result is
+    in the input's units (images as floats in [0, 1]), ready for the same scaling as real data."""
+    normal = np.asarray(normal)
+    if normal.ndim == 4:
+        unit = normal / 255.0 if normal.dtype == np.uint8 else np.clip(normal, 0.0, 1.0)
+        return pasted_objects(unit, seed=seed)
+    return perturbed_rows(normal, reference, seed=seed)

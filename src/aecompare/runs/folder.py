@@ -12,6 +12,8 @@ A run folder holds a trained model and what it was trained, scored and evaluated
     examples.npz          a few test inputs and reconstructions (images)
     latent.npz            codes of the normal training data (dense codes)
     metrics.json          written last: its presence marks a finished run
+    member-<i>/           a seed ensemble's members, each a run folder of its own (the ensemble itself has
+                          no model: its scores are the mean of the members' standardised scores)
 
 A run is written under a temporary name beside its final place and put there in one step, so a reader
 sees a finished run or none, and a finished run is never briefly absent when it is replaced.
@@ -41,10 +43,10 @@ from aecompare.core.io import (
     write_json,
 )
 from aecompare.data.preprocessing import SCALINGS, Scaler
-from aecompare.errors import DataError, DataNotFoundError
+from aecompare.errors import ConfigError, DataError, DataNotFoundError
 from aecompare.models import Autoencoder, load_model, save_model
 from aecompare.models.serialization import CONFIG as MODEL_CONFIG
-from aecompare.scoring import SCORERS
+from aecompare.scoring import SCORERS, check_standardisation, score_components
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ FORMAT_VERSION = 2  # 1: before the settings hash and detector.json (aecompare 0
 CONFIG, HISTORY, SCORES, EXAMPLES, CODES, METRICS = ("config.json", "history.json", "scores.npz", "examples.npz",
                                                      "latent.npz", "metrics.json")
 DETECTOR, DECISION_SCORES, REFERENCE = "detector.json", "decision_scores.npy", "reference_codes.npy"
+MEMBER = "member-"  # member-0, member-1, ...: the models of a seed-ensemble run
 EXPERIMENT = "experiment.json"  # the experiment folder's record of what was asked for
 PARTIAL = ".partial-"
 
@@ -103,7 +106,7 @@ class DetectorFiles:
     scaler: Scaler
     threshold: float
     scorer: str
-    score_options: dict[str, Any]  # postprocess, n_samples, seed
+    score_options: dict[str, Any]  # postprocess, n_samples, seed; a combination's standardisation
     params: dict[str, Any]  # the Detector's constructor arguments
     decision_scores: np.ndarray  # (N,) scores of the normal training data
     history: list[dict[str, float]] = field(default_factory=list)
@@ -125,7 +128,7 @@ def write_detector(folder: Path, files: DetectorFiles) -> None:
 
 DETECTOR_KEYS = ("format_version", "params", "threshold_", "scorer", "score_options", "scaler", "train_seconds_",
                  "history_")
-SCORE_OPTION_TYPES = {"postprocess": str, "n_samples": int, "seed": int}
+SCORE_OPTION_TYPES = {"postprocess": str, "n_samples": int, "seed": int, "standardisation": dict}
 
 
 def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
@@ -138,9 +141,14 @@ def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
     """
     folder = Path(folder)
     if not (folder / DETECTOR).exists():
-        hint = (" (a run folder written before aecompare 0.1.x saved detectors: run the experiment again)"
-                if (folder / METRICS).exists() else "; pass a folder written by Detector.save or a finished run "
-                "folder such as runs/quick/digits/ae/normal-0/seed-0")
+        if (member_dir(folder, 0) / DETECTOR).exists():
+            hint = (f": this run is a seed ensemble, which no single Detector holds; each of its members "
+                    f"({member_dir(folder, 0)}, ...) loads as one")
+        elif (folder / METRICS).exists():
+            hint = " (a run folder written before aecompare 0.1.x saved detectors: run the experiment again)"
+        else:
+            hint = ("; pass a folder written by Detector.save or a finished run folder such as "
+                    "runs/quick/digits/ae/normal-0/seed-0")
         raise DataNotFoundError(f"no saved detector in {folder}: {DETECTOR} is missing{hint}")
     _refuse_failed_run(folder)
     meta = _checked_detector_json(folder / DETECTOR)
@@ -198,14 +206,22 @@ def _checked_detector_json(path: Path) -> dict[str, Any]:
         raise DataError(f"{path}: threshold_ must be a finite number, got {threshold!r}")
     params = meta["params"] if isinstance(meta["params"], dict) else {}
     scorer = meta.get("scorer", params.get("scorer", params.get("score", "mse")))
-    if not isinstance(meta["params"], dict) or scorer not in SCORERS:
-        raise DataError(f"{path}: params must be a mapping and the scorer one of {', '.join(SCORERS)}, got "
-                        f"{scorer!r}")
-    for key, value in (meta.get("score_options") or {}).items():
+    try:
+        parts = score_components(scorer)
+    except ConfigError:
+        parts = ()
+    if not isinstance(meta["params"], dict) or not parts:
+        raise DataError(f"{path}: params must be a mapping and the scorer one of {', '.join(SCORERS)} (or several "
+                        f"joined by '+'), got {scorer!r}")
+    options = meta.get("score_options") or {}
+    for key, value in options.items():
         kind = SCORE_OPTION_TYPES.get(key)
         if kind is None or not isinstance(value, kind) or isinstance(value, bool):
             raise DataError(f"{path}: score_options.{key} = {value!r} is not valid; valid options are "
                             f"{', '.join(f'{k} ({t.__name__})' for k, t in SCORE_OPTION_TYPES.items())}")
+    problem = check_standardisation(scorer, options.get("standardisation")) if len(parts) > 1 else ""
+    if problem:
+        raise DataError(f"{path}: score_options.standardisation of the combined score {scorer!r}: {problem}")
     return meta
 
 
@@ -227,14 +243,38 @@ def _checked_scaler(values: Any, input_shape: tuple[int, ...], path: Path) -> Sc
 
 @dataclass
 class RunRecord:
-    """Everything one finished grid run writes (see the module's table)."""
+    """Everything one finished grid run writes (see the module's table). A seed ensemble's record has no
+    detector of its own: its ``members`` are full run records, written to ``member-<i>/``."""
 
     config: dict[str, Any]  # with "settings" and "settings_hash"
-    detector: DetectorFiles
+    detector: DetectorFiles | None
     scores: dict[str, np.ndarray]
     metrics: dict[str, Any]
     examples: dict[str, np.ndarray] | None = None
     codes: dict[str, np.ndarray] | None = None
+    members: list[RunRecord] = field(default_factory=list)
+
+
+def member_dir(run_dir: Path, index: int) -> Path:
+    """Where member ``index`` of a seed-ensemble run lies: a run folder of its own, loadable as a Detector."""
+    return run_dir / f"{MEMBER}{int(index)}"
+
+
+def _write_record(folder: Path, record: RunRecord) -> None:
+    """Every file of ``record`` into the new folder ``folder``, its members' folders first, metrics.json last."""
+    folder.mkdir(parents=True)
+    for i, member in enumerate(record.members):
+        _write_record(member_dir(folder, i), member)
+    write_json(folder / CONFIG, record.config)
+    np.savez_compressed(folder / SCORES, **record.scores)
+    if record.examples is not None:
+        np.savez_compressed(folder / EXAMPLES, **record.examples)
+    if record.codes is not None:
+        np.savez_compressed(folder / CODES, **record.codes)
+    if record.detector is not None:
+        write_json(folder / HISTORY, record.detector.history)
+        write_detector(folder, record.detector)
+    write_json(folder / METRICS, record.metrics)  # written last: its presence marks a finished run
 
 
 def write_run(experiment_dir: Path, relative: Path, record: RunRecord) -> Path:
@@ -244,41 +284,40 @@ def write_run(experiment_dir: Path, relative: Path, record: RunRecord) -> Path:
     partial = final.with_name(f".{final.name}{PARTIAL}{os.getpid()}")
     if partial.exists():
         shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    write_json(partial / CONFIG, record.config)
-    write_json(partial / HISTORY, record.detector.history)
-    np.savez_compressed(partial / SCORES, **record.scores)
-    if record.examples is not None:
-        np.savez_compressed(partial / EXAMPLES, **record.examples)
-    if record.codes is not None:
-        np.savez_compressed(partial / CODES, **record.codes)
-    write_detector(partial, record.detector)
-    write_json(partial / METRICS, record.metrics)  # written last: its presence marks a finished run
+    _write_record(partial, record)
     replace_folder(partial, final)
     return final
 
 
 def run_files(record: RunRecord) -> dict[str, bytes]:
-    """Every file of ``record``'s run folder as bytes: what a worker without a shared filesystem sends back."""
+    """Every file of ``record``'s run folder as bytes, by its path inside the folder (``member-0/...`` for an
+    ensemble's members): what a worker without a shared filesystem sends back."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = write_run(Path(tmp), Path("run"), record)
-        return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file()}
+        return {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
 
 
 def write_files(experiment_dir: Path, relative: Path, files: dict[str, bytes]) -> Path:
     """Put a run folder's files (from :func:`run_files`) at ``experiment_dir / relative``, as :func:`write_run`
     does: a temporary folder, ``metrics.json`` last, then in place in one step."""
-    if METRICS not in files or any(Path(name).name != name or name.startswith(".") for name in files):
+    def malformed(name: str) -> bool:  # only plain names, or member-<i>/<plain name>
+        parts = name.split("/")
+        return (not 1 <= len(parts) <= 2 or any(not part or part.startswith(".") for part in parts)
+                or (len(parts) == 2 and not (parts[0].startswith(MEMBER) and parts[0][len(MEMBER):].isdigit())))
+
+    if METRICS not in files or any(malformed(name) for name in files):
         raise DataError(f"a worker sent back an incomplete or malformed run folder for {relative}")
     final = inside(experiment_dir, experiment_dir / relative)
     partial = final.with_name(f".{final.name}{PARTIAL}{os.getpid()}")
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
-    for name in sorted(files, key=lambda n: n == METRICS):  # metrics.json last
-        atomic_write_bytes(partial / name, files[name])
+    for name in sorted(files, key=lambda n: n == METRICS):  # the run's own metrics.json last
+        target = partial / name
+        target.parent.mkdir(exist_ok=True)
+        atomic_write_bytes(target, files[name])
     replace_folder(partial, final)
     return final
 
@@ -315,9 +354,16 @@ def read_settings(run_dir: Path) -> dict[str, Any]:
     return settings
 
 
+def model_folder(run_dir: Path) -> Path:
+    """The folder holding a run's model: the run folder, or a seed ensemble's first member (its members share
+    the model config and the input scaling)."""
+    return member_dir(run_dir, 0) if not (run_dir / MODEL_CONFIG).exists() and member_dir(run_dir, 0).exists() \
+        else run_dir
+
+
 def read_detector_scaling(run_dir: Path) -> str:
     """The kind of input scaling a run's detector applies (``standard``, ``none``, ...), without its model."""
-    return str(read_json(run_dir / DETECTOR)["scaler"]["kind"])
+    return str(read_json(model_folder(run_dir) / DETECTOR)["scaler"]["kind"])
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:
@@ -354,7 +400,7 @@ def read_codes(run_dir: Path) -> dict[str, np.ndarray] | None:
 
 def read_model_config(run_dir: Path) -> dict[str, Any]:
     """A run's saved model config and input shape (``model.json``), without loading the weights."""
-    return read_json(run_dir / MODEL_CONFIG)
+    return read_json(model_folder(run_dir) / MODEL_CONFIG)
 
 
 def load_run_model(run_dir: str | Path) -> tuple[Autoencoder, dict[str, np.ndarray]]:

@@ -19,6 +19,7 @@ from aecompare.report.document import FIGURES, Block
 from aecompare.report.tables import fmt, mean_std, model_notes
 from aecompare.runs import folder as run_folder
 from aecompare.studies.grid.run import collect_results, write_results
+from aecompare.studies.grid.selection import recommendations
 
 
 def report_blocks(folder: Path) -> list[Block]:
@@ -137,6 +138,7 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
     for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC")):
         blocks += [Block("h3", f"{title} by normal class (all anomalies pooled)"),
                    _metric_table(pooled, metric, models, normals)]
+    blocks += _recommendation(rows, models)
     blocks += [Block("h3", "Training time and decisions at the threshold"),
                Block("p", "Each run's threshold is the "
                           f"{percentile:g}th percentile of its scores on normal validation data (a "
@@ -155,6 +157,33 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
     best = {m: best_seed(folder, dataset, m, normals[0], seeds) for m in models}
     blocks += _figures(folder, dataset, models, normals, seeds[0], best)
     blocks += _views_inside(folder, dataset, models, normals[0], best)
+    return blocks
+
+
+def _recommendation(rows: list[dict[str, Any]], models: list[str]) -> list[Block]:
+    """The label-free recommendation per normal-class choice and how it ranks on the real anomalies."""
+    chosen = recommendations(rows, models)
+    if not chosen:
+        return []
+    table = Block("table", header=["normal", "recommended", "synthetic AUROC", "its test AUROC", "rank on test",
+                                   "best on test (AUROC)"])
+    for c in chosen:
+        table.rows.append([c["normal"], c["recommended"], f"{c['synthetic_auroc']:.4f}",
+                           "–" if c["auroc"] is None else f"{c['auroc']:.4f}",
+                           "–" if c["rank"] is None else f"{c['rank']} of {c['candidates']}",
+                           f"{c['best']} ({c['best_auroc']:.4f})" if c["best_auroc"] is not None else "–"])
+    blocks = [Block("h3", "Recommendation without anomaly labels"),
+              Block("p", "Each candidate scored its normal validation samples against synthetic anomalies made from "
+                         "them (objects pasted on images, resampled or noisy columns in table rows); the candidate "
+                         "with the highest synthetic AUROC (mean over seeds) is recommended, using normal data "
+                         "only. Its rank by the real test AUROC (1 = best), which the choice never saw, measures "
+                         "how well this works here."), table]
+    ranked = [c for c in chosen if c["rank"] is not None]
+    if len(ranked) > 1:
+        blocks.append(Block("p", f"Over {len(ranked)} normal-class choices: the recommendations' mean test AUROC is "
+                                 f"{np.mean([c['auroc'] for c in ranked]):.4f}, the best candidate's per choice "
+                                 f"{np.mean([c['best_auroc'] for c in ranked]):.4f}; mean rank "
+                                 f"{np.mean([c['rank'] for c in ranked]):.1f} of {ranked[0]['candidates']}."))
     return blocks
 
 

@@ -30,6 +30,7 @@ from aecompare.core.io import OutputLock, atomic_write_text, check_distinct_name
 from aecompare.core.runtime import seed_everything
 from aecompare.core.validation import to_dict
 from aecompare.data import Dataset, OneClassSplit, Scaler, load_dataset, one_class_split
+from aecompare.data.defects import synthetic_anomalies
 from aecompare.errors import ConfigError
 from aecompare.inspection import encode_codes
 from aecompare.metrics import metrics_by_group, threshold_from_normal
@@ -38,7 +39,17 @@ from aecompare.models.backbones import check_pretrained_available
 from aecompare.runs import folder as run_folder
 from aecompare.runs.executors import ExecutorOptions, local_lanes, require_ray, run_tasks
 from aecompare.runs.folder import DetectorFiles, RunRecord
-from aecompare.scoring import REFERENCE_SCORERS, error_map, heaviside, reconstruct, score
+from aecompare.scoring import (
+    component_scores,
+    error_map,
+    fit_standardisation,
+    heaviside,
+    needs_reference,
+    reconstruct,
+    score,
+    score_components,
+    standardise,
+)
 from aecompare.studies.grid.spec import DatasetSpec, ExperimentSpec, ModelSpec, spec_to_dict
 from aecompare.train import TrainResult, fit
 from aecompare.train.distributed import is_main, world
@@ -47,7 +58,7 @@ log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ("experiment", "dataset", "model", "normal", "seed", "group", "auroc", "auprc", "precision",
                   "recall", "f1", "tp", "fp", "tn", "fn", "threshold", "n_normal", "n_anomalous", "train_seconds",
-                  "best_epoch", "epochs_run", "collapsed", "diverged", "settings_hash")
+                  "best_epoch", "epochs_run", "collapsed", "diverged", "synthetic_auroc", "settings_hash")
 SCORE_BOUND = 1e30  # a score beyond this (or not finite) comes from a diverged model
 N_EXAMPLES = 4  # normal and anomalous test inputs kept per run for reconstruction grids
 
@@ -78,6 +89,7 @@ def run_settings(spec: ExperimentSpec, run: Run) -> dict[str, Any]:
         "dataset": {"name": run.dataset.name, "params": run.dataset.params, "scaling": run.dataset.scaling,
                     "normal": list(run.normal)},
         "seed": run.seed, "aecompare_major": run_folder.major_version(),
+        **({"ensemble": run.model.ensemble} if run.model.ensemble > 1 else {}),
     }, default=str))
 
 
@@ -206,7 +218,7 @@ def group_by_training(spec: ExperimentSpec, runs: list[Run]) -> dict[str, list[R
     grouped so that one training serves them all."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        key = json.dumps([run.dataset.key, run.normal, run.seed, run.model.name,
+        key = json.dumps([run.dataset.key, run.normal, run.seed, run.model.name, run.model.ensemble,
                           spec.model_overrides(run.model, run.dataset)], sort_keys=True, default=str)
         groups.setdefault(key, []).append(run)
     return groups
@@ -230,8 +242,20 @@ def train_group(spec: ExperimentSpec, runs: list[Run], dataset: Dataset | str,
     if isinstance(dataset, str):
         _load_datasets(spec, data_dir)
         dataset = _DATASETS[dataset]
-    trained = train_run(spec, runs[0], dataset)
+    first = runs[0]
+    if first.model.ensemble > 1:
+        members = [train_run(spec, first, dataset, train_seed=member_seed(first, i))
+                   for i in range(first.model.ensemble)]
+        return [(run.relative_dir.as_posix(), run_folder.run_files(evaluate_ensemble(spec, run, members)))
+                for run in runs]
+    trained = train_run(spec, first, dataset)
     return [(run.relative_dir.as_posix(), run_folder.run_files(evaluate_run(spec, run, trained))) for run in runs]
+
+
+def member_seed(run: Run, index: int) -> int:
+    """The training seed of member ``index`` of a seed-ensemble run: distinct for every (seed, member) pair
+    of the grid (seed 0's members train with seeds 0..N-1, seed 1's with N..2N-1, ...)."""
+    return run.seed * run.model.ensemble + index
 
 
 def expand_runs(spec: ExperimentSpec, datasets: dict[str, Dataset]) -> Iterator[Run]:
@@ -260,19 +284,22 @@ class TrainedRun:
     model: Any
     result: TrainResult
     extras: dict[str, Any]  # normal_test_mse, examples, pixel_auroc, codes
+    train_seed: int  # the run's seed, or an ensemble member's
 
 
-def train_run(spec: ExperimentSpec, run: Run, dataset: Dataset) -> TrainedRun:
-    """Split, scale (on normal training data only), build and train the model of ``run``."""
+def train_run(spec: ExperimentSpec, run: Run, dataset: Dataset, train_seed: int | None = None) -> TrainedRun:
+    """Split, scale (on normal training data only), build and train the model of ``run``. The split always
+    follows the run's seed; ``train_seed`` (an ensemble member's) replaces it for initialisation and batches."""
     split = one_class_split(dataset, run.normal, val_fraction=spec.evaluation.val_fraction, seed=run.seed)
     scaler = Scaler.fit(split.x_train, run.dataset.scaler_kind(dataset.kind == "table"))  # normal data only
     x = {k: torch.from_numpy(scaler.transform(a)) for k, a in
          (("train", split.x_train), ("val", split.x_val), ("test", split.x_test))}
-    seed_everything(run.seed)  # weight initialisation
+    seed = run.seed if train_seed is None else train_seed
+    seed_everything(seed)  # weight initialisation
     model = build_model(run.model.name, split.input_shape, **spec.model_overrides(run.model, run.dataset))
-    result = fit(model, x["train"], x["val"], spec.train_config(run.dataset), seed=run.seed, progress=False,
-                 name=run_name(run))
-    return TrainedRun(split, scaler, x, model, result, run_extras(model, split, x, dataset.kind == "image"))
+    name = run_name(run) + ("" if train_seed is None else f" / member seed {train_seed}")
+    result = fit(model, x["train"], x["val"], spec.train_config(run.dataset), seed=seed, progress=False, name=name)
+    return TrainedRun(split, scaler, x, model, result, run_extras(model, split, x, dataset.kind == "image"), seed)
 
 
 def run_extras(model: Any, split: OneClassSplit, x: dict[str, torch.Tensor], images: bool) -> dict[str, Any]:
@@ -316,16 +343,23 @@ def divergence(result: TrainResult, scores: list[np.ndarray], threshold: float) 
 
 
 def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunRecord:
-    """Score ``run``'s test data with its scorer, threshold on normal validation scores, and gather its record."""
+    """Score ``run``'s test data with its scorer, threshold on normal validation scores, and gather its record
+    (an ensemble member's record when ``trained`` is one)."""
     method, split, x, result = spec.score_of(run.model), trained.split, trained.x, trained.result
-    options = dict(postprocess=spec.evaluation.postprocess, n_samples=spec.evaluation.n_samples, seed=run.seed)
+    options = dict(postprocess=spec.evaluation.postprocess, n_samples=spec.evaluation.n_samples,
+                   seed=trained.train_seed)
     codes = trained.extras["codes"]
-    reference = codes["mu"] if method in REFERENCE_SCORERS and codes is not None else None  # normal training codes
-    val_scores = score(trained.model, x["val"] if len(x["val"]) else x["train"], method, **options,
-                       reference=reference)
+    reference = codes["mu"] if needs_reference(method) and codes is not None else None  # normal training codes
+    x_val = x["val"] if len(x["val"]) else x["train"]
+    if len(score_components(method)) > 1:  # a combination: each score standardised on normal validation data
+        options["standardisation"] = fit_standardisation(
+            component_scores(trained.model, x_val, method, **options, reference=reference))
+    val_scores = score(trained.model, x_val, method, **options, reference=reference)
     test_scores = score(trained.model, x["test"], method, **options, reference=reference)
     threshold = threshold_from_normal(val_scores, spec.evaluation.threshold_percentile)
     train_scores = score(trained.model, x["train"], method, **options, reference=reference)
+    fake_scores = (synthetic_scores(trained, method, options, reference)
+                   if spec.evaluation.select == "synthetic" else None)
     diverged = divergence(result, [val_scores, test_scores, train_scores], threshold)
     if diverged and not result.diverged:
         log.warning("%s: diverged: %s; its metrics are left out of the report's means", run_name(run), diverged)
@@ -334,6 +368,7 @@ def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunReco
         "format_version": run_folder.FORMAT_VERSION, "settings": settings,
         "settings_hash": run_folder.settings_hash(settings), "experiment": spec.name, "dataset": run.dataset.key,
         "model": run.model.label, "n_train": len(x["train"]), "n_val": len(x["val"]), "n_test": len(x["test"]),
+        **({"train_seed": trained.train_seed} if trained.train_seed != run.seed else {}),
     }
     train_config = spec.train_config(run.dataset)
     detector = DetectorFiles(
@@ -341,7 +376,8 @@ def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunReco
         params={"model": run.model.name, "epochs": train_config.epochs, "batch_size": train_config.batch_size,
                 "lr": train_config.lr, "contamination": 1.0 - spec.evaluation.threshold_percentile / 100.0,
                 "validation_fraction": spec.evaluation.val_fraction, "scorer": method,
-                "model_params": spec.model_overrides(run.model, run.dataset) or None, "random_state": run.seed,
+                "model_params": spec.model_overrides(run.model, run.dataset) or None,
+                "random_state": trained.train_seed,
                 "device": None, "verbose": False},
         decision_scores=np.concatenate([train_scores, val_scores if len(x["val"]) else []]),
         history=result.history, train_seconds=result.train_seconds, reference=reference)
@@ -351,10 +387,67 @@ def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunReco
         "threshold": threshold, "train_seconds": result.train_seconds, "best_epoch": result.best_epoch,
         "epochs_run": len(result.history), "stopped_early": result.stopped_early,
         "output_spread": result.output_spread, "collapsed": result.collapsed,
+        "synthetic_auroc": separation(val_scores, fake_scores) if fake_scores is not None else None,
         "normal_test_mse": trained.extras["normal_test_mse"], "pixel_auroc": trained.extras["pixel_auroc"]}
     scores = dict(test_scores=test_scores, y_test=split.y_test, group_test=split.group_test.astype(str),
-                  val_scores=val_scores, threshold=threshold)
+                  val_scores=val_scores, threshold=threshold,
+                  **({"synthetic_scores": fake_scores} if fake_scores is not None else {}))
     return RunRecord(config, detector, scores, metrics, trained.extras["examples"], trained.extras["codes"])
+
+
+def synthetic_scores(trained: TrainedRun, method: str, options: dict[str, Any], reference: np.ndarray | None
+                     ) -> np.ndarray | None:
+    """The scores of synthetic anomalies made from the normal validation samples (pasted objects on images,
+    perturbed columns of table rows; seeded by the run): anomalies the run never saw, and no label of a real
+    one. None without validation data."""
+    split = trained.split
+    if not len(split.x_val):
+        return None
+    fakes = synthetic_anomalies(split.x_val, split.x_train, seed=trained.train_seed)
+    return score(trained.model, torch.from_numpy(trained.scaler.transform(fakes)), method, **options,
+                 reference=reference)
+
+
+def separation(normal_scores: np.ndarray, fake_scores: np.ndarray) -> float | None:
+    """AUROC of normal validation scores against synthetic anomalies' scores; None when a score is not finite."""
+    values = np.concatenate([normal_scores, fake_scores])
+    if not np.isfinite(values).all():
+        return None
+    return float(roc_auc_score(np.r_[np.zeros(len(normal_scores)), np.ones(len(fake_scores))], values))
+
+
+def evaluate_ensemble(spec: ExperimentSpec, run: Run, trained: list[TrainedRun]) -> RunRecord:
+    """A seed ensemble's record: each member evaluated as a run of its own (kept in ``member-<i>/``), and the
+    ensemble scoring by the mean of the members' scores, each standardised on its normal validation scores."""
+    members = [evaluate_run(spec, run, t) for t in trained]
+
+    def mean_standardised(key: str) -> np.ndarray:
+        return np.mean([standardise(m.scores[key], fit_standardisation({key: m.scores["val_scores"]})[key])
+                        for m in members], axis=0)
+
+    split = trained[0].split
+    val, test = mean_standardised("val_scores"), mean_standardised("test_scores")
+    threshold = threshold_from_normal(val, spec.evaluation.threshold_percentile)
+    fakes = mean_standardised("synthetic_scores") if all("synthetic_scores" in m.scores for m in members) else None
+    diverged = next((f"member {i} (seed {t.train_seed}): {m.metrics['diverged']}" for i, (m, t)
+                     in enumerate(zip(members, trained)) if m.metrics["diverged"]), "")
+    settings = run_settings(spec, run)
+    config = {**members[0].config, "settings": settings, "settings_hash": run_folder.settings_hash(settings),
+              "ensemble": len(members)}
+    config.pop("train_seed", None)
+    metrics = {
+        "rows": _metric_rows(split, test, threshold, bool(diverged)), "score": spec.score_of(run.model),
+        "diverged": diverged, "threshold": threshold, "ensemble": len(members),
+        "train_seconds": sum(m.metrics["train_seconds"] for m in members), "best_epoch": None,
+        "epochs_run": float(np.mean([m.metrics["epochs_run"] for m in members])),
+        "stopped_early": all(m.metrics["stopped_early"] for m in members),
+        "output_spread": min(m.metrics["output_spread"] for m in members),
+        "collapsed": any(m.metrics["collapsed"] for m in members),
+        "synthetic_auroc": separation(val, fakes) if fakes is not None else None,
+        "normal_test_mse": {}, "pixel_auroc": None}
+    scores = dict(test_scores=test, y_test=split.y_test, group_test=split.group_test.astype(str), val_scores=val,
+                  threshold=threshold, **({"synthetic_scores": fakes} if fakes is not None else {}))
+    return RunRecord(config, None, scores, metrics, members=members)
 
 
 def _metric_rows(split: OneClassSplit, scores: np.ndarray, threshold: float, diverged: bool) -> list[dict]:
@@ -406,7 +499,7 @@ def collect_results(folder: Path) -> list[dict[str, Any]]:
                 "threshold": metrics["threshold"],
                 "train_seconds": metrics["train_seconds"], "best_epoch": metrics["best_epoch"],
                 "epochs_run": metrics["epochs_run"], "collapsed": metrics.get("collapsed"),
-                "diverged": bool(metrics.get("diverged")),
+                "diverged": bool(metrics.get("diverged")), "synthetic_auroc": metrics.get("synthetic_auroc"),
                 "settings_hash": config.get("settings_hash", ""), **r,
             })
     return rows

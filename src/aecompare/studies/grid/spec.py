@@ -16,9 +16,12 @@ from aecompare.data.preprocessing import SCALINGS
 from aecompare.data.sources import check_source_params
 from aecompare.errors import ConfigError, unknown_name
 from aecompare.models.registry import MODELS, model_config
-from aecompare.scoring import POSTPROCESSES, SCORERS
+from aecompare.scoring import POSTPROCESSES, score_components
 from aecompare.studies.specfile import check_keys, read_spec
 from aecompare.train import TrainConfig
+
+SELECTIONS = ("none", "synthetic")
+MAX_ENSEMBLE = 100
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,9 @@ class EvaluationConfig:
     val_fraction: float = 0.2  # of normal training data, held out for early stopping and the threshold
     postprocess: str = "none"  # or "heaviside": step the sigmoid outputs' logits before scoring (binary images)
     n_samples: int = 100  # posterior draws of the reconstruction probability (An & Cho's L)
+    # "synthetic": also score synthetic anomalies made from normal validation data, so the report can
+    # recommend a model and score without anomaly labels; "none" skips that
+    select: str = "none"
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class ModelSpec:
     label: str
     overrides: dict[str, Any] = field(default_factory=dict)
     score: str | None = None
+    ensemble: int = 1  # N > 1: each run trains N seeds and scores by the mean of their standardised scores
 
 
 @dataclass(frozen=True)
@@ -184,10 +191,11 @@ def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
     check_distinct_names({k: safe_name(k, f"{where}: dataset label") for k in keys}, "dataset label")
     evaluation = from_dict(EvaluationConfig, raw.get("evaluation"), f"{where}: evaluation")
     for method in {evaluation.score, *(m.score for m in models if m.score)}:
-        if method not in SCORERS:
-            raise unknown_name("score", method, SCORERS)
+        score_components(method)
     if evaluation.n_samples < 1:
         raise ConfigError(f"{where}: evaluation.n_samples must be at least 1, got {evaluation.n_samples}")
+    if evaluation.select not in SELECTIONS:
+        raise unknown_name("evaluation.select", evaluation.select, SELECTIONS)
     if evaluation.postprocess not in POSTPROCESSES:
         raise unknown_name("postprocess", evaluation.postprocess, POSTPROCESSES)
     spec = ExperimentSpec(name=name, description=str(raw.get("description", "")), seeds=seeds, models=models,
@@ -243,11 +251,15 @@ def _parse_model(entry: Any, where: str) -> ModelSpec:
     name = entry["name"]
     if name not in MODELS:
         raise unknown_name("model", name, MODELS)
-    overrides = {k: v for k, v in entry.items() if k not in ("name", "label", "score")}
+    overrides = {k: v for k, v in entry.items() if k not in ("name", "label", "score", "ensemble")}
     score = entry.get("score")
     if score is not None and not isinstance(score, str):
         raise ConfigError(f"{where}: score must be a scorer's name, got {score!r}")
-    return ModelSpec(name=name, label=str(entry.get("label", name)), overrides=overrides, score=score)
+    ensemble = entry.get("ensemble", 1)
+    if isinstance(ensemble, bool) or not isinstance(ensemble, int) or not 1 <= ensemble <= MAX_ENSEMBLE:
+        raise ConfigError(f"{where}: ensemble must be a number of seeds from 1 to {MAX_ENSEMBLE}, got {ensemble!r}")
+    return ModelSpec(name=name, label=str(entry.get("label", name)), overrides=overrides, score=score,
+                     ensemble=ensemble)
 
 
 def _parse_dataset(entry: Any, where: str) -> DatasetSpec:
@@ -282,6 +294,6 @@ def spec_to_dict(spec: ExperimentSpec) -> dict[str, Any]:
     """A spec as plain values (for the run folder's record of what ran)."""
     d = dataclasses.asdict(spec)
     d["seeds"] = list(spec.seeds)
-    d["models"] = [{"name": m.name, "label": m.label, **m.overrides, **({"score": m.score} if m.score else {})}
-                   for m in spec.models]
+    d["models"] = [{"name": m.name, "label": m.label, **m.overrides, **({"score": m.score} if m.score else {}),
+                    **({"ensemble": m.ensemble} if m.ensemble > 1 else {})} for m in spec.models]
     return d

@@ -1,0 +1,74 @@
+"""Choosing a model and score without anomaly labels, and measuring how good that choice was.
+
+Each run of an experiment with ``evaluation.select: synthetic`` knows its ``synthetic_auroc``: normal validation
+samples against synthetic anomalies made from them (:func:`aecompare.data.defects.synthetic_anomalies`). The
+candidate with the highest mean over seeds is the recommendation for a dataset and normal-class choice. Where
+the test set has real anomalies, the recommendation's rank among the candidates by their real test AUROC says
+how well the label-free choice did, so the method's own quality is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from aecompare.metrics import POOLED
+
+RECOMMENDATION_COLUMNS = ("dataset", "normal", "recommended", "synthetic_auroc", "auroc", "rank", "candidates",
+                          "best", "best_auroc")
+
+
+def recommendations(rows: list[dict[str, Any]], models: list[str]) -> list[dict[str, Any]]:
+    """One recommendation per dataset and normal-class choice, from result rows (results.csv's, pooled group).
+
+    Args:
+        rows: result rows with ``dataset``, ``normal``, ``model``, ``group``, ``auroc``, ``synthetic_auroc``
+            and ``diverged``.
+        models: the candidates' labels in the spec's order (ties go to the earlier one).
+
+    Returns:
+        Rows of :data:`RECOMMENDATION_COLUMNS`: the recommended model label, its mean synthetic and real
+        AUROC, its rank by real AUROC among the candidates (1 = best), their number, and the best candidate.
+        A run that diverged or has no synthetic AUROC is no candidate; a choice with none is left out.
+    """
+    out = []
+    pooled = [r for r in rows if r["group"] == POOLED and not _true(r.get("diverged"))]
+    for dataset in dict.fromkeys(r["dataset"] for r in pooled):
+        for normal in dict.fromkeys(r["normal"] for r in pooled if r["dataset"] == dataset):
+            mine = [r for r in pooled if r["dataset"] == dataset and r["normal"] == normal]
+            synthetic = _means(mine, "synthetic_auroc", models)
+            if not synthetic:
+                continue
+            real = {m: v for m, v in _means(mine, "auroc", models).items() if m in synthetic}
+            chosen = max(synthetic, key=lambda m: (synthetic[m], -models.index(m)))
+            best = max(real, key=lambda m: (real[m], -models.index(m))) if real else chosen
+            rank = 1 + sum(v > real[chosen] for v in real.values()) if chosen in real else None
+            out.append({"dataset": dataset, "normal": normal, "recommended": chosen,
+                        "synthetic_auroc": synthetic[chosen], "auroc": real.get(chosen), "rank": rank,
+                        "candidates": len(synthetic), "best": best, "best_auroc": real.get(best)})
+    return out
+
+
+def _means(rows: list[dict[str, Any]], column: str, models: list[str]) -> dict[str, float]:
+    """Mean of ``column`` over seeds per model, for the models with a finite value in every seed."""
+    means = {}
+    for model in models:
+        values = [_number(r.get(column)) for r in rows if r["model"] == model]
+        if values and all(v is not None for v in values):
+            means[model] = float(np.mean(values))
+    return means
+
+
+def _number(value: Any) -> float | None:
+    """A finite float from a metrics value or a CSV cell, else None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _true(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
