@@ -165,3 +165,13 @@ def test_tables_compares_the_families_on_a_users_csv(tmp_path: Path) -> None:
     assert [r["model"] for r in pooled] == ["AAE", "AE", "VAE-error", "VAE-recprob"]
     assert {r["dataset"] for r in pooled} == {"fraud"}
     assert "fraud VAE-recprob  mean AUROC" in out
+
+
+def test_select_recommends_a_model_without_labels_and_says_how_it_ranks(tmp_path: Path) -> None:
+    code, out, _ = run_cli(["run", "--output", str(tmp_path), *TINY, "--select"])
+    assert code == 0
+    assert "recommended without labels for digits:" in out
+    assert "rank on the real anomalies" in out
+    code, _, err = run_cli(["run", "patuzzo-convergence", "--output", str(tmp_path), "--select"])
+    assert code == 2
+    assert "--select ranks the models of a comparison" in err

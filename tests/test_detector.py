@@ -121,3 +121,21 @@ def test_detector_scores_by_reconstruction_probability(table_data) -> None:
     scores = det.decision_function(x_test)
     np.testing.assert_array_equal(scores, det.decision_function(x_test))  # no fresh sampling per call
     assert roc_auc_score(np.repeat([0, 1], [30, len(anomalous)]), scores) > 0.9
+
+
+def test_auto_keeps_the_candidate_that_best_separates_synthetic_anomalies(table_data, tmp_path: Path) -> None:
+    from aecompare.detector import AUTO_CANDIDATES
+
+    normal, anomalous = table_data
+    det = Detector("auto", epochs=15, random_state=0).fit(normal)
+    assert [(c["model"], c["scorer"]) for c in det.selection_] == list(AUTO_CANDIDATES)
+    best = max(det.selection_, key=lambda c: c["synthetic_auroc"])
+    assert (det.model_.config.bottleneck == "gaussian") == (best["model"] == "vae")
+    assert det.scorer_ == best["scorer"]
+    alone = Detector(best["model"], epochs=15, random_state=0, scorer=best["scorer"]).fit(normal)
+    np.testing.assert_array_equal(det.decision_function(anomalous), alone.decision_function(anomalous))
+    det.save(tmp_path / "auto")
+    np.testing.assert_array_equal(Detector.load(tmp_path / "auto").decision_function(anomalous),
+                                  det.decision_function(anomalous))
+    with pytest.raises(ConfigError, match="set validation_fraction > 0"):
+        Detector("auto", validation_fraction=0.0).fit(normal)

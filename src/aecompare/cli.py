@@ -61,6 +61,9 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, what: str, seeds: str, 
                         help="retrain finished runs whose settings differ from the ones asked for (the others are "
                              "kept)")
     parser.add_argument("--yes", action="store_true", help="run a grid of more than 2000 runs without asking")
+    parser.add_argument("--select", action="store_true",
+                        help="recommend a model and score without anomaly labels: rank the models on synthetic "
+                             "anomalies made from normal validation data (evaluation.select=synthetic)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
     _add_scale_arguments(parser)
 
@@ -207,7 +210,9 @@ def _run(args: argparse.Namespace) -> int:
 
     _check_counts(args)
     study = study_of_spec(args.experiment)
-    device = _device_override(args) if study.name != "convergence" else []  # the batched study runs on the CPU
+    if args.select and study.name != "grid":
+        raise ConfigError(f"--select ranks the models of a comparison; {args.experiment} is a {study.name} study")
+    device = _flag_overrides(args) if study.name != "convergence" else []  # the batched study runs on the CPU
     spec = study.load(args.experiment, [*args.overrides, *device], args.seeds)
     if study.name == "grid":
         return _run_grid(spec, args)
@@ -227,9 +232,11 @@ def _run_options(args: argparse.Namespace):
                       force=getattr(args, "force", False), yes=getattr(args, "yes", False), executor=executor)
 
 
-def _device_override(args: argparse.Namespace) -> list[str]:
-    """``--device X`` as the spec override ``train.device=X`` (none without the option)."""
-    return [f"train.device={args.device}"] if getattr(args, "device", None) else []
+def _flag_overrides(args: argparse.Namespace) -> list[str]:
+    """``--device X`` as the spec override ``train.device=X``, and ``--select`` as ``evaluation.select=synthetic``
+    (none without the options)."""
+    return ([f"train.device={args.device}"] if getattr(args, "device", None) else []) + (
+        ["evaluation.select=synthetic"] if getattr(args, "select", False) else [])
 
 
 def _check_counts(args: argparse.Namespace) -> None:
@@ -289,6 +296,22 @@ def _print_summary(folder: Path, model_order: list[str]) -> None:
         values, note = cells[key], f", {failed[key]} diverged run(s) left out" if failed[key] else ""
         mean = f"{np.mean(values):.3f}" if values else "–"
         print(f"{key[0]:>{wide[0]}} {key[1]:>{wide[1]}}  mean AUROC {mean} over {len(values)} runs{note}")
+    _print_recommendations(collect_results(folder), model_order)
+
+
+def _print_recommendations(rows: list[dict], model_order: list[str]) -> None:
+    """The label-free recommendation per dataset (most often recommended over its normal-class choices)."""
+    from collections import Counter
+
+    from aecompare.studies.grid.selection import recommendations
+
+    chosen = recommendations(rows, model_order)
+    for dataset in dict.fromkeys(c["dataset"] for c in chosen):
+        mine = [c for c in chosen if c["dataset"] == dataset]
+        label, n = Counter(c["recommended"] for c in mine).most_common(1)[0]
+        ranks = [c["rank"] for c in mine if c["rank"] is not None]
+        rank = f"; rank on the real anomalies {sum(ranks) / len(ranks):.1f} of {mine[0]['candidates']}" if ranks else ""
+        print(f"recommended without labels for {dataset}: {label} ({n} of {len(mine)} normal-class choices{rank})")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -344,7 +367,7 @@ def _images(args: argparse.Namespace) -> int:
     from aecompare.data.dataset import locate
 
     folder = locate(args.images, args.data_dir).resolve()
-    device = _device_override(args)
+    device = _flag_overrides(args)
     return _run_grid(load_spec("images", [*args.overrides, f"datasets.0.params.path={folder}", *device], args.seeds),
                      args)
 
@@ -355,7 +378,7 @@ def _tables(args: argparse.Namespace) -> int:
 
     _check_counts(args)
     table = locate(args.table, args.data_dir).resolve()
-    device = _device_override(args)
+    device = _flag_overrides(args)
     overrides = [*args.overrides, f"datasets.0.params.path={table}", f"datasets.0.params.label={args.label}",
                  f"datasets.0.label={table.stem}", *device]
     return _run_grid(load_spec("tables", overrides, args.seeds), args)
@@ -365,7 +388,7 @@ def _generate(args: argparse.Namespace) -> int:
     from aecompare.studies.generation.run import run_generation
     from aecompare.studies.generation.spec import load_generation_spec
 
-    device = _device_override(args)
+    device = _flag_overrides(args)
     spec = load_generation_spec("fiorino-faces", [*args.overrides, f"images={args.images}", *device])
     folder = run_generation(spec, Path(args.output), data_dir=args.data_dir, progress=None if not args.quiet else False)
     return _write_and_print_report(folder, args, [f"{name}: {folder / 'figures' / f'{name}.png'}"

@@ -11,12 +11,14 @@ import numpy as np
 import torch
 from scipy.special import erf
 from scipy.stats import binom
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
+from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from aecompare.core.runtime import resolve_device, seed_everything
 from aecompare.core.validation import check_int
 from aecompare.data import Scaler
+from aecompare.data.defects import synthetic_anomalies
 from aecompare.data.preprocessing import precise_dtype
 from aecompare.data.split import validation_split
 from aecompare.errors import ConfigError, DataError, DataTypeError, unknown_name
@@ -27,13 +29,18 @@ from aecompare.scoring import component_scores, fit_standardisation, needs_refer
 from aecompare.train import TrainConfig, TrainResult, fit
 
 DEFAULT_SCORE_OPTIONS = {"postprocess": "none", "n_samples": 100, "seed": 0}
+# model="auto" fits these (model, scorer) pairs and keeps the best on synthetic anomalies of its validation split
+AUTO_CANDIDATES = (("ae", "mse"), ("vae", "mse"), ("ae", "mse+latent_knn"), ("vae", "mse+latent_knn"))
 
 
 class Detector(BaseEstimator):
     """Fit an autoencoder on normal data; score new data by reconstruction error (higher = more anomalous).
 
     Args:
-        model: a registry name from :func:`aecompare.available_models`, e.g. ``"ae"``, ``"vae"``, ``"aae"``.
+        model: a registry name from :func:`aecompare.available_models`, e.g. ``"ae"``, ``"vae"``, ``"aae"``; or
+            ``"auto"``: fit each (model, scorer) pair of :data:`AUTO_CANDIDATES` and keep the one whose scores
+            best separate the validation split from synthetic anomalies made from it (pasted objects on images,
+            perturbed columns in tables), using no anomaly label; ``selection_`` lists each candidate's AUROC.
         epochs: training epochs (early stopping may end sooner).
         batch_size: minibatch size.
         lr: Adam's learning rate.
@@ -91,6 +98,9 @@ class Detector(BaseEstimator):
         self._check_params()
         X = self._validated(X, reset=True)
         seed = resolve_seed(self.random_state)
+        if self.model == "auto":
+            return self._fit_best_candidate(X, seed)
+        self.scorer_ = self.scorer
         kind = "standard" if X.ndim == 2 else "minmax"
         self.scaler_ = Scaler.fit(X, kind)
         x_all = torch.from_numpy(self.scaler_.transform(X))
@@ -107,15 +117,38 @@ class Detector(BaseEstimator):
         self.input_shape_ = tuple(X.shape[1:])
         self.score_options_ = dict(DEFAULT_SCORE_OPTIONS)
         # the latent scores measure codes against the normal training data's codes
-        self.reference_codes_ = encode_codes(self.model_, train_x)["mu"] if needs_reference(self.scorer) else None
-        if len(score_components(self.scorer)) > 1:  # a combination: standardise each score on validation data
+        self.reference_codes_ = encode_codes(self.model_, train_x)["mu"] if needs_reference(self.scorer_) else None
+        if len(score_components(self.scorer_)) > 1:  # a combination: standardise each score on validation data
             self.score_options_["standardisation"] = fit_standardisation(component_scores(
-                self.model_, val_x if len(val_x) else train_x, self.scorer, **self.score_options_,
+                self.model_, val_x if len(val_x) else train_x, self.scorer_, **self.score_options_,
                 reference=self.reference_codes_))
-        self.decision_scores_ = score(self.model_, x_all, self.scorer, **self.score_options_,
+        self.decision_scores_ = score(self.model_, x_all, self.scorer_, **self.score_options_,
                                       reference=self.reference_codes_)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        return self
+
+    def _fit_best_candidate(self, X: np.ndarray, seed: int) -> Detector:
+        """``model="auto"``: fit each of :data:`AUTO_CANDIDATES` and keep the one that best separates the
+        validation split from synthetic anomalies made from it (no anomaly label is used)."""
+        if not self.validation_fraction:
+            raise ConfigError("model='auto' ranks candidates on the validation split; set validation_fraction > 0")
+        train_idx, val_idx = validation_split(len(X), self.validation_fraction, seed)
+        fakes = synthetic_anomalies(X[val_idx], X[train_idx], seed=seed)
+        if X.ndim == 2:
+            fakes = fakes.astype(X.dtype)
+        selection, fitted = [], []
+        for model, scorer in AUTO_CANDIDATES:
+            candidate = clone(self).set_params(model=model, scorer=scorer, random_state=seed).fit(X)
+            normal, synthetic = candidate.decision_function(X[val_idx]), candidate.decision_function(fakes)
+            auroc = float(roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(synthetic))],
+                                        np.r_[normal, synthetic]))
+            selection.append({"model": model, "scorer": scorer, "synthetic_auroc": auroc,
+                              "train_seconds": candidate.train_seconds_})
+            fitted.append(candidate)
+        best = max(range(len(fitted)), key=lambda i: (selection[i]["synthetic_auroc"], -i))
+        vars(self).update({k: v for k, v in vars(fitted[best]).items() if k.endswith("_") and not k.startswith("_")})
+        self.selection_ = selection
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
@@ -125,7 +158,7 @@ class Detector(BaseEstimator):
         if tuple(X.shape[1:]) != self.input_shape_:
             raise DataError(f"X has samples of shape {tuple(X.shape[1:])}, but the detector was fitted on "
                             f"{self.input_shape_}; pass data shaped like the training data")
-        return score(self.model_, torch.from_numpy(self.scaler_.transform(X)), self.scorer, **self.score_options_,
+        return score(self.model_, torch.from_numpy(self.scaler_.transform(X)), self.scorer_, **self.score_options_,
                      reference=self.reference_codes_)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -170,7 +203,7 @@ class Detector(BaseEstimator):
         check_is_fitted(self, "model_")
         folder = Path(path)
         write_detector(folder, DetectorFiles(
-            model=self.model_, scaler=self.scaler_, threshold=self.threshold_, scorer=self.scorer,
+            model=self.model_, scaler=self.scaler_, threshold=self.threshold_, scorer=self.scorer_,
             score_options=self.score_options_, params=self.get_params(), decision_scores=self.decision_scores_,
             history=self.history_, train_seconds=self.train_seconds_, reference=self.reference_codes_))
         return folder
@@ -186,7 +219,7 @@ class Detector(BaseEstimator):
         from aecompare.export import write_onnx
 
         check_is_fitted(self, "model_")
-        return write_onnx(self.model_, self.scaler_, self.scorer, self.score_options_, path, bytes_input=bytes_input)
+        return write_onnx(self.model_, self.scaler_, self.scorer_, self.score_options_, path, bytes_input=bytes_input)
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> Detector:
@@ -208,6 +241,7 @@ class Detector(BaseEstimator):
         detector.input_shape_ = detector.model_.input_shape
         detector.scaler_ = meta.scaler
         detector.threshold_ = meta.threshold
+        detector.scorer_ = meta.scorer
         detector.score_options_ = {**DEFAULT_SCORE_OPTIONS, **meta.score_options}
         detector.train_seconds_ = meta.train_seconds
         detector.history_ = meta.history
@@ -217,8 +251,8 @@ class Detector(BaseEstimator):
         return detector
 
     def _check_params(self) -> None:
-        if self.model not in available_models():
-            raise unknown_name("model", self.model, available_models())
+        if self.model != "auto" and self.model not in available_models():
+            raise unknown_name("model", self.model, ("auto", *available_models()))
         for name, low, high, closed in (("contamination", 0.0, 0.5, "(0, 0.5]"),
                                         ("validation_fraction", None, 1.0, "[0, 1)")):
             value = getattr(self, name)
