@@ -19,6 +19,7 @@ from aecompare.scoring import (
     component_scores,
     fit_standardisation,
     heaviside,
+    pixel_map,
     reconstruct,
     score,
     score_components,
@@ -235,3 +236,16 @@ def test_a_detector_with_a_combined_score_saves_its_standardisation_and_refuses_
     (tmp_path / "d" / "detector.json").write_text(json.dumps(meta))
     with pytest.raises(DataError, match="standardisation of the combined score"):
         Detector.load(tmp_path / "d")
+
+
+def test_pixel_maps_follow_the_score_one_minus_ssim_or_the_squared_error() -> None:
+    rng = np.random.default_rng(0)
+    inputs = rng.random((2, 3, 20, 20)).astype(np.float32)
+    recon = inputs.copy()
+    recon[:, :, 5:9, 5:9] = 0.5  # a local defect in the reconstruction
+    ssim = pixel_map(inputs, recon, "ssim+latent_knn")
+    error = pixel_map(inputs, recon, "mse")
+    assert ssim.shape == error.shape == (2, 20, 20)
+    np.testing.assert_allclose(error, ((recon - inputs) ** 2).mean(1), rtol=1e-6)
+    assert ssim[:, 5:9, 5:9].mean() > 10 * ssim[:, 15:, 15:].mean()  # 1 - SSIM peaks where the defect is
+    np.testing.assert_allclose(pixel_map(inputs, inputs, "ssim"), 0.0, atol=1e-5)

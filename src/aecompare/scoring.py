@@ -102,6 +102,15 @@ def ssim_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, post
     return (1.0 - torch.cat(maps)).flatten(1).mean(1).double().numpy() if maps else np.empty(0)
 
 
+def pixel_map(inputs: np.ndarray, recon: np.ndarray, method: str) -> np.ndarray:
+    """The per-pixel anomaly map that goes with a score, averaged over channels, (N, C, H, W) -> (N, H, W):
+    1 - SSIM where the score uses SSIM, else the squared reconstruction error."""
+    a, b = torch.from_numpy(np.asarray(inputs, dtype=np.float32)), torch.from_numpy(np.asarray(recon, np.float32))
+    if "ssim" in score_components(method):
+        return (1.0 - ssim_map(a, b)).mean(1).numpy()
+    return (b - a).pow(2).mean(1).numpy()
+
+
 @torch.no_grad()
 def _per_sample_terms(model: Autoencoder, x: torch.Tensor, batch_size: int, postprocess: str
                       ) -> dict[str, np.ndarray]:

@@ -92,18 +92,17 @@ def write_pr_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
     return _save(fig, path)
 
 
-def write_error_maps(inputs: np.ndarray, recons: dict[str, np.ndarray], groups: np.ndarray, path: Path) -> Path:
-    """Per-pixel squared reconstruction error (averaged over channels) drawn over each input in gray, one row
-    per model, columns titled by group: where each model thinks the defect is."""
+def write_error_maps(inputs: np.ndarray, maps: dict[str, np.ndarray], groups: np.ndarray, path: Path) -> Path:
+    """Per-pixel anomaly maps (K, H, W) per model, e.g. the squared reconstruction error or 1 - SSIM, drawn
+    over each input in gray, one row per model, columns titled by group: where each model thinks the defect is."""
     k = len(inputs)
-    fig, axes = plt.subplots(1 + len(recons), k, figsize=(1.2 * k, 1.25 * (1 + len(recons))), squeeze=False)
+    fig, axes = plt.subplots(1 + len(maps), k, figsize=(1.2 * k, 1.25 * (1 + len(maps))), squeeze=False)
     gray = np.clip(inputs, 0.0, 1.0).mean(1)  # (K, H, W)
     for c in range(k):
         axes[0, c].imshow(np.transpose(np.clip(inputs[c], 0, 1), (1, 2, 0)) if inputs.shape[1] == 3 else gray[c],
                           cmap=None if inputs.shape[1] == 3 else "gray", vmin=0, vmax=1)
         axes[0, c].set_title(_literal(groups[c]), fontsize=7)
-    for r, (model, recon) in enumerate(recons.items(), start=1):
-        heat = ((recon - inputs) ** 2).mean(1)  # (K, H, W)
+    for r, (model, heat) in enumerate(maps.items(), start=1):
         top = float(np.percentile(heat, 99.5)) or 1.0  # one scale per model, so columns compare
         for c in range(k):
             axes[r, c].imshow(gray[c], cmap="gray", vmin=0, vmax=1)

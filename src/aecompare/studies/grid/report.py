@@ -18,6 +18,7 @@ from aecompare.report import figures
 from aecompare.report.document import FIGURES, Block
 from aecompare.report.tables import fmt, mean_std, model_notes
 from aecompare.runs import folder as run_folder
+from aecompare.scoring import pixel_map
 from aecompare.studies.grid.run import collect_results, write_results
 from aecompare.studies.grid.selection import recommendations
 
@@ -403,10 +404,14 @@ def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], 
                                       f"each model's seed with the lowest validation loss: {_seed_list(best)})",
                             path=path.relative_to(folder)))
         if any_ex["inputs"].shape[-1] >= 16:  # anomaly maps say little on tiny images
-            path = figures.write_error_maps(any_ex["inputs"], {m: e["recon"] for m, e in examples.items()},
-                                      any_ex["group"], fig_dir / f"{dataset}-error-maps.png")
-            blocks.append(Block("figure", "Anomaly maps: each model's per-pixel squared error over the input "
-                                          "(one colour scale per model)", path=path.relative_to(folder)))
+            methods = {m: _score_name(_run_dir(folder, dataset, m, first, best[m])) for m in examples}
+            maps = {f"{m} (1 − SSIM)" if "ssim" in methods[m].split("+") else m:
+                    pixel_map(any_ex["inputs"], e["recon"], methods[m]) for m, e in examples.items()}
+            path = figures.write_error_maps(any_ex["inputs"], maps, any_ex["group"],
+                                            fig_dir / f"{dataset}-error-maps.png")
+            blocks.append(Block("figure", "Anomaly maps: each model's per-pixel squared error over the input, or "
+                                          "1 − SSIM for models scored by SSIM (one colour scale per model)",
+                                path=path.relative_to(folder)))
     histories = {m: run_folder.read_history(_run_dir(folder, dataset, m, first, best[m])) for m in models}
     histories = {m: h for m, h in histories.items() if h is not None}
     path = figures.write_training_curves(histories, fig_dir / f"{dataset}-training.png")
