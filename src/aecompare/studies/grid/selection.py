@@ -20,13 +20,16 @@ RECOMMENDATION_COLUMNS = ("dataset", "normal", "recommended", "synthetic_auroc",
                           "best", "best_auroc")
 
 
-def recommendations(rows: list[dict[str, Any]], models: list[str]) -> list[dict[str, Any]]:
-    """One recommendation per dataset and normal-class choice, from result rows (results.csv's, pooled group).
+def recommendations(rows: list[dict[str, Any]], models: list[str], metric: str = "auroc",
+                    group: str = POOLED) -> list[dict[str, Any]]:
+    """One recommendation per dataset and normal-class choice, from result rows (results.csv's).
 
     Args:
-        rows: result rows with ``dataset``, ``normal``, ``model``, ``group``, ``auroc``, ``synthetic_auroc``
-            and ``diverged``.
+        rows: result rows with ``dataset``, ``normal``, ``model``, ``group``, ``synthetic_auroc``, ``diverged``
+            and ``metric``.
         models: the candidates' labels in the spec's order (ties go to the earlier one).
+        metric, group: what ranks the candidates on the real anomalies (the ``auroc`` of all anomalies pooled
+            by default; e.g. ``auprc`` of one anomaly group); the output's ``auroc`` columns hold it.
 
     Returns:
         Rows of :data:`RECOMMENDATION_COLUMNS`: the recommended model label, its mean synthetic and real
@@ -35,13 +38,15 @@ def recommendations(rows: list[dict[str, Any]], models: list[str]) -> list[dict[
     """
     out = []
     pooled = [r for r in rows if r["group"] == POOLED and not _true(r.get("diverged"))]
+    scored = [r for r in rows if r["group"] == group and not _true(r.get("diverged"))]
     for dataset in dict.fromkeys(r["dataset"] for r in pooled):
         for normal in dict.fromkeys(r["normal"] for r in pooled if r["dataset"] == dataset):
             mine = [r for r in pooled if r["dataset"] == dataset and r["normal"] == normal]
             synthetic = _means(mine, "synthetic_auroc", models)
             if not synthetic:
                 continue
-            real = {m: v for m, v in _means(mine, "auroc", models).items() if m in synthetic}
+            real = {m: v for m, v in _means([r for r in scored if r["dataset"] == dataset and r["normal"] == normal],
+                                            metric, models).items() if m in synthetic}
             chosen = max(synthetic, key=lambda m: (synthetic[m], -models.index(m)))
             best = max(real, key=lambda m: (real[m], -models.index(m))) if real else chosen
             rank = 1 + sum(v > real[chosen] for v in real.values()) if chosen in real else None
