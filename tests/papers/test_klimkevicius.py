@@ -36,7 +36,7 @@ def test_casting_specs_use_the_papers_training_and_numbers() -> None:
     assert full.seeds == (42,)
     assert [m.label for m in full.models] == ["CAE", "CVAE", "TCAE", "TCVAE"]
     assert full.published["auprc"]["CAE"]["def_front"] == 0.837
-    assert [m.label for m in cpu.models] == ["CAE", "CVAE"]
+    assert [m.label for m in cpu.models] == ["CAE", "CVAE", "CAE-ssim", "CVAE-ssim", "CVAE-mse+knn"]
     assert cpu.datasets[0].params["size"] == 64
 
 
