@@ -44,12 +44,13 @@ def test_training_loss_is_the_models_loss_unless_warm_up_or_free_bits_are_asked_
 
     x = torch.rand(16, 6, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
-    plain = build_model("mlp-vae", (6,), hidden=(8,), latent_dim=3, beta=2.0).eval()
+    plain = build_model("mlp-vae", (6,), hidden=(8,), latent_dim=3, beta=2.0, free_bits=0.0).eval()
     out = plain(x)
     assert training_loss(plain, x, out, epoch=1)["total"] == autoencoder_loss(plain, x, out)["total"]
 
     torch.manual_seed(0)
-    warm = build_model("mlp-vae", (6,), hidden=(8,), latent_dim=3, beta=2.0, kl_warmup_epochs=4).eval()
+    warm = build_model("mlp-vae", (6,), hidden=(8,), latent_dim=3, beta=2.0, kl_warmup_epochs=4,
+                       free_bits=0.0).eval()
     terms = autoencoder_loss(warm, x, out)
     for epoch, share in ((1, 0.25), (2, 0.5), (4, 1.0), (9, 1.0)):  # beta rises linearly, then stays
         expected = terms["reconstruction"] + 2.0 * share * terms["kl"]
@@ -61,6 +62,16 @@ def test_training_loss_is_the_models_loss_unless_warm_up_or_free_bits_are_asked_
     assert (per_dim < 5.0).all()  # every dimension is below the floor, so each counts 5 nats
     torch.testing.assert_close(training_loss(floored, x, out, 1)["total"],
                                autoencoder_loss(floored, x, out)["reconstruction"] + torch.tensor(15.0))
+
+
+def test_generic_vaes_default_to_free_bits_and_the_papers_models_keep_their_settings() -> None:
+    from aecompare.models import MODELS, model_config
+
+    assert {model_config(n).free_bits for n in ("vae", "mlp-vae", "conv-vae")} == {0.5}
+    assert any("free bits" in note for note in MODELS["vae"].notes)  # the choice is stated where reports show it
+    for paper_vae in ("patuzzo-a2", "schneider-mnist-vae", "schneider-cifar10-vae", "fiorino-vae",
+                      "klimkevicius-cvae"):
+        assert model_config(paper_vae).free_bits == 0.0
 
 
 def test_warm_up_and_free_bits_change_training_and_bad_values_are_refused() -> None:

@@ -102,7 +102,7 @@ class Optimisation:
         adversarial = model.critic is not None
         if (adversarial or model.config.free_bits) and world()[1] > 1:
             raise ConfigError("data-parallel training (torchrun) covers AEs and VAEs without free bits; train this "
-                              "model in one process")
+                              "model in one process, or set free_bits: 0 (the generic VAEs use 0.5)")
         optimizer_class = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam}[config.optimizer]
         flat = None if adversarial else FlatParameters(model.autoencoder_parameters())
         params = model.autoencoder_parameters() if flat is None else [flat.flat]

@@ -208,11 +208,12 @@ def _settings_table(folder: Path, dataset: str, models: list[str], pooled: list[
 
 
 def _failed_runs(rows: list[dict[str, Any]]) -> list[Block]:
-    """The runs that diverged (left out of every table and mean) or collapsed (kept, flagged), if any."""
+    """The runs that diverged (left out of every table and mean) or collapsed (kept, flagged); when none did,
+    one line says so."""
     pooled = [r for r in rows if r["group"] == POOLED]
     failed = [r for r in pooled if r.get("diverged") or r.get("collapsed")]
     if not failed:
-        return []
+        return [Block("p", f"None of the {len(pooled)} runs diverged or collapsed to one reconstruction.")]
     n_diverged = sum(bool(r.get("diverged")) for r in failed)
     table = Block("table", header=["model", "normal", "seed", "what happened"])
     table.rows = [[r["model"], r["normal"], str(r["seed"]),
