@@ -340,3 +340,24 @@ def test_selection_scores_synthetic_anomalies_of_validation_data_and_the_report_
     report = Path(write_report(folder)).with_suffix(".md").read_text()
     assert "Recommendation without anomaly labels" in report
     assert "| 3 | ae" in report  # a row per normal-class choice
+
+
+def test_an_ensembles_members_score_the_same_synthetic_anomalies(tmp_path: Path, monkeypatch) -> None:
+    seeds = []
+
+    def recording(normal, reference, *, seed):
+        seeds.append(seed)
+        return real(normal, reference, seed=seed)
+
+    real = runner.synthetic_anomalies
+    monkeypatch.setattr(runner, "synthetic_anomalies", recording)
+    spec = parse_spec({**TINY_SPEC, "seeds": [1], "evaluation": {"select": "synthetic"},
+                       "models": [{"name": "ae", "label": "ae-x2", "ensemble": 2}],
+                       "datasets": [{"name": "digits", "normal": [0]}]}, "tiny.yaml")
+    folder = run_experiment(spec, tmp_path, progress=False, workers=1)
+    assert seeds == [1, 1]  # the run's seed for both members (they train with seeds 2 and 3)
+    run_dir = folder / "digits" / "ae-x2" / "normal-0" / "seed-1"
+    members = [np.load(run_folder.member_dir(run_dir, i) / "scores.npz") for i in range(2)]
+    expected = np.mean([(m["synthetic_scores"] - m["val_scores"].astype(np.float64).mean())
+                        / m["val_scores"].astype(np.float64).std() for m in members], axis=0)
+    np.testing.assert_allclose(np.load(run_dir / "scores.npz")["synthetic_scores"], expected, rtol=1e-6)

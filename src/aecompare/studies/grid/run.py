@@ -358,7 +358,7 @@ def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunReco
     test_scores = score(trained.model, x["test"], method, **options, reference=reference)
     threshold = threshold_from_normal(val_scores, spec.evaluation.threshold_percentile)
     train_scores = score(trained.model, x["train"], method, **options, reference=reference)
-    fake_scores = (synthetic_scores(trained, method, options, reference)
+    fake_scores = (synthetic_scores(trained, method, options, reference, run.seed)
                    if spec.evaluation.select == "synthetic" else None)
     diverged = divergence(result, [val_scores, test_scores, train_scores], threshold)
     if diverged and not result.diverged:
@@ -395,15 +395,16 @@ def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunReco
     return RunRecord(config, detector, scores, metrics, trained.extras["examples"], trained.extras["codes"])
 
 
-def synthetic_scores(trained: TrainedRun, method: str, options: dict[str, Any], reference: np.ndarray | None
-                     ) -> np.ndarray | None:
+def synthetic_scores(trained: TrainedRun, method: str, options: dict[str, Any], reference: np.ndarray | None,
+                     seed: int) -> np.ndarray | None:
     """The scores of synthetic anomalies made from the normal validation samples (pasted objects on images,
-    perturbed columns of table rows; seeded by the run): anomalies the run never saw, and no label of a real
-    one. None without validation data."""
+    perturbed columns of table rows): anomalies the run never saw, and no label of a real one. ``seed`` is the
+    run's (as the split's), so an ensemble's members score the same synthetic anomalies. None without
+    validation data."""
     split = trained.split
     if not len(split.x_val):
         return None
-    fakes = synthetic_anomalies(split.x_val, split.x_train, seed=trained.train_seed)
+    fakes = synthetic_anomalies(split.x_val, split.x_train, seed=seed)
     return score(trained.model, torch.from_numpy(trained.scaler.transform(fakes)), method, **options,
                  reference=reference)
 
