@@ -302,6 +302,9 @@ def test_a_seed_ensemble_scores_by_its_members_standardised_mean_and_keeps_each_
                                np.load(members[2] / "scores.npz")["test_scores"], rtol=1e-6)
     with pytest.raises(NotFound, match="seed ensemble"):
         Detector.load(run_dir)
+    code, _, err = run_cli(["inspect", str(run_dir), "-o", str(tmp_path / "inspect")])
+    assert code == 2
+    assert "seed ensemble: pass one of its members" in err
     metrics = run_folder.read_metrics(run_dir)
     assert metrics["ensemble"] == 3
     assert metrics["train_seconds"] == pytest.approx(sum(run_folder.read_metrics(m)["train_seconds"] for m in members))

@@ -411,8 +411,10 @@ def load_run_model(run_dir: str | Path) -> tuple[Autoencoder, dict[str, np.ndarr
     """
     run_dir = Path(run_dir)
     if not (run_dir / MODEL_CONFIG).exists():
-        raise DataNotFoundError(f"{run_dir} holds no {MODEL_CONFIG}; pass a run folder such as "
-                                "runs/patuzzo-lines/lines/A1/normal-line/seed-0")
+        hint = (f"it is a seed ensemble: pass one of its members, e.g. {member_dir(run_dir, 0)}"
+                if member_dir(run_dir, 0).exists() else
+                "pass a run folder such as runs/patuzzo-lines/lines/A1/normal-line/seed-0")
+        raise DataNotFoundError(f"{run_dir} holds no {MODEL_CONFIG}; {hint}")
     codes = read_codes(run_dir)
     if codes is None:
         raise DataNotFoundError(f"{run_dir / CODES} not found: the run has no dense code (latent_dim 0) or was "
