@@ -139,3 +139,5 @@ def test_auto_keeps_the_candidate_that_best_separates_synthetic_anomalies(table_
                                   det.decision_function(anomalous))
     with pytest.raises(ConfigError, match="set validation_fraction > 0"):
         Detector("auto", validation_fraction=0.0).fit(normal)
+    with pytest.raises(ConfigError, match="chooses the scorer too"):
+        Detector("auto", scorer="latent_knn").fit(normal)

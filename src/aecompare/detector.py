@@ -266,6 +266,9 @@ class Detector(BaseEstimator):
                                                                                    and self.lr > 0):
             raise ConfigError(f"lr must be a positive, finite number, got {self.lr!r}")
         score_components(self.scorer)
+        if self.model == "auto" and self.scorer != "mse":  # else the scorer asked for would be ignored silently
+            raise ConfigError(f"model='auto' chooses the scorer too (among AUTO_CANDIDATES), so scorer="
+                              f"{self.scorer!r} would be ignored; leave scorer at its default or name a model")
         resolve_device(self.device)
 
 
