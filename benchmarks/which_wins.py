@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from quick_comparison import machine, run_timed
 
-from aecompare.studies.grid.selection import recommendations
+from aecompare.studies.grid.selection import recommendations, weak_lead
 from aecompare.studies.grid.spec import load_spec
 
 CLASSES = "classes"  # --group classes: the mean over every anomaly group, per run
@@ -105,15 +105,18 @@ def _recommendation(rows: list[dict], models: list[str], metric: str, group: str
         return
     print(f"Label-free recommendation (highest synthetic AUROC, mean over seeds) and its rank by the real "
           f"{metric.upper()}:\n")
-    print("| dataset | normal | recommended | synthetic AUROC | real | rank | best (real) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| dataset | normal | recommended | synthetic AUROC | lead over the next | real | rank | best (real) |")
+    print("|---|---|---|---|---|---|---|---|")
     for c in chosen:
-        print(f"| {c['dataset']} | {c['normal']} | {c['recommended']} | {c['synthetic_auroc']:.3f} | "
+        spread = "" if c["synthetic_std"] is None else f" ± {c['synthetic_std']:.3f}"
+        lead = "–" if c["lead"] is None else f"{c['lead']:+.3f} ({c['runner_up']}){'*' if weak_lead(c) else ''}"
+        print(f"| {c['dataset']} | {c['normal']} | {c['recommended']} | {c['synthetic_auroc']:.3f}{spread} | {lead} | "
               f"{c['auroc']:.4f} | {c['rank']} of {c['candidates']} | {c['best']} ({c['best_auroc']:.4f}) |")
     print(f"\nRecommendation: mean real {metric.upper()} **{np.mean([c['auroc'] for c in chosen]):.4f}** over "
           f"{len(chosen)} unit(s), mean rank {np.mean([c['rank'] for c in chosen]):.2f} of "
           f"{chosen[0]['candidates']}; the best candidate per unit (an oracle) "
-          f"{np.mean([c['best_auroc'] for c in chosen]):.4f}.\n")
+          f"{np.mean([c['best_auroc'] for c in chosen]):.4f}; {sum(map(weak_lead, chosen))} of {len(chosen)} "
+          "recommendation(s) lead the next candidate by less than their synthetic AUROC's std over seeds (*).\n")
 
 
 if __name__ == "__main__":

@@ -303,7 +303,7 @@ def _print_recommendations(rows: list[dict], model_order: list[str]) -> None:
     """The label-free recommendation per dataset (most often recommended over its normal-class choices)."""
     from collections import Counter
 
-    from aecompare.studies.grid.selection import recommendations
+    from aecompare.studies.grid.selection import recommendations, weak_lead
 
     chosen = recommendations(rows, model_order)
     for dataset in dict.fromkeys(c["dataset"] for c in chosen):
@@ -311,7 +311,10 @@ def _print_recommendations(rows: list[dict], model_order: list[str]) -> None:
         label, n = Counter(c["recommended"] for c in mine).most_common(1)[0]
         ranks = [c["rank"] for c in mine if c["rank"] is not None]
         rank = f"; rank on the real anomalies {sum(ranks) / len(ranks):.1f} of {mine[0]['candidates']}" if ranks else ""
-        print(f"recommended without labels for {dataset}: {label} ({n} of {len(mine)} normal-class choices{rank})")
+        weak = sum(map(weak_lead, mine))
+        weak_note = f"; in {weak}, a lead within the seeds' spread: see the report" if weak else ""
+        print(f"recommended without labels for {dataset}: {label} ({n} of {len(mine)} normal-class choices"
+              f"{rank}{weak_note})")
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -343,6 +344,7 @@ def test_selection_scores_synthetic_anomalies_of_validation_data_and_the_report_
     report = Path(write_report(folder)).with_suffix(".md").read_text()
     assert "Recommendation without anomaly labels" in report
     assert "| 3 | ae" in report  # a row per normal-class choice
+    assert re.search(r"\| \+0\.\d{4} \((ae|ae-knn)\) \|", report)  # the lead over the runner-up, named
 
 
 def test_an_ensembles_members_score_the_same_synthetic_anomalies(tmp_path: Path, monkeypatch) -> None:

@@ -20,7 +20,7 @@ from aecompare.report.tables import fmt, mean_std, model_notes
 from aecompare.runs import folder as run_folder
 from aecompare.scoring import pixel_map
 from aecompare.studies.grid.run import collect_results, write_results
-from aecompare.studies.grid.selection import recommendations
+from aecompare.studies.grid.selection import recommendations, weak_lead
 
 
 def report_blocks(folder: Path) -> list[Block]:
@@ -166,10 +166,11 @@ def _recommendation(rows: list[dict[str, Any]], models: list[str]) -> list[Block
     chosen = recommendations(rows, models)
     if not chosen:
         return []
-    table = Block("table", header=["normal", "recommended", "synthetic AUROC", "its test AUROC", "rank on test",
-                                   "best on test (AUROC)"])
+    table = Block("table", header=["normal", "recommended", "synthetic AUROC", "lead over the next", "its test AUROC",
+                                   "rank on test", "best on test (AUROC)"])
     for c in chosen:
-        table.rows.append([c["normal"], c["recommended"], f"{c['synthetic_auroc']:.4f}",
+        table.rows.append([c["normal"], c["recommended"], _with_spread(c["synthetic_auroc"], c["synthetic_std"]),
+                           "–" if c["lead"] is None else f"{c['lead']:+.4f} ({c['runner_up']})" + _weak(c),
                            "–" if c["auroc"] is None else f"{c['auroc']:.4f}",
                            "–" if c["rank"] is None else f"{c['rank']} of {c['candidates']}",
                            f"{c['best']} ({c['best_auroc']:.4f})" if c["best_auroc"] is not None else "–"])
@@ -179,6 +180,11 @@ def _recommendation(rows: list[dict[str, Any]], models: list[str]) -> list[Block
                          "with the highest synthetic AUROC (mean over seeds) is recommended, using normal data "
                          "only. Its rank by the real test AUROC (1 = best), which the choice never saw, measures "
                          "how well this works here."), table]
+    weak = [c for c in chosen if _weak(c)]
+    if weak:
+        blocks.append(Block("p", f"In {len(weak)} of {len(chosen)} choices (marked *) the recommendation leads the "
+                                 "next candidate by less than its synthetic AUROC varies over seeds: the synthetic "
+                                 "anomalies do not tell those candidates apart."))
     ranked = [c for c in chosen if c["rank"] is not None]
     if len(ranked) > 1:
         blocks.append(Block("p", f"Over {len(ranked)} normal-class choices: the recommendations' mean test AUROC is "
@@ -186,6 +192,15 @@ def _recommendation(rows: list[dict[str, Any]], models: list[str]) -> list[Block
                                  f"{np.mean([c['best_auroc'] for c in ranked]):.4f}; mean rank "
                                  f"{np.mean([c['rank'] for c in ranked]):.1f} of {ranked[0]['candidates']}."))
     return blocks
+
+
+def _with_spread(value: float, std: float | None) -> str:
+    return f"{value:.4f}" if std is None else f"{value:.4f} ± {std:.4f}"
+
+
+def _weak(recommendation: dict[str, Any]) -> str:
+    """The table's mark for a lead within the seeds' spread."""
+    return "*" if weak_lead(recommendation) else ""
 
 
 def _settings_table(folder: Path, dataset: str, models: list[str], pooled: list[dict[str, Any]],

@@ -16,8 +16,8 @@ import numpy as np
 
 from aecompare.metrics import POOLED
 
-RECOMMENDATION_COLUMNS = ("dataset", "normal", "recommended", "synthetic_auroc", "auroc", "rank", "candidates",
-                          "best", "best_auroc")
+RECOMMENDATION_COLUMNS = ("dataset", "normal", "recommended", "synthetic_auroc", "synthetic_std", "runner_up",
+                          "lead", "auroc", "rank", "candidates", "best", "best_auroc")
 
 
 def recommendations(rows: list[dict[str, Any]], models: list[str], metric: str = "auroc",
@@ -32,9 +32,12 @@ def recommendations(rows: list[dict[str, Any]], models: list[str], metric: str =
             by default; e.g. ``auprc`` of one anomaly group); the output's ``auroc`` columns hold it.
 
     Returns:
-        Rows of :data:`RECOMMENDATION_COLUMNS`: the recommended model label, its mean synthetic and real
-        AUROC, its rank by real AUROC among the candidates (1 = best), their number, and the best candidate.
-        A run that diverged or has no synthetic AUROC is no candidate; a choice with none is left out.
+        Rows of :data:`RECOMMENDATION_COLUMNS`: the recommended model label, its mean synthetic AUROC and that
+        AUROC's std over seeds (None with one seed), the runner-up by synthetic AUROC and the recommendation's
+        lead over it (None with one candidate), its real AUROC, its rank by real AUROC among the candidates
+        (1 = best), their number, and the best candidate. A lead within the seeds' spread is no evidence for the
+        choice; the report says so. A run that diverged or has no synthetic AUROC is no candidate; a choice with
+        none is left out.
     """
     out = []
     pooled = [r for r in rows if r["group"] == POOLED and not _true(r.get("diverged"))]
@@ -47,13 +50,26 @@ def recommendations(rows: list[dict[str, Any]], models: list[str], metric: str =
                 continue
             real = {m: v for m, v in _means([r for r in scored if r["dataset"] == dataset and r["normal"] == normal],
                                             metric, models).items() if m in synthetic}
-            chosen = max(synthetic, key=lambda m: (synthetic[m], -models.index(m)))
+            order = sorted(synthetic, key=lambda m: (-synthetic[m], models.index(m)))  # best first
+            chosen, runner_up = order[0], (order[1] if len(order) > 1 else None)
+            spread = [_number(r.get("synthetic_auroc")) for r in mine if r["model"] == chosen]
             best = max(real, key=lambda m: (real[m], -models.index(m))) if real else chosen
             rank = 1 + sum(v > real[chosen] for v in real.values()) if chosen in real else None
             out.append({"dataset": dataset, "normal": normal, "recommended": chosen,
-                        "synthetic_auroc": synthetic[chosen], "auroc": real.get(chosen), "rank": rank,
+                        "synthetic_auroc": synthetic[chosen],
+                        "synthetic_std": float(np.std(spread, ddof=1)) if len(spread) > 1 else None,
+                        "runner_up": runner_up,
+                        "lead": None if runner_up is None else synthetic[chosen] - synthetic[runner_up],
+                        "auroc": real.get(chosen), "rank": rank,
                         "candidates": len(synthetic), "best": best, "best_auroc": real.get(best)})
     return out
+
+
+def weak_lead(recommendation: dict[str, Any]) -> bool:
+    """Whether a recommendation's lead over the runner-up is smaller than its synthetic AUROC's std over seeds:
+    the synthetic anomalies then do not tell the two apart (False with one seed or one candidate)."""
+    lead, std = recommendation["lead"], recommendation["synthetic_std"]
+    return lead is not None and std is not None and lead < std
 
 
 def _means(rows: list[dict[str, Any]], column: str, models: list[str]) -> dict[str, float]:
