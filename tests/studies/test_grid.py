@@ -316,6 +316,13 @@ def test_a_seed_ensemble_scores_by_its_members_standardised_mean_and_keeps_each_
 
     report = Path(write_report(folder)).with_suffix(".md").read_text()
     assert "| ae-x3 |" in report  # its own row beside the single model, with its cost
+    member_aurocs = [next(r["auroc"] for r in run_folder.read_metrics(m)["rows"] if r["group"] == "all")
+                     for seed in (0, 1) for m in (run_folder.member_dir(run_dir.parent / f"seed-{seed}", i)
+                                                   for i in range(3))]
+    section = report.split("Seed ensembles against their members")[1]
+    assert "| ae-x3 | 3 |" in section  # the single model "ae" has no members: no row
+    assert f"| {np.mean(member_aurocs):.4f} | {min(member_aurocs):.4f} – {max(member_aurocs):.4f} |" in section
+    assert "| ae |" not in section.split("###")[0]
 
 
 def test_ensemble_size_is_checked() -> None:

@@ -139,6 +139,7 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
     for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC")):
         blocks += [Block("h3", f"{title} by normal class (all anomalies pooled)"),
                    _metric_table(pooled, metric, models, normals)]
+    blocks += _ensembles_against_members(folder, dataset, pooled, models)
     blocks += _recommendation(rows, models)
     blocks += [Block("h3", "Training time and decisions at the threshold"),
                Block("p", "Each run's threshold is the "
@@ -159,6 +160,39 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
     blocks += _figures(folder, dataset, models, normals, seeds[0], best)
     blocks += _views_inside(folder, dataset, models, normals[0], best)
     return blocks
+
+
+def _ensembles_against_members(folder: Path, dataset: str, pooled: list[dict[str, Any]],
+                               models: list[str]) -> list[Block]:
+    """Each seed ensemble's AUROC beside its members' as single runs: what the ensemble adds over an average
+    training, and over the luckiest one."""
+    table = Block("table", header=["ensemble", "members per run", "its AUROC", "members' AUROC (mean)",
+                                   "members' AUROC (min – max)"])
+    for m in models:
+        runs = [r for r in pooled if r["model"] == m]
+        members = [_member_aurocs(_run_dir(folder, dataset, m, r["normal"], r["seed"])) for r in runs]
+        if not runs or not all(members):
+            continue
+        flat = [a for run in members for a in run]
+        table.rows.append([m, str(len(members[0])), f"{np.mean([float(r['auroc']) for r in runs]):.4f}",
+                           f"{np.mean(flat):.4f}", f"{min(flat):.4f} – {max(flat):.4f}"])
+    if not table.rows:
+        return []
+    return [Block("h3", "Seed ensembles against their members"),
+            Block("p", "Each member of an ensemble is a run of its own (member-<i>/ in the run folder); the "
+                       "members' mean is what one training gives on average, their maximum what the luckiest "
+                       "seed gives. AUROC of all anomalies pooled, over every normal-class choice and seed."),
+            table]
+
+
+def _member_aurocs(run_dir: Path) -> list[float]:
+    """The pooled AUROC of each member of the ensemble run in ``run_dir`` (empty for a single model)."""
+    aurocs, index = [], 0
+    while (member := run_folder.member_dir(run_dir, index)).is_dir():
+        rows = run_folder.read_metrics(member)["rows"]
+        aurocs.append(float(next(r["auroc"] for r in rows if r["group"] == POOLED)))
+        index += 1
+    return aurocs
 
 
 def _recommendation(rows: list[dict[str, Any]], models: list[str]) -> list[Block]:
