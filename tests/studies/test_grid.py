@@ -328,6 +328,38 @@ def test_a_seed_ensemble_scores_by_its_members_standardised_mean_and_keeps_each_
 def test_ensemble_size_is_checked() -> None:
     with pytest.raises(ConfigError, match="ensemble must be a number of seeds from 1 to 100"):
         parse_spec({**TINY_SPEC, "models": [{"name": "ae", "ensemble": 0}]}, "tiny.yaml")
+    with pytest.raises(ConfigError, match="restarts must be a number of seeds from 1 to 100"):
+        parse_spec({**TINY_SPEC, "models": [{"name": "ae", "restarts": True}]}, "tiny.yaml")
+    with pytest.raises(ConfigError, match="either ensemble .* or restarts"):
+        parse_spec({**TINY_SPEC, "models": [{"name": "ae", "ensemble": 2, "restarts": 2}]}, "tiny.yaml")
+
+
+def test_restarts_keep_the_training_with_the_lowest_validation_loss(tmp_path: Path) -> None:
+    from aecompare import Detector
+    from aecompare.studies.registry import write_report
+
+    spec = parse_spec({**TINY_SPEC, "seeds": [1], "datasets": [{"name": "digits", "normal": [0]}],
+                       "models": [{"name": "ae", "label": "ae-x3", "ensemble": 3},
+                                  {"name": "ae", "label": "ae-best3", "restarts": 3}]}, "tiny.yaml")
+    folder = run_experiment(spec, tmp_path, progress=False, workers=1)
+    members = [run_folder.member_dir(folder / "digits" / "ae-x3" / "normal-0" / "seed-1", i) for i in range(3)]
+    losses = [min(e["val_loss"] for e in run_folder.read_history(m)) for m in members]  # the same 3 trainings
+    kept = int(np.argmin(losses))
+    run_dir = folder / "digits" / "ae-best3" / "normal-0" / "seed-1"
+    metrics = run_folder.read_metrics(run_dir)
+    assert metrics["restarts"]["kept"] == kept
+    assert metrics["restarts"]["best_val_losses"] == pytest.approx(losses)
+    assert metrics["train_seconds"] == metrics["restarts"]["train_seconds"]  # the cost of all three
+
+    def pooled(m: dict) -> float:
+        return next(r["auroc"] for r in m["rows"] if r["group"] == "all")
+
+    assert pooled(metrics) == pytest.approx(pooled(run_folder.read_metrics(members[kept])), abs=1e-12)
+    assert json.loads((run_dir / "detector.json").read_text())["params"]["random_state"] == 3 + kept
+    np.testing.assert_allclose(Detector.load(run_dir).decision_function(load_dataset("digits").x_test),
+                               np.load(run_dir / "scores.npz")["test_scores"], rtol=1e-6)  # one model: a Detector
+    report = Path(write_report(folder)).with_suffix(".md").read_text()
+    assert "| ae-best3 | 3 (restarts: the lowest validation loss kept) |" in report
     with pytest.raises(ConfigError, match="unknown evaluation.select 'labels'"):
         parse_spec({**TINY_SPEC, "evaluation": {"select": "labels"}}, "tiny.yaml")
 

@@ -240,8 +240,8 @@ def _weak(recommendation: dict[str, Any]) -> str:
 def _settings_table(folder: Path, dataset: str, models: list[str], pooled: list[dict[str, Any]],
                     percentile: float) -> list[Block]:
     """What each model was trained and scored with (from its first run's recorded settings)."""
-    table = Block("table", header=["model", "epochs run (of)", "lr", "batch", "latent size", "input", "scaling",
-                                   "score", "threshold"])
+    table = Block("table", header=["model", "trainings per run", "epochs run (of)", "lr", "batch", "latent size",
+                                   "input", "scaling", "score", "threshold"])
     for m in models:
         first = next(r for r in pooled if r["model"] == m)
         run_dir = _run_dir(folder, dataset, m, first["normal"], first["seed"])
@@ -249,7 +249,11 @@ def _settings_table(folder: Path, dataset: str, models: list[str], pooled: list[
         train, latent = settings["train"], settings["model"]["latent_dim"]
         scaling = run_folder.read_detector_scaling(run_dir)
         runs = [float(r["epochs_run"]) for r in pooled if r["model"] == m]
-        table.rows.append([m, f"{np.mean(runs):.1f} ({train['epochs']})", f"{train['lr']:g}", str(train["batch_size"]),
+        trainings = (f"{settings['ensemble']} (ensemble: their mean)" if settings.get("ensemble") else
+                     f"{settings['restarts']} (restarts: the lowest validation loss kept)" if settings.get("restarts")
+                     else "1")
+        table.rows.append([m, trainings, f"{np.mean(runs):.1f} ({train['epochs']})", f"{train['lr']:g}",
+                           str(train["batch_size"]),
                            str(latent) if latent else "feature map", "x".join(map(str, shape)),
                            scaling, settings["evaluation"]["score"],
                            f"{percentile:g}th percentile of normal validation scores"])

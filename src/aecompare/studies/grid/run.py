@@ -12,6 +12,7 @@ import dataclasses
 import io
 import json
 import logging
+import math
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -90,6 +91,7 @@ def run_settings(spec: ExperimentSpec, run: Run) -> dict[str, Any]:
                     "normal": list(run.normal)},
         "seed": run.seed, "aecompare_major": run_folder.major_version(),
         **({"ensemble": run.model.ensemble} if run.model.ensemble > 1 else {}),
+        **({"restarts": run.model.restarts} if run.model.restarts > 1 else {}),
     }, default=str))
 
 
@@ -219,7 +221,8 @@ def group_by_training(spec: ExperimentSpec, runs: list[Run]) -> dict[str, list[R
     groups: dict[str, list[Run]] = {}
     for run in runs:
         key = json.dumps([run.dataset.key, run.normal, run.seed, run.model.name, run.model.ensemble,
-                          spec.model_overrides(run.model, run.dataset)], sort_keys=True, default=str)
+                          run.model.restarts, spec.model_overrides(run.model, run.dataset)], sort_keys=True,
+                         default=str)
         groups.setdefault(key, []).append(run)
     return groups
 
@@ -248,14 +251,32 @@ def train_group(spec: ExperimentSpec, runs: list[Run], dataset: Dataset | str,
                    for i in range(first.model.ensemble)]
         return [(run.relative_dir.as_posix(), run_folder.run_files(evaluate_ensemble(spec, run, members)))
                 for run in runs]
-    trained = train_run(spec, first, dataset)
+    trained = train_restarts(spec, first, dataset) if first.model.restarts > 1 else train_run(spec, first, dataset)
     return [(run.relative_dir.as_posix(), run_folder.run_files(evaluate_run(spec, run, trained))) for run in runs]
 
 
 def member_seed(run: Run, index: int) -> int:
-    """The training seed of member ``index`` of a seed-ensemble run: distinct for every (seed, member) pair
-    of the grid (seed 0's members train with seeds 0..N-1, seed 1's with N..2N-1, ...)."""
-    return run.seed * run.model.ensemble + index
+    """The training seed of member (or restart) ``index`` of a run that trains several: distinct for every
+    (seed, member) pair of the grid (seed 0's members train with seeds 0..N-1, seed 1's with N..2N-1, ...).
+    A restart and an ensemble member of the same index and N train alike."""
+    return run.seed * run.model.trainings + index
+
+
+def train_restarts(spec: ExperimentSpec, run: Run, dataset: Dataset) -> TrainedRun:
+    """Train ``run.model.restarts`` seeds and keep the one with the lowest best validation loss (normal
+    validation data only; a diverged restart only when all did). Its record counts every restart's seconds."""
+    kept, losses, seconds = None, [], 0.0
+    for index in range(run.model.restarts):
+        trained = train_run(spec, run, dataset, train_seed=member_seed(run, index))
+        result = trained.result
+        losses.append(result.best_val_loss if math.isfinite(result.best_val_loss) and not result.diverged
+                      else math.inf)
+        seconds += result.train_seconds
+        if kept is None or losses[-1] < min(losses[:-1]):
+            kept = trained  # only the best so far stays in memory
+    kept.extras["restarts"] = {"kept": int(np.argmin(losses)), "train_seconds": seconds,
+                               "best_val_losses": [loss if math.isfinite(loss) else None for loss in losses]}
+    return kept
 
 
 def expand_runs(spec: ExperimentSpec, datasets: dict[str, Dataset]) -> Iterator[Run]:
@@ -381,10 +402,12 @@ def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunReco
                 "device": None, "verbose": False},
         decision_scores=np.concatenate([train_scores, val_scores if len(x["val"]) else []]),
         history=result.history, train_seconds=result.train_seconds, reference=reference)
+    restarts = trained.extras.get("restarts")  # which of several trainings was kept, and their cost
     metrics = {
         "rows": _metric_rows(split, test_scores, threshold, bool(diverged)), "score": method,
-        "diverged": diverged,
-        "threshold": threshold, "train_seconds": result.train_seconds, "best_epoch": result.best_epoch,
+        "diverged": diverged, "threshold": threshold,
+        "train_seconds": restarts["train_seconds"] if restarts else result.train_seconds,
+        **({"restarts": restarts} if restarts else {}), "best_epoch": result.best_epoch,
         "epochs_run": len(result.history), "stopped_early": result.stopped_early,
         "output_spread": result.output_spread, "collapsed": result.collapsed,
         "synthetic_auroc": separation(val_scores, fake_scores) if fake_scores is not None else None,

@@ -21,7 +21,7 @@ from aecompare.studies.specfile import check_keys, read_spec
 from aecompare.train import TrainConfig
 
 SELECTIONS = ("none", "synthetic")
-MAX_ENSEMBLE = 100
+MAX_ENSEMBLE = 100  # trainings per run, for ensemble and restarts alike
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,12 @@ class ModelSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
     score: str | None = None
     ensemble: int = 1  # N > 1: each run trains N seeds and scores by the mean of their standardised scores
+    restarts: int = 1  # N > 1: each run trains N seeds and keeps the one with the lowest validation loss
+
+    @property
+    def trainings(self) -> int:
+        """Trainings per run: the ensemble's members or the restarts (at most one of them is above 1)."""
+        return self.ensemble * self.restarts
 
 
 @dataclass(frozen=True)
@@ -251,15 +257,23 @@ def _parse_model(entry: Any, where: str) -> ModelSpec:
     name = entry["name"]
     if name not in MODELS:
         raise unknown_name("model", name, MODELS)
-    overrides = {k: v for k, v in entry.items() if k not in ("name", "label", "score", "ensemble")}
+    overrides = {k: v for k, v in entry.items() if k not in ("name", "label", "score", "ensemble", "restarts")}
     score = entry.get("score")
     if score is not None and not isinstance(score, str):
         raise ConfigError(f"{where}: score must be a scorer's name, got {score!r}")
-    ensemble = entry.get("ensemble", 1)
-    if isinstance(ensemble, bool) or not isinstance(ensemble, int) or not 1 <= ensemble <= MAX_ENSEMBLE:
-        raise ConfigError(f"{where}: ensemble must be a number of seeds from 1 to {MAX_ENSEMBLE}, got {ensemble!r}")
+    ensemble, restarts = (_trainings(entry, key, where) for key in ("ensemble", "restarts"))
+    if ensemble > 1 and restarts > 1:
+        raise ConfigError(f"{where}: a model has either ensemble (the mean of N trainings) or restarts (the best of "
+                          f"N by validation loss), not both")
     return ModelSpec(name=name, label=str(entry.get("label", name)), overrides=overrides, score=score,
-                     ensemble=ensemble)
+                     ensemble=ensemble, restarts=restarts)
+
+
+def _trainings(entry: dict[str, Any], key: str, where: str) -> int:
+    value = entry.get(key, 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ENSEMBLE:
+        raise ConfigError(f"{where}: {key} must be a number of seeds from 1 to {MAX_ENSEMBLE}, got {value!r}")
+    return value
 
 
 def _parse_dataset(entry: Any, where: str) -> DatasetSpec:
@@ -295,5 +309,6 @@ def spec_to_dict(spec: ExperimentSpec) -> dict[str, Any]:
     d = dataclasses.asdict(spec)
     d["seeds"] = list(spec.seeds)
     d["models"] = [{"name": m.name, "label": m.label, **m.overrides, **({"score": m.score} if m.score else {}),
-                    **({"ensemble": m.ensemble} if m.ensemble > 1 else {})} for m in spec.models]
+                    **({"ensemble": m.ensemble} if m.ensemble > 1 else {}),
+                    **({"restarts": m.restarts} if m.restarts > 1 else {})} for m in spec.models]
     return d
