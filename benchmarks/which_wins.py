@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from quick_comparison import machine, run_timed
 
+from aecompare.runs import folder as run_folder
 from aecompare.studies.grid.selection import recommendations, weak_lead
 from aecompare.studies.grid.spec import load_spec
 
@@ -61,6 +62,7 @@ def main() -> None:
     print(f"Machine: {machine()}  ")
     print(f"Wall time of this call: {wall:.1f} s (runs already in {args.output} are resumed, not retrained)\n")
     _candidates(rows, models, args.metric, args.group)
+    _members(folder, rows, models, args.metric, args.group)
     _recommendation(rows, models, args.metric, args.group)
 
 
@@ -96,6 +98,40 @@ def _candidates(rows: list[dict], models: list[str], metric: str, group: str) ->
               f"{sum(r['diverged'] == 'True' for r in runs)} | "
               f"{np.mean([float(r['train_seconds']) for r in runs]):.1f} |")
     print()
+
+
+def _members(folder: Path, rows: list[dict], models: list[str], metric: str, group: str) -> None:
+    """Each seed ensemble against its own members: their mean, the member a ``restarts: N`` row would keep
+    (the lowest best validation loss: the same seeds train alike) and the best member, an oracle."""
+    if group == CLASSES:
+        return
+    lines = []
+    for m in models:
+        runs = [r for r in rows if r["model"] == m and r["group"] == group and r["diverged"] != "True"]
+        per_run = [_member_figures(folder / run_folder.relative_dir(r["dataset"], m, r["normal"].split("+"),
+                                                                      int(r["seed"])), metric, group) for r in runs]
+        if runs and all(per_run):
+            units = defaultdict(list)
+            for r, figures in zip(runs, per_run):
+                units[(r["dataset"], r["normal"])].append([float(r[metric]), *figures])
+            means = np.mean([np.mean(v, axis=0) for v in units.values()], axis=0)
+            lines.append(f"| {m} | " + " | ".join(f"{v:.4f}" for v in means) + " |")
+    if lines:
+        print(f"Seed ensembles against their members ({metric.upper()}, mean over units):\n")
+        print("| ensemble | itself | members' mean | member with the lowest validation loss (restarts) | best "
+              "member (oracle) |\n|---|---|---|---|---|")
+        print("\n".join(lines) + "\n")
+
+
+def _member_figures(run_dir: Path, metric: str, group: str) -> list[float] | None:
+    """(members' mean, the lowest-validation-loss member's, the best member's) ``metric``; None for a single
+    model."""
+    values, losses, index = [], [], 0
+    while (member := run_folder.member_dir(run_dir, index)).is_dir():
+        values.append(next(r[metric] for r in run_folder.read_metrics(member)["rows"] if r["group"] == group))
+        losses.append(min(e["val_loss"] for e in run_folder.read_history(member)))
+        index += 1
+    return [float(np.mean(values)), values[int(np.argmin(losses))], max(values)] if values else None
 
 
 def _recommendation(rows: list[dict], models: list[str], metric: str, group: str) -> None:
