@@ -70,6 +70,20 @@ def test_same_random_state_same_scores(table_data) -> None:
     assert np.array_equal(a, b)
 
 
+def test_restarts_keep_the_model_with_the_lowest_validation_loss(table_data, tmp_path: Path) -> None:
+    normal, _ = table_data
+    det = Detector("vae", epochs=3, restarts=3, model_params=SMALL, random_state=2).fit(normal)
+    assert len(det.restart_losses_) == 3
+    assert len(set(det.restart_losses_)) == 3  # three different trainings (seeds 6, 7, 8)
+    assert min(e["val_loss"] for e in det.history_) == pytest.approx(min(det.restart_losses_))  # the kept one's
+    again = Detector("vae", epochs=3, restarts=3, model_params=SMALL, random_state=2).fit(normal)
+    assert np.array_equal(again.decision_scores_, det.decision_scores_)
+    det.save(tmp_path / "det")
+    loaded = Detector.load(tmp_path / "det")
+    assert loaded.get_params()["restarts"] == 3
+    np.testing.assert_allclose(loaded.decision_function(normal), det.decision_function(normal), rtol=1e-6)
+
+
 def test_unfitted_detector_raises_not_fitted(table_data) -> None:
     with pytest.raises(NotFittedError):
         Detector().decision_function(table_data[0])
@@ -99,6 +113,7 @@ def test_scoring_data_of_another_shape_is_a_clear_error(table_data) -> None:
     ({"contamination": 0.9}, ConfigError, r"contamination must be a number in \(0, 0.5\]"),
     ({"scorer": "psnr"}, ConfigError, "unknown score 'psnr'"),
     ({"model": "conv-ae"}, ConfigError, "convolutional backbone needs images"),
+    ({"restarts": 0}, ConfigError, "restarts must be an integer of at least 1, got 0"),
 ])
 def test_bad_parameters_are_clear_errors(params: dict, error: type, message: str, table_data) -> None:
     with pytest.raises(error, match=message):

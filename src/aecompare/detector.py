@@ -51,6 +51,9 @@ class Detector(BaseEstimator):
             ``"mse+latent_knn"``: the mean of each score standardised on the validation split). ``score=`` is
             its old name, kept for one release with a FutureWarning: as an attribute it hid scikit-learn's
             ``score()``.
+        restarts: train this many seeds and keep the model with the lowest best validation loss (the training
+            loss without a validation split), so a training stuck on the mean-image plateau is dropped;
+            ``restart_losses_`` lists each one's loss and ``train_seconds_`` counts them all.
         model_params: :class:`aecompare.models.ModelConfig` overrides, e.g. ``{"latent_dim": 8}``.
         random_state: seed for initialisation, batch order and the validation split; None draws one.
         device: ``"cpu"``, ``"cuda"`` or None for CUDA when present.
@@ -66,7 +69,7 @@ class Detector(BaseEstimator):
 
     def __init__(self, model: str = "vae", *, epochs: int = 50, batch_size: int = 64, lr: float = 1e-3,
                  contamination: float = 0.1, validation_fraction: float = 0.1, scorer: str = "mse",
-                 model_params: dict[str, Any] | None = None, random_state: Any = None,
+                 restarts: int = 1, model_params: dict[str, Any] | None = None, random_state: Any = None,
                  device: str | None = None, verbose: bool = False, **deprecated: Any) -> None:
         self.model = model
         self.epochs = epochs
@@ -81,6 +84,7 @@ class Detector(BaseEstimator):
         if deprecated:
             raise TypeError(f"Detector() got an unexpected keyword argument {next(iter(deprecated))!r}")
         self.scorer = scorer
+        self.restarts = restarts
         self.model_params = model_params
         self.random_state = random_state
         self.device = device
@@ -107,13 +111,8 @@ class Detector(BaseEstimator):
         train_idx, val_idx = validation_split(len(X), self.validation_fraction, seed)
         val_x, train_x = x_all[val_idx], x_all[train_idx]
 
-        seed_everything(seed)  # weight initialisation
-        self.model_ = build_model(self.model, tuple(X.shape[1:]), **(self.model_params or {}))
-        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                             device=str(resolve_device(self.device)))
-        result: TrainResult = fit(self.model_, train_x, val_x, config, seed=seed, progress=self.verbose)
+        self.model_, result = self._train_restarts(X.shape[1:], train_x, val_x, seed)
         self.history_ = result.history
-        self.train_seconds_ = result.train_seconds
         self.input_shape_ = tuple(X.shape[1:])
         self.score_options_ = dict(DEFAULT_SCORE_OPTIONS)
         # the latent scores measure codes against the normal training data's codes
@@ -127,6 +126,25 @@ class Detector(BaseEstimator):
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
+
+    def _train_restarts(self, input_shape: tuple[int, ...], train_x: torch.Tensor, val_x: torch.Tensor,
+                        seed: int) -> tuple[Any, TrainResult]:
+        """Train ``restarts`` models (seeds ``seed x N + i``, or ``seed`` alone) and return the one with the
+        lowest best validation loss and its result; sets ``restart_losses_`` and ``train_seconds_`` (all)."""
+        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                             device=str(resolve_device(self.device)))
+        kept, losses, seconds = None, [], 0.0
+        for index in range(self.restarts):
+            train_seed = seed * self.restarts + index if self.restarts > 1 else seed
+            seed_everything(train_seed)  # weight initialisation
+            model = build_model(self.model, tuple(input_shape), **(self.model_params or {}))
+            result: TrainResult = fit(model, train_x, val_x, config, seed=train_seed, progress=self.verbose)
+            seconds += result.train_seconds
+            losses.append(result.restart_loss)
+            if kept is None or losses[-1] < min(losses[:-1]):
+                kept = (model, result)  # only the best so far stays in memory
+        self.restart_losses_, self.train_seconds_ = losses, seconds
+        return kept
 
     def _fit_best_candidate(self, X: np.ndarray, seed: int) -> Detector:
         """``model="auto"``: fit each of :data:`AUTO_CANDIDATES` and keep the one that best separates the
@@ -261,6 +279,7 @@ class Detector(BaseEstimator):
                 raise ConfigError(f"{name} must be a number in {closed}, got {value!r}"
                                   + (" (a string: pass a number, e.g. 0.1)" if isinstance(value, str) else ""))
         check_int(self.epochs, "epochs")
+        check_int(self.restarts, "restarts")
         check_int(self.batch_size, "batch_size")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr)
                                                                                    and self.lr > 0):

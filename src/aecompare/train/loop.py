@@ -83,6 +83,12 @@ class TrainResult:
     initial_loss: float = math.nan  # the untrained model's validation loss: the yardstick for divergence
 
     @property
+    def restart_loss(self) -> float:
+        """What restarts compare (lower is better): the best validation loss, or infinity for a training that
+        diverged or never got a finite one."""
+        return self.best_val_loss if math.isfinite(self.best_val_loss) and not self.diverged else math.inf
+
+    @property
     def collapsed(self) -> bool:
         """True when the model gives nearly one reconstruction for every input (it learned the mean)."""
         return self.output_spread < COLLAPSE_SPREAD

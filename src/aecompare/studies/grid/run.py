@@ -269,8 +269,7 @@ def train_restarts(spec: ExperimentSpec, run: Run, dataset: Dataset) -> TrainedR
     for index in range(run.model.restarts):
         trained = train_run(spec, run, dataset, train_seed=member_seed(run, index))
         result = trained.result
-        losses.append(result.best_val_loss if math.isfinite(result.best_val_loss) and not result.diverged
-                      else math.inf)
+        losses.append(result.restart_loss)
         seconds += result.train_seconds
         if kept is None or losses[-1] < min(losses[:-1]):
             kept = trained  # only the best so far stays in memory
