@@ -332,6 +332,8 @@ def test_ensemble_size_is_checked() -> None:
         parse_spec({**TINY_SPEC, "models": [{"name": "ae", "restarts": True}]}, "tiny.yaml")
     with pytest.raises(ConfigError, match="either ensemble .* or restarts"):
         parse_spec({**TINY_SPEC, "models": [{"name": "ae", "ensemble": 2, "restarts": 2}]}, "tiny.yaml")
+    with pytest.raises(ConfigError, match="unknown evaluation.select 'labels'"):
+        parse_spec({**TINY_SPEC, "evaluation": {"select": "labels"}}, "tiny.yaml")
 
 
 def test_restarts_keep_the_training_with_the_lowest_validation_loss(tmp_path: Path) -> None:
@@ -360,8 +362,6 @@ def test_restarts_keep_the_training_with_the_lowest_validation_loss(tmp_path: Pa
                                np.load(run_dir / "scores.npz")["test_scores"], rtol=1e-6)  # one model: a Detector
     report = Path(write_report(folder)).with_suffix(".md").read_text()
     assert "| ae-best3 | 3 (restarts: the lowest validation loss kept) |" in report
-    with pytest.raises(ConfigError, match="unknown evaluation.select 'labels'"):
-        parse_spec({**TINY_SPEC, "evaluation": {"select": "labels"}}, "tiny.yaml")
 
 
 def test_selection_scores_synthetic_anomalies_of_validation_data_and_the_report_recommends(tmp_path: Path) -> None:
