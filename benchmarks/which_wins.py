@@ -126,11 +126,9 @@ def _members(folder: Path, rows: list[dict], models: list[str], metric: str, gro
 def _member_figures(run_dir: Path, metric: str, group: str) -> list[float] | None:
     """(members' mean, the lowest-validation-loss member's, the best member's) ``metric``; None for a single
     model."""
-    values, losses, index = [], [], 0
-    while (member := run_folder.member_dir(run_dir, index)).is_dir():
-        values.append(next(r[metric] for r in run_folder.read_metrics(member)["rows"] if r["group"] == group))
-        losses.append(min(e["val_loss"] for e in run_folder.read_history(member)))
-        index += 1
+    members = run_folder.member_dirs(run_dir)
+    values = [next(r[metric] for r in run_folder.read_metrics(m)["rows"] if r["group"] == group) for m in members]
+    losses = [min(e["val_loss"] for e in run_folder.read_history(m)) for m in members]
     return [float(np.mean(values)), values[int(np.argmin(losses))], max(values)] if values else None
 
 

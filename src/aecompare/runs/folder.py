@@ -260,6 +260,14 @@ def member_dir(run_dir: Path, index: int) -> Path:
     return run_dir / f"{MEMBER}{int(index)}"
 
 
+def member_dirs(run_dir: Path) -> list[Path]:
+    """The member folders of a seed-ensemble run, in order (empty for a single model)."""
+    members: list[Path] = []
+    while (member := member_dir(run_dir, len(members))).is_dir():
+        members.append(member)
+    return members
+
+
 def _write_record(folder: Path, record: RunRecord) -> None:
     """Every file of ``record`` into the new folder ``folder``, its members' folders first, metrics.json last."""
     folder.mkdir(parents=True)

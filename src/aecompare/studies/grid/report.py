@@ -187,12 +187,8 @@ def _ensembles_against_members(folder: Path, dataset: str, pooled: list[dict[str
 
 def _member_aurocs(run_dir: Path) -> list[float]:
     """The pooled AUROC of each member of the ensemble run in ``run_dir`` (empty for a single model)."""
-    aurocs, index = [], 0
-    while (member := run_folder.member_dir(run_dir, index)).is_dir():
-        rows = run_folder.read_metrics(member)["rows"]
-        aurocs.append(float(next(r["auroc"] for r in rows if r["group"] == POOLED)))
-        index += 1
-    return aurocs
+    return [float(next(r["auroc"] for r in run_folder.read_metrics(member)["rows"] if r["group"] == POOLED))
+            for member in run_folder.member_dirs(run_dir)]
 
 
 def _recommendation(rows: list[dict[str, Any]], models: list[str]) -> list[Block]:
