@@ -9,11 +9,12 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from aecompare import __version__
 from aecompare.errors import AecompareError, ConfigError
+from aecompare.version import __version__
 
 DEBUG_ENV = "AECOMPARE_DEBUG"
 
@@ -166,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "generate": _generate, "data": _data, "score": _score,
                 "export": _export, "tables": _tables}
     try:
-        return commands[args.command](args)
+        with warnings.catch_warnings():  # a warning is one line on standard error, as errors are
+            warnings.showwarning = _show_warning
+            return commands[args.command](args)
     except KeyboardInterrupt:
         print("aecompare: interrupted; finished runs are kept, run the same command again to resume",
               file=sys.stderr)
@@ -177,6 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         message, code = describe_error(e)
         print(f"aecompare: error: {message}", file=sys.stderr)
         return code
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    print(f"aecompare: warning: {message}", file=sys.stderr)
 
 
 def describe_error(error: BaseException) -> tuple[str, int]:
@@ -399,7 +406,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from aecompare.runs.new_data import score_new_data
+    from aecompare.new_data import score_new_data
 
     written = score_new_data(args.run, images=args.images, table=args.table, label=args.label, output=args.output,
                              data_dir=args.data_dir, device=args.device)

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from aecompare import __version__
 from aecompare.core.io import read_json
 from aecompare.errors import DataNotFoundError
 from aecompare.report.document import Block
@@ -18,6 +17,7 @@ from aecompare.runs.folder import EXPERIMENT
 from aecompare.studies.convergence.batched import CAUSES, LEVELS, OTHER, wilson_interval
 from aecompare.studies.convergence.run import read_study
 from aecompare.studies.convergence.spec import LINES_FOLDER
+from aecompare.version import __version__
 
 
 def report_blocks(folder: Path) -> list[Block]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from aecompare import __version__
 from aecompare.core.io import read_json
 from aecompare.report.document import FIGURES, Block
 from aecompare.report.tables import model_notes
 from aecompare.runs.folder import EXPERIMENT
 from aecompare.studies.generation.run import read_summary
+from aecompare.version import __version__
 
 
 def report_blocks(folder: Path) -> list[Block]:

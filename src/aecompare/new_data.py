@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +32,8 @@ def score_new_data(run_dir: str | Path, *, images: str | None = None, table: str
     Args:
         run_dir: a finished run folder (or a folder written by ``Detector.save``).
         images: a folder of image files, searched recursively.
-        table: a CSV, NPZ or MAT file with the run's feature columns (``label`` is left out when present).
+        table: a CSV, NPZ or MAT file with the run's feature columns (``label`` is left out when present),
+            matched by name when both it and the run's training file name them (any order), else by position.
         label: the table's label column.
         output: write the CSV here (atomically) as well as returning it.
         data_dir: where relative ``images``/``table`` paths are also looked for.
@@ -53,17 +56,43 @@ def score_new_data(run_dir: str | Path, *, images: str | None = None, table: str
         if len(shape) != 1:
             raise DataError(f"the run in {run_dir} was trained on images of shape {shape}; score a folder of "
                             "images with --images DIR")
-        x, _ = read_features(locate(table, data_dir), label)
-        if x.shape[1] != shape[0]:
-            raise DataError(f"{table} has {x.shape[1]} feature columns but the run was trained on {shape[0]}; "
-                            f"pass a table with the training data's columns (the label column {label!r} is "
-                            "left out; --label names it)")
+        x, names = read_features(locate(table, data_dir), label)
+        x = match_columns(x, names, getattr(detector, "feature_names_in_", None), shape[0], table, label)
         ids = [str(i) for i in range(len(x))]
-    scores = detector.decision_function(x)
+    with warnings.catch_warnings():  # the columns were matched by name above; the array carries none
+        warnings.filterwarnings("ignore", "X does not have valid feature names", UserWarning)
+        scores = detector.decision_function(x)
     text = _csv(ids, scores, (scores > detector.threshold_).astype(int))
     if output is not None:
         atomic_write_text(output, text)
     return text
+
+
+def match_columns(x: np.ndarray, names: tuple[str, ...] | None, trained: Any, n_features: int, table: str,
+                  label: str) -> np.ndarray:
+    """The columns of a table to score, in the order of the run's training columns: by name where both the file
+    and the run name them (a CSV after a CSV), else by position.
+
+    Raises:
+        DataError: for a column the run needs that the file lacks, one it has that the run does not know, a
+            name given twice, or (by position) another number of columns.
+    """
+    hint = f"(the label column {label!r} is left out; --label names it)"
+    if names is not None and trained is not None:
+        trained = [str(n) for n in trained]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        missing = [n for n in trained if n not in names]
+        extra = [n for n in names if n not in trained]
+        if repeated or missing or extra:
+            what = ([f"names {', '.join(repeated)} more than once"] if repeated else []) + (
+                [f"lacks {', '.join(missing[:10])}"] if missing else []) + (
+                [f"has {', '.join(extra[:10])}, which the run was not trained on"] if extra else [])
+            raise DataError(f"{table}: its columns do not match the run's: it {'; it '.join(what)} {hint}")
+        return x[:, [names.index(n) for n in trained]]
+    if x.shape[1] != n_features:
+        raise DataError(f"{table} has {x.shape[1]} feature columns but the run was trained on {n_features}; pass "
+                        f"a table with the training data's columns {hint}")
+    return x
 
 
 def _read_image_inputs(folder: Path, shape: tuple[int, ...]) -> tuple[list[str], np.ndarray]:
