@@ -29,7 +29,7 @@ def test_fit_returns_self_and_separates_table_anomalies(table_data) -> None:
     det = Detector("vae", epochs=60, lr=3e-3, model_params=SMALL, random_state=0)
     assert det.fit(normal) is det
     assert det.decision_scores_.shape == (len(normal),)
-    assert det.labels_.mean() == pytest.approx(0.1, abs=0.02)  # contamination sets the threshold
+    np.testing.assert_array_equal(det.labels_, det.decision_scores_ > det.threshold_)
     scores = det.decision_function(np.concatenate([normal[:30], anomalous]))
     assert roc_auc_score(np.r_[np.zeros(30), np.ones(len(anomalous))], scores) > 0.9
     assert set(det.predict(anomalous)) <= {0, 1}
@@ -62,6 +62,20 @@ def test_save_then_load_scores_identically(model: str, table_data, tmp_path: Pat
     assert loaded.get_params() == det.get_params()
     names = sorted(p.name for p in (tmp_path / "det").iterdir())
     assert names == ["decision_scores.npy", "detector.json", "model.json", "model.safetensors"]
+
+
+def test_the_threshold_is_the_contamination_quantile_of_the_held_out_validation_scores(table_data) -> None:
+    from aecompare.data.split import validation_split
+
+    normal, _ = table_data
+    det = Detector("ae", epochs=5, contamination=0.1, validation_fraction=0.2, random_state=3).fit(normal)
+    train_idx, val_idx = validation_split(len(normal), 0.2, 3)  # the one split of the Detector and the grid
+    validation = det.decision_scores_[val_idx]
+    assert det.threshold_ == pytest.approx(np.quantile(validation, 0.9))
+    assert (validation > det.threshold_).mean() == pytest.approx(0.1, abs=1 / len(val_idx))
+    np.testing.assert_array_equal(det.decision_function(normal[val_idx]), validation)  # scored as new data
+    no_validation = Detector("ae", epochs=5, contamination=0.1, validation_fraction=0.0, random_state=3).fit(normal)
+    assert no_validation.threshold_ == pytest.approx(np.quantile(no_validation.decision_scores_, 0.9))
 
 
 def test_same_random_state_same_scores(table_data) -> None:

@@ -17,6 +17,11 @@ EXPECTED_FAILED_CHECKS = {
     "check_do_not_raise_errors_in_init_or_set_params": (
         "__init__ takes **deprecated only to accept the old name score= for one release; the check passes a "
         "keyword called 'deprecated', which is refused like any unknown argument"),
+    "check_methods_subset_invariance": (
+        "float32 matrix products on the CPU round the last bit differently with the number of rows, so a "
+        "reconstruction of a sample scored in a batch and alone differs by ~2e-8 and its score by ~1e-7: the "
+        "check's own tolerance. It passed or failed by chance on where a sample's score lies; decision_function's "
+        "batches are otherwise independent (tests/test_scoring.py checks scores per sample)"),
 }
 
 
@@ -63,7 +68,7 @@ def test_labels_are_pyods_and_probabilities_and_confidences_are_bounded(table_da
     assert ((confidence >= 0) & (confidence <= 1)).all()
 
 
-def test_reordered_dataframe_columns_and_sparse_input_are_refused(table_data) -> None:
+def test_reordered_dataframe_columns_are_refused_also_after_save_and_load(table_data, tmp_path) -> None:
     pd = pytest.importorskip("pandas", reason="pandas is not installed")
     normal = table_data[0]
     frame = pd.DataFrame(normal, columns=[f"c{i}" for i in range(normal.shape[1])])
@@ -71,6 +76,11 @@ def test_reordered_dataframe_columns_and_sparse_input_are_refused(table_data) ->
     assert list(det.feature_names_in_) == list(frame.columns)
     with pytest.raises(DataError, match="feature names"):
         det.decision_function(frame[frame.columns[::-1]])
+    loaded = Detector.load(det.save(tmp_path / "det"))
+    assert list(loaded.feature_names_in_) == list(frame.columns)
+    np.testing.assert_array_equal(loaded.decision_function(frame), det.decision_function(frame))
+    with pytest.raises(DataError, match="feature names"):
+        loaded.decision_function(frame[frame.columns[::-1]])
 
 
 def test_sparse_input_gets_a_clear_message(table_data) -> None:

@@ -11,22 +11,18 @@ import numpy as np
 import torch
 from scipy.special import erf
 from scipy.stats import binom
-from sklearn.base import BaseEstimator, clone
-from sklearn.metrics import roc_auc_score
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from aecompare.core.runtime import resolve_device, seed_everything
+from aecompare.core.runtime import resolve_device
 from aecompare.core.validation import check_int
-from aecompare.data import Scaler
-from aecompare.data.defects import synthetic_anomalies
 from aecompare.data.preprocessing import precise_dtype
 from aecompare.data.split import validation_split
-from aecompare.errors import ConfigError, DataError, DataTypeError, unknown_name
-from aecompare.inspection import encode_codes
-from aecompare.models import available_models, build_model
-from aecompare.runs.folder import DetectorFiles, read_detector, write_detector
-from aecompare.scoring import component_scores, fit_standardisation, needs_reference, score, score_components
-from aecompare.train import TrainConfig, TrainResult, fit
+from aecompare.errors import ConfigError, DataError, DataTypeError, DataWarning, unknown_name
+from aecompare.fitting import DetectorFiles, FitSettings, FittedDetector, fit_detector, settings_from_params
+from aecompare.models import available_models
+from aecompare.runs.folder import read_detector, write_detector
+from aecompare.scoring import score, score_components
 
 DEFAULT_SCORE_OPTIONS = {"postprocess": "none", "n_samples": 100, "seed": 0}
 # model="auto" fits these (model, scorer) pairs and keeps the best on synthetic anomalies of its validation split
@@ -102,82 +98,103 @@ class Detector(BaseEstimator):
         self._check_params()
         X = self._validated(X, reset=True)
         seed = resolve_seed(self.random_state)
-        if self.model == "auto":
-            return self._fit_best_candidate(X, seed)
-        self.scorer_ = self.scorer
-        kind = "standard" if X.ndim == 2 else "minmax"
-        self.scaler_ = Scaler.fit(X, kind)
-        x_all = torch.from_numpy(self.scaler_.transform(X))
         train_idx, val_idx = validation_split(len(X), self.validation_fraction, seed)
-        val_x, train_x = x_all[val_idx], x_all[train_idx]
-
-        self.model_, result = self._train_restarts(X.shape[1:], train_x, val_x, seed)
-        self.history_ = result.history
-        self.input_shape_ = tuple(X.shape[1:])
-        self.score_options_ = dict(DEFAULT_SCORE_OPTIONS)
-        # the latent scores measure codes against the normal training data's codes
-        self.reference_codes_ = encode_codes(self.model_, train_x)["mu"] if needs_reference(self.scorer_) else None
-        if len(score_components(self.scorer_)) > 1:  # a combination: standardise each score on validation data
-            self.score_options_["standardisation"] = fit_standardisation(component_scores(
-                self.model_, val_x if len(val_x) else train_x, self.scorer_, **self.score_options_,
-                reference=self.reference_codes_))
-        self.decision_scores_ = score(self.model_, x_all, self.scorer_, **self.score_options_,
-                                      reference=self.reference_codes_)
-        self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
-        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        if self.model == "auto":
+            return self._fit_best_candidate(X, train_idx, val_idx, seed)
+        fitted = self._fit_one(X, train_idx, val_idx, self._settings(X), seed)
+        self._take(fitted, train_idx, val_idx)
         return self
 
-    def _train_restarts(self, input_shape: tuple[int, ...], train_x: torch.Tensor, val_x: torch.Tensor,
-                        seed: int) -> tuple[Any, TrainResult]:
-        """Train ``restarts`` models (seeds ``seed x N + i``, or ``seed`` alone) and return the one with the
-        lowest best validation loss and its result; sets ``restart_losses_`` and ``train_seconds_`` (all)."""
-        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                             device=str(resolve_device(self.device)))
-        kept, losses, seconds = None, [], 0.0
-        for index in range(self.restarts):
-            train_seed = seed * self.restarts + index if self.restarts > 1 else seed
-            seed_everything(train_seed)  # weight initialisation
-            model = build_model(self.model, tuple(input_shape), **(self.model_params or {}))
-            result: TrainResult = fit(model, train_x, val_x, config, seed=train_seed, progress=self.verbose)
-            seconds += result.train_seconds
-            losses.append(result.restart_loss)
-            if kept is None or losses[-1] < min(losses[:-1]):
-                kept = (model, result)  # only the best so far stays in memory
-        self.restart_losses_, self.train_seconds_ = losses, seconds
-        return kept
+    def _settings(self, X: np.ndarray, **changes: Any) -> FitSettings:
+        """The fitting settings of this detector's parameters (with ``changes``), for inputs like ``X``."""
+        return settings_from_params({**self.get_params(), **changes}, X.ndim)
 
-    def _fit_best_candidate(self, X: np.ndarray, seed: int) -> Detector:
+    def _fit_one(self, X: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, settings: FitSettings,
+                 seed: int, synthetic: bool = False) -> FittedDetector:
+        names = getattr(self, "feature_names_in_", None)
+        return fit_detector(X[train_idx], X[val_idx], settings, seed=seed, synthetic_seed=seed if synthetic else None,
+                            feature_names=tuple(map(str, names)) if names is not None else None,
+                            progress=self.verbose)
+
+    def _take(self, fitted: FittedDetector, train_idx: np.ndarray, val_idx: np.ndarray) -> None:
+        """Set the fitted attributes from ``fitted``; ``decision_scores_`` and ``labels_`` in the order of X."""
+        files = fitted.files
+        self._set_files(files)
+        scores = np.empty(len(train_idx) + len(val_idx))
+        scores[train_idx] = fitted.train_scores
+        if len(val_idx):
+            scores[val_idx] = fitted.val_scores
+        self.decision_scores_ = scores
+        self.labels_ = (scores > self.threshold_).astype(int)
+        trained = fitted.trained
+        losses = trained.restarts["best_val_losses"] if trained.restarts else [trained.result.restart_loss]
+        self.restart_losses_ = [math.inf if loss is None else loss for loss in losses]  # inf: diverged
+
+    def _set_files(self, files: DetectorFiles) -> None:
+        """The fitted state a detector's files give (fit and load share it)."""
+        self.model_ = files.model
+        self.input_shape_ = tuple(files.model.input_shape)
+        self.scaler_ = files.scaler
+        self.threshold_ = files.threshold
+        self.scorer_ = files.scorer
+        self.score_options_ = {**DEFAULT_SCORE_OPTIONS, **files.score_options}
+        self.reference_codes_ = files.reference
+        self.history_ = files.history
+        self.train_seconds_ = files.train_seconds
+        self.transform_ = files.transform
+        self.input_range_ = files.input_range
+
+    def _fit_best_candidate(self, X: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, seed: int) -> Detector:
         """``model="auto"``: fit each of :data:`AUTO_CANDIDATES` and keep the one that best separates the
         validation split from synthetic anomalies made from it (no anomaly label is used)."""
-        if not self.validation_fraction:
+        if not len(val_idx):
             raise ConfigError("model='auto' ranks candidates on the validation split; set validation_fraction > 0")
-        train_idx, val_idx = validation_split(len(X), self.validation_fraction, seed)
-        fakes = synthetic_anomalies(X[val_idx], X[train_idx], seed=seed)
-        if X.ndim == 2:
-            fakes = fakes.astype(X.dtype)
         selection, fitted = [], []
         for model, scorer in AUTO_CANDIDATES:
-            candidate = clone(self).set_params(model=model, scorer=scorer, random_state=seed).fit(X)
-            normal, synthetic = candidate.decision_function(X[val_idx]), candidate.decision_function(fakes)
-            auroc = float(roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(synthetic))],
-                                        np.r_[normal, synthetic]))
-            selection.append({"model": model, "scorer": scorer, "synthetic_auroc": auroc,
-                              "train_seconds": candidate.train_seconds_})
+            candidate = self._fit_one(X, train_idx, val_idx, self._settings(X, model=model, scorer=scorer), seed,
+                                      synthetic=True)
+            selection.append({"model": model, "scorer": scorer, "synthetic_auroc": candidate.synthetic_auroc,
+                              "train_seconds": candidate.trained.train_seconds})
             fitted.append(candidate)
-        best = max(range(len(fitted)), key=lambda i: (selection[i]["synthetic_auroc"], -i))
-        vars(self).update({k: v for k, v in vars(fitted[best]).items() if k.endswith("_") and not k.startswith("_")})
+        best = max(range(len(fitted)), key=lambda i: (selection[i]["synthetic_auroc"] or 0.0, -i))
+        self._take(fitted[best], train_idx, val_idx)
         self.selection_ = selection
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Anomaly scores (n_samples,); higher = more anomalous."""
+        """Anomaly scores (n_samples,); higher = more anomalous.
+
+        ``X`` is in the format of the training data; a detector loaded from a run folder takes the dataset's own
+        format (raw 0-16 digits, 0-255 MNIST bytes) and applies the loader's transform itself. Inputs far
+        outside the training range are warned about (:class:`~aecompare.errors.DataWarning`).
+
+        Raises:
+            DataError: for inputs of another shape, or when the scores are not finite (the detector's files
+                were changed, or the inputs are extreme beyond what float32 holds).
+        """
         check_is_fitted(self, "model_")
         X = self._validated(X, reset=False)
         if tuple(X.shape[1:]) != self.input_shape_:
             raise DataError(f"X has samples of shape {tuple(X.shape[1:])}, but the detector was fitted on "
                             f"{self.input_shape_}; pass data shaped like the training data")
-        return score(self.model_, torch.from_numpy(self.scaler_.transform(X)), self.scorer_, **self.score_options_,
-                     reference=self.reference_codes_)
+        X = self.transform_.apply(X)
+        names = getattr(self, "feature_names_in_", None)
+        problem = self.input_range_.problem(X, names) if self.input_range_ is not None else ""
+        if problem:
+            warnings.warn(problem, DataWarning, stacklevel=2)
+        scaled = self.scaler_.transform(X)
+        if not np.isfinite(scaled).all():
+            raise DataError("the detector's input scaling turns X into values that are not finite: its scaler "
+                            "(detector.json) was changed, or X is far beyond the training data; refit or reload "
+                            "the detector")
+        scores = score(self.model_, torch.from_numpy(scaled), self.scorer_, **self.score_options_,
+                       reference=self.reference_codes_)
+        bad = ~np.isfinite(scores)
+        if bad.any():
+            raise DataError(f"{int(bad.sum())} of {len(scores)} scores are not finite (first: sample "
+                            f"{int(np.flatnonzero(bad)[0])}): the detector's weights or settings were changed, or "
+                            "the model overflows on these inputs; refit the detector")
+        return scores
 
     def predict(self, X: Any) -> np.ndarray:
         """1 for samples scored above ``threshold_`` (anomalies), else 0 (PyOD's labels)."""
@@ -220,10 +237,13 @@ class Detector(BaseEstimator):
         of ``aecompare run`` holds. Returns the folder."""
         check_is_fitted(self, "model_")
         folder = Path(path)
+        names = getattr(self, "feature_names_in_", None)
         write_detector(folder, DetectorFiles(
             model=self.model_, scaler=self.scaler_, threshold=self.threshold_, scorer=self.scorer_,
             score_options=self.score_options_, params=self.get_params(), decision_scores=self.decision_scores_,
-            history=self.history_, train_seconds=self.train_seconds_, reference=self.reference_codes_))
+            history=self.history_, train_seconds=self.train_seconds_, reference=self.reference_codes_,
+            transform=self.transform_, feature_names=tuple(map(str, names)) if names is not None else None,
+            input_range=self.input_range_))
         return folder
 
     def to_onnx(self, path: str | Path, *, bytes_input: bool = False) -> Path:
@@ -255,17 +275,14 @@ class Detector(BaseEstimator):
             params["model_params"] = {k: tuple(v) if isinstance(v, list) else v
                                       for k, v in params["model_params"].items()}
         detector = cls(**params)
+        detector._set_files(meta)
         detector.model_ = meta.model.to(resolve_device(device or detector.device)).eval()
-        detector.input_shape_ = detector.model_.input_shape
-        detector.scaler_ = meta.scaler
-        detector.threshold_ = meta.threshold
-        detector.scorer_ = meta.scorer
-        detector.score_options_ = {**DEFAULT_SCORE_OPTIONS, **meta.score_options}
-        detector.train_seconds_ = meta.train_seconds
-        detector.history_ = meta.history
         detector.decision_scores_ = meta.decision_scores
-        detector.reference_codes_ = meta.reference
         detector.labels_ = (detector.decision_scores_ > detector.threshold_).astype(int)
+        if len(detector.input_shape_) == 1:  # a table: scikit-learn's checks name a wrong column count
+            detector.n_features_in_ = detector.input_shape_[0]
+        if meta.feature_names is not None:
+            detector.feature_names_in_ = np.asarray(meta.feature_names, dtype=object)
         return detector
 
     def _check_params(self) -> None:

@@ -33,6 +33,10 @@ class TrainingError(AecompareError, RuntimeError):
     """Training that cannot go on (for example a loss that became NaN)."""
 
 
+class DataWarning(UserWarning):
+    """Input that can be scored but probably not as meant (far outside the training data's range)."""
+
+
 def unknown_name(kind: str, name: object, valid: Iterable[str]) -> ConfigError:
     """An error for a name that is not one of the valid ones, listing them.
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+import aecompare.fitting as fitting
 import aecompare.runs.folder as run_folder
 import aecompare.studies.grid.run as runner
 from aecompare.data import load_dataset
@@ -205,7 +206,7 @@ def test_scores_of_one_model_share_one_training(tmp_path: Path) -> None:
     error, recprob = (json.loads((run / m / "normal-normal" / "seed-0" / "metrics.json").read_text())
                       for m in ("VAE-error", "VAE-recprob"))
     assert error["train_seconds"] == recprob["train_seconds"]  # one training, two scorings
-    assert (error["score"], recprob["score"]) == ("mse", "reconstruction_probability")
+    assert (error["scorer"], recprob["scorer"]) == ("mse", "reconstruction_probability")
     assert (run / "VAE-error" / "normal-normal" / "seed-0" / "history.json").read_text() == (
         run / "VAE-recprob" / "normal-normal" / "seed-0" / "history.json").read_text()
     error_scores, recprob_scores = (np.load(run / m / "normal-normal" / "seed-0" / "scores.npz")["test_scores"]
@@ -215,7 +216,7 @@ def test_scores_of_one_model_share_one_training(tmp_path: Path) -> None:
 
 def test_unknown_model_score_and_duplicate_dataset_names_are_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown score 'recprob'; choose one of: kl, latent_knn, latent_mahalanobis"):
-        load_spec("tabular", ["models.2.score=recprob"])
+        load_spec("tabular", ["models.2.scorer=recprob"])
     with pytest.raises(ConfigError, match="datasets must have distinct names"):
         load_spec("tabular", ["datasets.1.label=cardio"])
 
@@ -275,9 +276,9 @@ def test_latent_scores_in_a_grid_use_the_runs_training_codes(tmp_path: Path) -> 
     run_dir = folder / "digits" / "ae-knn" / "normal-0" / "seed-0"
     assert (run_dir / "reference_codes.npy").exists()
     assert not (folder / "digits" / "ae" / "normal-0" / "seed-0" / "reference_codes.npy").exists()
-    split = load_dataset("digits")
+    raw = load_dataset("digits").x_test * 16  # the 0-16 intensities load_digits gives: a run scores those
     stored = np.load(run_dir / "scores.npz")["test_scores"]
-    np.testing.assert_allclose(Detector.load(run_dir).decision_function(split.x_test), stored, rtol=1e-6)
+    np.testing.assert_allclose(Detector.load(run_dir).decision_function(raw), stored, rtol=1e-6)
 
 
 def test_a_seed_ensemble_scores_by_its_members_standardised_mean_and_keeps_each_member(tmp_path: Path) -> None:
@@ -298,8 +299,8 @@ def test_a_seed_ensemble_scores_by_its_members_standardised_mean_and_keeps_each_
     assert float(scores["threshold"]) == pytest.approx(np.percentile(scores["val_scores"], 95))
     seeds = [json.loads((m / "detector.json").read_text())["params"]["random_state"] for m in members]
     assert seeds == [3, 4, 5]  # seed 1's members; seed 0's trained with 0, 1, 2
-    data = load_dataset("digits")
-    np.testing.assert_allclose(Detector.load(members[2]).decision_function(data.x_test),
+    raw = load_dataset("digits").x_test * 16  # the 0-16 intensities load_digits gives
+    np.testing.assert_allclose(Detector.load(members[2]).decision_function(raw),
                                np.load(members[2] / "scores.npz")["test_scores"], rtol=1e-6)
     with pytest.raises(NotFound, match="seed ensemble"):
         Detector.load(run_dir)
@@ -357,8 +358,9 @@ def test_restarts_keep_the_training_with_the_lowest_validation_loss(tmp_path: Pa
         return next(r["auroc"] for r in m["rows"] if r["group"] == "all")
 
     assert pooled(metrics) == pytest.approx(pooled(run_folder.read_metrics(members[kept])), abs=1e-12)
-    assert json.loads((run_dir / "detector.json").read_text())["params"]["random_state"] == 3 + kept
-    np.testing.assert_allclose(Detector.load(run_dir).decision_function(load_dataset("digits").x_test),
+    params = json.loads((run_dir / "detector.json").read_text())["params"]
+    assert (params["random_state"], params["restarts"]) == (1, 3)  # Detector(**params) trains seeds 3-5 again
+    np.testing.assert_allclose(Detector.load(run_dir).decision_function(load_dataset("digits").x_test * 16),
                                np.load(run_dir / "scores.npz")["test_scores"], rtol=1e-6)  # one model: a Detector
     report = Path(write_report(folder)).with_suffix(".md").read_text()
     assert "| ae-best3 | 3 (restarts: the lowest validation loss kept) |" in report
@@ -393,8 +395,8 @@ def test_an_ensembles_members_score_the_same_synthetic_anomalies(tmp_path: Path,
         seeds.append(seed)
         return real(normal, reference, seed=seed)
 
-    real = runner.synthetic_anomalies
-    monkeypatch.setattr(runner, "synthetic_anomalies", recording)
+    real = fitting.synthetic_anomalies
+    monkeypatch.setattr(fitting, "synthetic_anomalies", recording)
     spec = parse_spec({**TINY_SPEC, "seeds": [1], "evaluation": {"select": "synthetic"},
                        "models": [{"name": "ae", "label": "ae-x2", "ensemble": 2}],
                        "datasets": [{"name": "digits", "normal": [0]}]}, "tiny.yaml")

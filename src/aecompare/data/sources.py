@@ -21,7 +21,7 @@ import numpy as np
 
 from aecompare.data.dataset import DATA_ENV, Dataset, locate, resolve_data_dir
 from aecompare.data.images import casting, image_folder
-from aecompare.data.preprocessing import precise_dtype
+from aecompare.data.preprocessing import LoaderTransform, precise_dtype
 from aecompare.errors import ConfigError, DataError, DataNotFoundError, unknown_name
 
 # --- generated and embedded -----------------------------------------------------------------------------
@@ -110,7 +110,8 @@ def digits(data_dir: Path | None = None, *, test_fraction: float = 0.3, seed: in
     x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8) in [0, 1]
     x_train, x_test, y_train, y_test = train_test_split(
         x, bunch.target, test_size=test_fraction, stratify=bunch.target, random_state=seed)
-    return Dataset("digits", x_train, y_train, x_test, y_test, tuple(str(i) for i in range(10)))
+    return Dataset("digits", x_train, y_train, x_test, y_test, tuple(str(i) for i in range(10)),
+                   transform=LoaderTransform(divide_by=16.0))  # load_digits' intensities are 0-16
 
 
 # --- files ----------------------------------------------------------------------------------------------
@@ -165,7 +166,9 @@ def _idx_dataset(name: str, folder: Path, class_names: tuple[str, ...], how_to_g
         if binarize:
             x = (x >= 0.5).astype(np.float32)
         parts[part] = (x, y.astype(np.int64))
-    return Dataset(name, *parts["train"], *parts["test"], class_names)
+    return Dataset(name, *parts["train"], *parts["test"], class_names,
+                   transform=LoaderTransform(divide_by=255.0, binarize_at=0.5 if binarize else None),
+                   files=tuple(folder / file for file in MNIST_FILES.values()))
 
 
 def _first_per_class(x: np.ndarray, y: np.ndarray, per_class: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -277,7 +280,9 @@ def cifar10(data_dir: Path | None = None, *, per_class: int | None = None) -> Da
         _check_images(x, y, (3, 32, 32), len(CIFAR10_CLASSES), f"cifar10 {part} batches in {folder}")
         x, y = _first_per_class(x, y, per_class)
         parts[part] = (x.astype(np.float32) / 255.0, y)  # (N, 3, 32, 32) in [0, 1]
-    return Dataset("cifar10", *parts["train"], *parts["test"], CIFAR10_CLASSES)
+    return Dataset("cifar10", *parts["train"], *parts["test"], CIFAR10_CLASSES,
+                   transform=LoaderTransform(divide_by=255.0),
+                   files=tuple(folder / file for file in (*CIFAR10_TRAIN, *CIFAR10_TEST)))
 
 
 # --- tables ---------------------------------------------------------------------------------------------
@@ -287,9 +292,10 @@ TABLE_SUFFIXES = (".csv", ".npz", ".mat")
 CREDITCARD_COLUMNS = ("Time", *(f"V{i}" for i in range(1, 29)), "Amount", "Class")
 
 
-def read_table(path: str | os.PathLike, label: str = "label") -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def read_table(path: str | os.PathLike, label: str = "label"
+               ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None]:
     """A labelled table from a CSV, NPZ or MAT file: features X (N, D) float32, labels y (N,) with 1 =
-    anomaly, 0 = normal, and the feature names.
+    anomaly, 0 = normal, and the feature names (a CSV's header; None for NPZ and MAT, which name no columns).
 
     CSV: a header row; the column named ``label`` holds the labels, every other column is a numeric feature.
     NPZ (ADBench) and MAT (ODDS): arrays ``X`` and ``y``.
@@ -316,7 +322,7 @@ def read_table(path: str | os.PathLike, label: str = "label") -> tuple[np.ndarra
             raise DataError(f"{path}: X has shape {x.shape} and y {len(y)} entries; expected X (N, D) and y (N,)")
         if x.dtype.kind not in "biuf" or y.dtype.kind not in "biuf":
             raise DataError(f"{path}: X and y must be numeric, got {x.dtype} and {y.dtype}")
-        names = tuple(f"x{i}" for i in range(x.shape[1]))
+        names = None
     else:
         raise DataError(f"{path}: unknown table format {suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}")
     if not np.isin(y, (0, 1)).all():
@@ -354,9 +360,10 @@ def _read_mat(path: Path) -> dict[str, np.ndarray]:
                         "damaged or of another format: save X and y with scipy.io.savemat") from None
 
 
-def read_features(path: str | os.PathLike, label: str = "label") -> tuple[np.ndarray, tuple[str, ...]]:
+def read_features(path: str | os.PathLike, label: str = "label") -> tuple[np.ndarray, tuple[str, ...] | None]:
     """The features of a CSV, NPZ or MAT table, labelled or not (new data to score): X (N, D) float32 and the
-    feature names. A CSV's ``label`` column is left out when present; an NPZ or MAT file holds ``X``.
+    feature names (None for NPZ and MAT). A CSV's ``label`` column is left out when present; an NPZ or MAT file
+    holds ``X``.
 
     Raises:
         DataNotFoundError: when the file is missing.
@@ -376,7 +383,7 @@ def read_features(path: str | os.PathLike, label: str = "label") -> tuple[np.nda
     if "X" not in arrays or x.ndim != 2 or x.dtype.kind not in "biuf":
         raise DataError(f"{path}: expected a numeric array X (samples x features), found "
                         f"{', '.join(sorted(arrays)) or 'no arrays'}")
-    return x.astype(precise_dtype(x)), tuple(f"x{i}" for i in range(x.shape[1]))
+    return x.astype(precise_dtype(x)), None
 
 
 def _read_csv_table(path: Path, label: str, required: bool = True
@@ -408,7 +415,8 @@ def _read_csv_table(path: Path, label: str, required: bool = True
     return np.delete(values, column, axis=1), values[:, column], names
 
 
-def _table_dataset(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> Dataset:
+def _table_dataset(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int,
+                   feature_names: tuple[str, ...] | None = None, file: Path | None = None) -> Dataset:
     """The one-class partition of a labelled table: a seeded ``test_fraction`` of the normal rows and every
     anomaly form the test set; the other normal rows are the training partition (validation is cut from it)."""
     if not 0.0 < test_fraction < 1.0:
@@ -421,7 +429,8 @@ def _table_dataset(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float
     n_test = min(max(1, int(round(test_fraction * len(normal)))), len(normal) - 1)
     test = np.concatenate([normal[:n_test], anomalous])
     train = np.sort(normal[n_test:])
-    return Dataset(name, x[train], np.zeros(len(train), dtype=np.int64), x[test], y[test], TABLE_CLASSES)
+    return Dataset(name, x[train], np.zeros(len(train), dtype=np.int64), x[test], y[test], TABLE_CLASSES,
+                   feature_names=feature_names, files=(file,) if file else ())
 
 
 def tabular(data_dir: Path | None = None, *, table: str = "", test_fraction: float = 0.3, seed: int = 0) -> Dataset:
@@ -440,8 +449,8 @@ def tabular(data_dir: Path | None = None, *, table: str = "", test_fraction: flo
             f"tabular: no table {table!r} in {folder} (looked for {table}.npz or <number>_{table}.npz, .mat, .csv); "
             f"tables there: {', '.join(sorted(found)) or '(none)'}. ADBench's Classical/*.npz and ODDS's .mat "
             f"files work as they are; put them in that folder or point --data-dir / ${DATA_ENV} elsewhere.")
-    x, y, _ = read_table(found[table])
-    return _table_dataset(table, x, y, test_fraction, seed)
+    x, y, names = read_table(found[table])
+    return _table_dataset(table, x, y, test_fraction, seed, names, found[table])
 
 
 def _table_name(path: Path) -> str:
@@ -461,8 +470,8 @@ def table(data_dir: Path | None = None, *, path: str = "", label: str = "label",
     if not file.is_file():
         raise DataNotFoundError(f"table: {path} not found (as given, or in the data directory "
                                 f"{data_dir or resolve_data_dir()})")
-    x, y, _ = read_table(file, label)
-    return _table_dataset(file.stem, x, y, test_fraction, seed)
+    x, y, names = read_table(file, label)
+    return _table_dataset(file.stem, x, y, test_fraction, seed, names, file)
 
 
 def creditcard(data_dir: Path | None = None, *, test_fraction: float = 0.3, seed: int = 0) -> Dataset:
@@ -484,8 +493,8 @@ def creditcard(data_dir: Path | None = None, *, test_fraction: float = 0.3, seed
         missing = [c for c in CREDITCARD_COLUMNS if c not in header]
         raise DataError(f"{file} does not have the credit-card schema (Time, V1..V28, Amount, Class): "
                         + (f"column {missing[0]!r} is missing" if missing else f"the columns are {header}"))
-    x, y, _ = read_table(file, "Class")
-    return _table_dataset("creditcard", x, y, test_fraction, seed)
+    x, y, names = read_table(file, "Class")
+    return _table_dataset("creditcard", x, y, test_fraction, seed, names, file)
 
 
 SOURCES: dict[str, Callable[..., Dataset]] = {
@@ -509,6 +518,15 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **params:
     """
     check_source_params(name, params)
     return SOURCES[name](resolve_data_dir(data_dir), **params)
+
+
+def source_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with every parameter of the source ``name`` that they leave out at its default: the same data
+    asked for with or without its defaults written out gives the same settings."""
+    check_source_params(name, params)
+    defaults = {p.name: p.default for p in inspect.signature(SOURCES[name]).parameters.values()
+                if p.name != "data_dir" and p.default is not inspect.Parameter.empty}
+    return {**defaults, **params}
 
 
 def check_source_params(name: str, params: dict[str, Any], where: str = "") -> None:

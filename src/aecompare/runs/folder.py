@@ -32,21 +32,26 @@ from typing import Any
 
 import numpy as np
 
-from aecompare import __version__
 from aecompare.core.io import (
+    array_bytes,
+    arrays_bytes,
     atomic_write_bytes,
     canonical_json,
     inside,
+    read_array,
+    read_arrays,
     read_json,
     replace_folder,
     safe_name,
     write_json,
 )
-from aecompare.data.preprocessing import SCALINGS, Scaler
+from aecompare.data.preprocessing import SCALINGS, InputRange, LoaderTransform, Scaler
 from aecompare.errors import ConfigError, DataError, DataNotFoundError
+from aecompare.fitting import DetectorFiles
 from aecompare.models import Autoencoder, load_model, save_model
 from aecompare.models.serialization import CONFIG as MODEL_CONFIG
-from aecompare.scoring import SCORERS, check_standardisation, score_components
+from aecompare.scoring import MAX_SAMPLES, SCORERS, check_standardisation, score_components
+from aecompare.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -98,36 +103,23 @@ def normal_dir(normal: Sequence[str]) -> str:
     return "normal-" + safe_name("+".join(normal), "normal class", allow_separators=True)
 
 
-@dataclass
-class DetectorFiles:
-    """What a saved Detector is: the model, its input scaling, the score and the threshold on it."""
-
-    model: Autoencoder
-    scaler: Scaler
-    threshold: float
-    scorer: str
-    score_options: dict[str, Any]  # postprocess, n_samples, seed; a combination's standardisation
-    params: dict[str, Any]  # the Detector's constructor arguments
-    decision_scores: np.ndarray  # (N,) scores of the normal training data
-    history: list[dict[str, float]] = field(default_factory=list)
-    train_seconds: float = 0.0
-    reference: np.ndarray | None = None  # (M, L) normal training codes, for the latent scores
-
-
 def write_detector(folder: Path, files: DetectorFiles) -> None:
     """Write a detector's four files (weights, model config, detector.json, training scores) to ``folder``."""
     save_model(files.model, folder)
-    np.save(folder / DECISION_SCORES, np.asarray(files.decision_scores), allow_pickle=False)
+    atomic_write_bytes(folder / DECISION_SCORES, array_bytes(files.decision_scores))
     if files.reference is not None:
-        np.save(folder / REFERENCE, np.asarray(files.reference), allow_pickle=False)
+        atomic_write_bytes(folder / REFERENCE, array_bytes(files.reference))
     write_json(folder / DETECTOR, {
         "format_version": FORMAT_VERSION, "params": files.params, "threshold_": files.threshold,
         "scorer": files.scorer, "score_options": files.score_options, "scaler": files.scaler.to_dict(),
+        "transform": files.transform.to_dict(), "feature_names": files.feature_names,
+        "input_range": files.input_range.to_dict() if files.input_range is not None else None,
         "train_seconds_": files.train_seconds, "history_": files.history})
 
 
-DETECTOR_KEYS = ("format_version", "params", "threshold_", "scorer", "score_options", "scaler", "train_seconds_",
-                 "history_")
+DETECTOR_KEYS = ("format_version", "params", "threshold_", "scorer", "score_options", "scaler", "transform",
+                 "feature_names", "input_range", "train_seconds_", "history_")
+SCALE_BOUNDS = (1e-30, 1e30)  # a fitted scale is a spread of real data; beyond these inputs become inf or 0
 SCORE_OPTION_TYPES = {"postprocess": str, "n_samples": int, "seed": int, "standardisation": dict}
 
 
@@ -154,25 +146,37 @@ def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
     meta = _checked_detector_json(folder / DETECTOR)
     model = load_model(folder, device=device)
     scaler = _checked_scaler(meta["scaler"], model.input_shape, folder / DETECTOR)
-    try:
-        decision_scores = np.load(folder / DECISION_SCORES, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(f"{folder / DECISION_SCORES} cannot be read ({type(e).__name__}: {e}); save the "
-                        "detector again") from None
+    decision_scores = _checked_scores(folder / DECISION_SCORES, float(meta["threshold_"]))
     params = meta["params"]
-    reference = None
-    if (folder / REFERENCE).exists():
-        try:
-            reference = np.load(folder / REFERENCE, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as e:
-            raise DataError(f"{folder / REFERENCE} cannot be read ({type(e).__name__}: {e}); save the detector "
-                            "again") from None
+    reference = read_array(folder / REFERENCE) if (folder / REFERENCE).exists() else None
     return DetectorFiles(
         model=model, scaler=scaler, threshold=float(meta["threshold_"]),
         scorer=meta.get("scorer", params.get("scorer", params.get("score", "mse"))),
         score_options=meta.get("score_options", {}),
         params=params, decision_scores=decision_scores, history=meta.get("history_", []),
-        train_seconds=meta.get("train_seconds_", 0.0), reference=reference)
+        train_seconds=meta.get("train_seconds_", 0.0), reference=reference,
+        **_checked_inputs(meta, model.input_shape, folder / DETECTOR))
+
+
+def _checked_scores(path: Path, threshold: float) -> np.ndarray:
+    """The saved training scores, after checking they are finite and that the threshold lies within their range
+    (a threshold far beyond every score flags everything or nothing: the file was changed)."""
+    try:
+        scores = read_array(path)
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing; save the detector again") from None
+    if scores.ndim != 1 or not len(scores) or not np.issubdtype(scores.dtype, np.number):
+        raise DataError(f"{path}: expected a non-empty 1-d array of scores; save the detector again")
+    scores = scores.astype(np.float64)
+    if not np.isfinite(scores).all():
+        raise DataError(f"{path}: the saved training scores are not all finite; the model diverged or the file "
+                        "was changed: train it again")
+    low, high = scores.min(), scores.max()
+    margin = max(high - low, abs(high), 1.0)
+    if not low - margin <= threshold <= high + margin:
+        raise DataError(f"{path.parent / DETECTOR}: threshold_ {threshold:g} lies far outside the training scores "
+                        f"[{low:g}, {high:g}]; the file was changed: save the detector again")
+    return scores
 
 
 def _refuse_failed_run(folder: Path) -> None:
@@ -219,10 +223,31 @@ def _checked_detector_json(path: Path) -> dict[str, Any]:
         if kind is None or not isinstance(value, kind) or isinstance(value, bool):
             raise DataError(f"{path}: score_options.{key} = {value!r} is not valid; valid options are "
                             f"{', '.join(f'{k} ({t.__name__})' for k, t in SCORE_OPTION_TYPES.items())}")
+    if not 1 <= options.get("n_samples", 1) <= MAX_SAMPLES:
+        raise DataError(f"{path}: score_options.n_samples must be 1 to {MAX_SAMPLES}, got {options['n_samples']}")
     problem = check_standardisation(scorer, options.get("standardisation")) if len(parts) > 1 else ""
     if problem:
         raise DataError(f"{path}: score_options.standardisation of the combined score {scorer!r}: {problem}")
     return meta
+
+
+def _checked_inputs(meta: dict[str, Any], input_shape: tuple[int, ...], path: Path) -> dict[str, Any]:
+    """The loader's transform, the feature names and the training input range of ``detector.json`` (absent in
+    folders of aecompare 0.2.0 and before: the identity, no names, no range), checked against the input shape."""
+    try:
+        transform = LoaderTransform.from_dict(meta.get("transform") or {})
+        input_range = InputRange.from_dict(meta["input_range"]) if meta.get("input_range") is not None else None
+    except ValueError as e:
+        raise DataError(f"{path}: {e}") from None
+    names = meta.get("feature_names")
+    if names is not None and (not isinstance(names, list) or len(input_shape) != 1 or len(names) != input_shape[0]
+                              or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names)):
+        raise DataError(f"{path}: feature_names must be {input_shape[0] if len(input_shape) == 1 else 'no'} "
+                        "distinct strings, one per column of the model's input")
+    if input_range is not None and input_range.low.shape != ((input_shape[0],) if len(input_shape) == 1 else ()):
+        raise DataError(f"{path}: input_range does not fit inputs of shape {tuple(input_shape)}")
+    return {"transform": transform, "feature_names": tuple(names) if names is not None else None,
+            "input_range": input_range}
 
 
 def _checked_scaler(values: Any, input_shape: tuple[int, ...], path: Path) -> Scaler:
@@ -236,6 +261,9 @@ def _checked_scaler(values: Any, input_shape: tuple[int, ...], path: Path) -> Sc
         raise DataError(f"{path}: scaler offset and scale must be numbers ({e})") from None
     if not np.isfinite(offset).all() or not np.isfinite(scale).all() or (scale <= 0).any():
         raise DataError(f"{path}: the scaler needs finite offsets and positive, finite scales")
+    if (scale < SCALE_BOUNDS[0]).any() or (scale > SCALE_BOUNDS[1]).any() or (np.abs(offset) > SCALE_BOUNDS[1]).any():
+        raise DataError(f"{path}: the scaler's scales lie outside [{SCALE_BOUNDS[0]:g}, {SCALE_BOUNDS[1]:g}] (or an "
+                        "offset beyond it), which turns inputs into infinities; the file was changed")
     if offset.ndim and (offset.shape != scale.shape or offset.shape != tuple(input_shape[-offset.ndim:])):
         raise DataError(f"{path}: the scaler's {offset.shape} values do not fit inputs of shape {input_shape}")
     return scaler
@@ -274,11 +302,11 @@ def _write_record(folder: Path, record: RunRecord) -> None:
     for i, member in enumerate(record.members):
         _write_record(member_dir(folder, i), member)
     write_json(folder / CONFIG, record.config)
-    np.savez_compressed(folder / SCORES, **record.scores)
+    atomic_write_bytes(folder / SCORES, arrays_bytes(record.scores, compressed=True))
     if record.examples is not None:
-        np.savez_compressed(folder / EXAMPLES, **record.examples)
+        atomic_write_bytes(folder / EXAMPLES, arrays_bytes(record.examples, compressed=True))
     if record.codes is not None:
-        np.savez_compressed(folder / CODES, **record.codes)
+        atomic_write_bytes(folder / CODES, arrays_bytes(record.codes, compressed=True))
     if record.detector is not None:
         write_json(folder / HISTORY, record.detector.history)
         write_detector(folder, record.detector)
@@ -362,6 +390,12 @@ def read_settings(run_dir: Path) -> dict[str, Any]:
     return settings
 
 
+def settings_scorer(settings: dict[str, Any]) -> str:
+    """The scorer of a run's settings (``evaluation.scorer``; ``evaluation.score`` in aecompare 0.2's folders)."""
+    evaluation = settings["evaluation"]
+    return evaluation.get("scorer", evaluation.get("score", "mse"))
+
+
 def model_folder(run_dir: Path) -> Path:
     """The folder holding a run's model: the run folder, or a seed ensemble's first member (its members share
     the model config and the input scaling)."""
@@ -385,10 +419,7 @@ def read_history(run_dir: Path) -> list[dict[str, float]] | None:
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
-    if not path.exists():
-        return None
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
+    return read_arrays(path) if path.exists() else None
 
 
 def read_scores(run_dir: Path) -> dict[str, np.ndarray] | None:

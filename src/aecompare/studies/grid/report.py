@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from aecompare import __version__
 from aecompare.core.io import read_json
 from aecompare.errors import DataNotFoundError
 from aecompare.metrics import POOLED
@@ -21,6 +20,7 @@ from aecompare.runs import folder as run_folder
 from aecompare.scoring import pixel_map
 from aecompare.studies.grid.run import collect_results, write_results
 from aecompare.studies.grid.selection import recommendations, weak_lead
+from aecompare.version import __version__
 
 
 def report_blocks(folder: Path) -> list[Block]:
@@ -251,7 +251,7 @@ def _settings_table(folder: Path, dataset: str, models: list[str], pooled: list[
         table.rows.append([m, trainings, f"{np.mean(runs):.1f} ({train['epochs']})", f"{train['lr']:g}",
                            str(train["batch_size"]),
                            str(latent) if latent else "feature map", "x".join(map(str, shape)),
-                           scaling, settings["evaluation"]["score"],
+                           scaling, run_folder.settings_scorer(settings),
                            f"{percentile:g}th percentile of normal validation scores"])
     return [Block("h3", "Settings"), table]
 
@@ -398,7 +398,7 @@ def _anomaly_groups(scores: dict, normal: str, models: list[str]) -> list[str]:
 
 def _score_name(run_dir: Path) -> str:
     """The scorer a run used."""
-    return run_folder.read_settings(run_dir)["evaluation"]["score"]
+    return run_folder.settings_scorer(run_folder.read_settings(run_dir))
 
 
 def _run_dir(folder: Path, dataset: str, model: str, normal: str, seed: int) -> Path:

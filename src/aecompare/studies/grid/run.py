@@ -12,7 +12,6 @@ import dataclasses
 import io
 import json
 import logging
-import math
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -27,40 +26,37 @@ import torch
 from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
-from aecompare.core.io import OutputLock, atomic_write_text, check_distinct_names, write_json
-from aecompare.core.runtime import seed_everything
+from aecompare.core.io import OutputLock, atomic_write_text, canonical_json, check_distinct_names, write_json
+from aecompare.core.runtime import resolve_device
 from aecompare.core.validation import to_dict
-from aecompare.data import Dataset, OneClassSplit, Scaler, load_dataset, one_class_split
-from aecompare.data.defects import synthetic_anomalies
+from aecompare.data import Dataset, OneClassSplit, load_dataset, one_class_split
+from aecompare.data.sources import source_params
 from aecompare.errors import ConfigError
-from aecompare.inspection import encode_codes
-from aecompare.metrics import metrics_by_group, threshold_from_normal
-from aecompare.models import build_model, config_to_dict, model_config
+from aecompare.fitting import (
+    FitSettings,
+    TrainedModel,
+    divergence,
+    finish_detector,
+    normal_threshold,
+    separation,
+    train_model,
+)
+from aecompare.metrics import metrics_by_group
+from aecompare.models import config_to_dict, model_config
 from aecompare.models.backbones import check_pretrained_available
 from aecompare.runs import folder as run_folder
 from aecompare.runs.executors import ExecutorOptions, local_lanes, require_ray, run_tasks
-from aecompare.runs.folder import DetectorFiles, RunRecord
-from aecompare.scoring import (
-    component_scores,
-    error_map,
-    fit_standardisation,
-    heaviside,
-    needs_reference,
-    reconstruct,
-    score,
-    score_components,
-    standardise,
-)
+from aecompare.runs.folder import RunRecord
+from aecompare.scoring import error_map, fit_standardisation, heaviside, reconstruct, score, standardise
 from aecompare.studies.grid.spec import DatasetSpec, ExperimentSpec, ModelSpec, spec_to_dict
-from aecompare.train import TrainResult, fit
 from aecompare.train.distributed import is_main, world
+from aecompare.train.loop import GPU_SWITCHES
 
 log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ("experiment", "dataset", "model", "normal", "seed", "group", "auroc", "auprc", "precision",
                   "recall", "f1", "tp", "fp", "tn", "fn", "threshold", "n_normal", "n_anomalous", "train_seconds",
                   "best_epoch", "epochs_run", "collapsed", "diverged", "synthetic_auroc", "settings_hash")
-SCORE_BOUND = 1e30  # a score beyond this (or not finite) comes from a diverged model
 N_EXAMPLES = 4  # normal and anomalous test inputs kept per run for reconstruction grids
 
 
@@ -72,6 +68,7 @@ class Run:
     normal: tuple[str, ...]
     model: ModelSpec
     seed: int
+    data: str = "{}"  # the loaded data's fingerprint (Dataset.fingerprint) as canonical JSON
 
     @property
     def relative_dir(self) -> Path:
@@ -80,15 +77,23 @@ class Run:
 
 
 def run_settings(spec: ExperimentSpec, run: Run) -> dict[str, Any]:
-    """What identifies a run: its resolved model config, training, evaluation and dataset settings, its seed
-    and the package's major version. Two runs with equal settings give the same numbers on the CPU."""
+    """What identifies a run: its resolved model config, training, evaluation and dataset settings, the data's
+    fingerprint, its seed and the package's major version. Two runs with equal settings give the same numbers
+    on the CPU, and settings that cannot change a number are left out or resolved: the dataset's parameters
+    with their defaults, the device as the one used (``auto`` is ``cpu`` on a CPU machine), and the GPU
+    switches only where a GPU trains."""
     overrides = spec.model_overrides(run.model, run.dataset)
+    train = to_dict(spec.train_config(run.dataset))
+    train["device"] = resolve_device(train["device"]).type
+    if train["device"] == "cpu":
+        for switch in GPU_SWITCHES:
+            train.pop(switch)
     return json.loads(json.dumps({
         "model": {"name": run.model.name, **config_to_dict(model_config(run.model.name, **overrides))},
-        "train": to_dict(spec.train_config(run.dataset)),
-        "evaluation": {**to_dict(spec.evaluation), "score": spec.score_of(run.model)},
-        "dataset": {"name": run.dataset.name, "params": run.dataset.params, "scaling": run.dataset.scaling,
-                    "normal": list(run.normal)},
+        "train": train,
+        "evaluation": to_dict(dataclasses.replace(spec.evaluation, scorer=spec.scorer_of(run.model))),
+        "dataset": {"name": run.dataset.name, "params": source_params(run.dataset.name, run.dataset.params),
+                    "scaling": run.dataset.scaling, "normal": list(run.normal), "data": json.loads(run.data)},
         "seed": run.seed, "aecompare_major": run_folder.major_version(),
         **({"ensemble": run.model.ensemble} if run.model.ensemble > 1 else {}),
         **({"restarts": run.model.restarts} if run.model.restarts > 1 else {}),
@@ -96,6 +101,7 @@ def run_settings(spec: ExperimentSpec, run: Run) -> dict[str, Any]:
 
 
 MAX_RUNS_UNASKED = 2000  # a grid larger than this needs --yes
+MAX_RUNS = 100_000  # no grid is larger, --yes or not: counted before a single run is made
 
 
 def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | Path | None = None,
@@ -133,6 +139,9 @@ def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | 
         if is_main() and run_folder.clean_partials(folder):
             log.info("%s: removed the unfinished runs of an interrupted process", folder)
         datasets = {d.key: load_dataset(d.name, data_dir, **d.params) for d in spec.datasets}
+        n_runs = count_runs(spec, datasets)
+        if n_runs > MAX_RUNS or n_runs > MAX_RUNS_UNASKED and not yes:
+            raise ConfigError(too_many_runs(spec, n_runs, local_lanes(executor, n_runs)[0]))
         runs = list(expand_runs(spec, datasets))
         todo = runs_to_do(spec, runs, folder, force)
         if len(todo) > MAX_RUNS_UNASKED and not yes:
@@ -166,17 +175,42 @@ def runs_to_do(spec: ExperimentSpec, runs: list[Run], folder: Path, force: bool)
             stale.append((run, changes))
     if stale and not force:
         n_finished = sum(run_folder.is_finished(folder / r.relative_dir) for r in runs)
-        raise ConfigError(stale_message(folder, n_finished, stale))
+        raise ConfigError(data_changed_message(folder, stale) or stale_message(folder, n_finished, stale))
     return todo + [run for run, _ in stale]
+
+
+DATA_KEY = "dataset.data."  # where run_settings keeps the data's fingerprint
+
+
+def data_changed_message(folder: Path, stale: list[tuple[Run, list[str]]]) -> str:
+    """One line naming the changed files (or the changed content) when only the data differs; "" otherwise."""
+    changes = [c for _, run_changes in stale for c in run_changes]
+    if not all(c.startswith(DATA_KEY) for c in changes):
+        return ""
+    files = sorted({c[len(DATA_KEY + "files."):].split(":")[0] for c in changes if c.startswith(DATA_KEY + "files.")})
+    what = f"the file{'s' if len(files) > 1 else ''} {', '.join(files)}" if files else "the dataset's content"
+    return (f"{folder}: {what} changed since {len(stale)} finished run{'s were' if len(stale) > 1 else ' was'} "
+            "trained on it; rerun with --force to retrain on the data as it is now, or pass another --output")
 
 
 def too_many_runs(spec: ExperimentSpec, n: int, lanes: int) -> str:
     """The refusal of a very large grid: how many runs, and a floor on how long they take."""
     epochs = max(spec.train_config(d).epochs for d in spec.datasets)
     floor_minutes = n * 0.02 * epochs / lanes / 60  # 20 ms an epoch: the quick comparison's smallest runs
+    way = (f"no grid may have more than {MAX_RUNS:,}: use fewer" if n > MAX_RUNS else "Pass --yes to run them, "
+           "or fewer")
     return (f"{spec.name}: {n:,} runs to train (up to {epochs} epochs each); even at the quick comparison's pace "
             f"that is at least {floor_minutes:,.0f} minutes on {lanes} worker(s), and far longer for image data. "
-            "Pass --yes to run them, or fewer seeds, models or normal classes")
+            f"{way} seeds, models or normal classes")
+
+
+def count_runs(spec: ExperimentSpec, datasets: dict[str, Dataset]) -> int:
+    """How many runs :func:`expand_runs` would make, without making them."""
+    return len(spec.seeds) * len(spec.models) * sum(len(_normal_sets(d, datasets[d.key])) for d in spec.datasets)
+
+
+def _normal_sets(d: DatasetSpec, data: Dataset) -> list[tuple[str, ...]]:
+    return d.normal_sets(data.class_names, tuple(data.class_names[i] for i in np.unique(data.y_train)))
 
 
 def stale_message(folder: Path, n_finished: int, stale: list[tuple[Run, list[str]]]) -> str:
@@ -238,7 +272,8 @@ def _load_datasets(spec: ExperimentSpec, data_dir: str | Path | None) -> None:
 
 def train_group(spec: ExperimentSpec, runs: list[Run], dataset: Dataset | str,
                 data_dir: str | Path | None) -> list[tuple[str, dict[str, bytes]]]:
-    """A task: train once for ``runs`` and return each run folder's files (relative folder, {name: bytes}).
+    """A task: train once for ``runs`` (which differ only in their scorer) and return each run folder's files
+    (relative folder, {name: bytes}).
 
     ``dataset`` is the data itself (sent by the driver) or its key in this process's cache.
     """
@@ -246,36 +281,40 @@ def train_group(spec: ExperimentSpec, runs: list[Run], dataset: Dataset | str,
         _load_datasets(spec, data_dir)
         dataset = _DATASETS[dataset]
     first = runs[0]
-    if first.model.ensemble > 1:
-        members = [train_run(spec, first, dataset, train_seed=member_seed(first, i))
-                   for i in range(first.model.ensemble)]
-        return [(run.relative_dir.as_posix(), run_folder.run_files(evaluate_ensemble(spec, run, members)))
-                for run in runs]
-    trained = train_restarts(spec, first, dataset) if first.model.restarts > 1 else train_run(spec, first, dataset)
-    return [(run.relative_dir.as_posix(), run_folder.run_files(evaluate_run(spec, run, trained))) for run in runs]
+    split = one_class_split(dataset, first.normal, val_fraction=spec.evaluation.val_fraction, seed=first.seed)
+    settings = fit_settings(spec, first, split)
+    seeds = [member_seed(first, i) for i in range(first.model.ensemble)] if first.model.ensemble > 1 else [first.seed]
+    trainings = [train_model(split.x_train, split.x_val, settings, seed=seed, transform=dataset.transform,
+                             feature_names=dataset.feature_names,
+                             name=run_name(first) + (f" / member seed {seed}" if len(seeds) > 1 else ""))
+                 for seed in seeds]
+    x_test = torch.from_numpy(trainings[0].scaler.transform(split.x_test))  # members share the scaler
+    extras = [run_extras(t, split, x_test, dataset.kind == "image") for t in trainings]
+    files = []
+    for run in runs:
+        members = [evaluate_run(spec, run, split, t, x_test, e) for t, e in zip(trainings, extras)]
+        record = members[0] if len(members) == 1 else evaluate_ensemble(spec, run, split, members, trainings)
+        files.append((run.relative_dir.as_posix(), run_folder.run_files(record)))
+    return files
+
+
+def fit_settings(spec: ExperimentSpec, run: Run, split: OneClassSplit) -> FitSettings:
+    """How ``run``'s detector is fitted, from its spec: the threshold percentile of normal validation scores as
+    a contamination, the dataset's scaling."""
+    return FitSettings(
+        model=run.model.name, model_params=spec.model_overrides(run.model, run.dataset),
+        train=spec.train_config(run.dataset), scorer=spec.scorer_of(run.model),
+        contamination=1.0 - spec.evaluation.threshold_percentile / 100.0,
+        validation_fraction=spec.evaluation.val_fraction, restarts=run.model.restarts,
+        scaling=run.dataset.scaler_kind(split.x_train.ndim == 2), postprocess=spec.evaluation.postprocess,
+        n_samples=spec.evaluation.n_samples)
 
 
 def member_seed(run: Run, index: int) -> int:
-    """The training seed of member (or restart) ``index`` of a run that trains several: distinct for every
-    (seed, member) pair of the grid (seed 0's members train with seeds 0..N-1, seed 1's with N..2N-1, ...).
-    A restart and an ensemble member of the same index and N train alike."""
+    """The training seed of member ``index`` of a seed ensemble: distinct for every (seed, member) pair of the
+    grid (seed 0's members train with seeds 0..N-1, seed 1's with N..2N-1, ...). Restarts train the same
+    seeds (``fitting.train_restarts``), so a restart and an ensemble member of the same index and N train alike."""
     return run.seed * run.model.trainings + index
-
-
-def train_restarts(spec: ExperimentSpec, run: Run, dataset: Dataset) -> TrainedRun:
-    """Train ``run.model.restarts`` seeds and keep the one with the lowest best validation loss (normal
-    validation data only; a diverged restart only when all did). Its record counts every restart's seconds."""
-    kept, losses, seconds = None, [], 0.0
-    for index in range(run.model.restarts):
-        trained = train_run(spec, run, dataset, train_seed=member_seed(run, index))
-        result = trained.result
-        losses.append(result.restart_loss)
-        seconds += result.train_seconds
-        if kept is None or losses[-1] < min(losses[:-1]):
-            kept = trained  # only the best so far stays in memory
-    kept.extras["restarts"] = {"kept": int(np.argmin(losses)), "train_seconds": seconds,
-                               "best_val_losses": [loss if math.isfinite(loss) else None for loss in losses]}
-    return kept
 
 
 def expand_runs(spec: ExperimentSpec, datasets: dict[str, Dataset]) -> Iterator[Run]:
@@ -286,47 +325,20 @@ def expand_runs(spec: ExperimentSpec, datasets: dict[str, Dataset]) -> Iterator[
     """
     for d in spec.datasets:
         data = datasets[d.key]
-        normals = d.normal_sets(data.class_names, tuple(data.class_names[i] for i in np.unique(data.y_train)))
+        normals = _normal_sets(d, data)
         check_distinct_names({repr(n): run_folder.normal_dir(n) for n in normals}, f"{d.key}: normal class choice")
+        fingerprint = canonical_json(data.fingerprint())
         for normal in normals:
             for seed in spec.seeds:
                 for model in spec.models:
-                    yield Run(d, normal, model, seed)
+                    yield Run(d, normal, model, seed, fingerprint)
 
 
-@dataclass
-class TrainedRun:
-    """One training shared by the runs of a group: the data as the model saw it and what is kept of it."""
-
-    split: OneClassSplit
-    scaler: Scaler
-    x: dict[str, torch.Tensor]  # "train", "val", "test", scaled
-    model: Any
-    result: TrainResult
-    extras: dict[str, Any]  # normal_test_mse, examples, pixel_auroc, codes
-    train_seed: int  # the run's seed, or an ensemble member's
-
-
-def train_run(spec: ExperimentSpec, run: Run, dataset: Dataset, train_seed: int | None = None) -> TrainedRun:
-    """Split, scale (on normal training data only), build and train the model of ``run``. The split always
-    follows the run's seed; ``train_seed`` (an ensemble member's) replaces it for initialisation and batches."""
-    split = one_class_split(dataset, run.normal, val_fraction=spec.evaluation.val_fraction, seed=run.seed)
-    scaler = Scaler.fit(split.x_train, run.dataset.scaler_kind(dataset.kind == "table"))  # normal data only
-    x = {k: torch.from_numpy(scaler.transform(a)) for k, a in
-         (("train", split.x_train), ("val", split.x_val), ("test", split.x_test))}
-    seed = run.seed if train_seed is None else train_seed
-    seed_everything(seed)  # weight initialisation
-    model = build_model(run.model.name, split.input_shape, **spec.model_overrides(run.model, run.dataset))
-    name = run_name(run) + ("" if train_seed is None else f" / member seed {train_seed}")
-    result = fit(model, x["train"], x["val"], spec.train_config(run.dataset), seed=seed, progress=False, name=name)
-    return TrainedRun(split, scaler, x, model, result, run_extras(model, split, x, dataset.kind == "image"), seed)
-
-
-def run_extras(model: Any, split: OneClassSplit, x: dict[str, torch.Tensor], images: bool) -> dict[str, Any]:
+def run_extras(trained: TrainedModel, split: OneClassSplit, x_test: torch.Tensor, images: bool) -> dict[str, Any]:
     """What a run keeps beside its scores: the normal test MSE before and after Heaviside post-processing
     (binary data: Patuzzo's Figs. 9-10), example reconstructions (images), the pixel AUROC (masks) and the
     training codes (dense codes; a feature-map code, e.g. 64x64x64 per image, is too big to keep)."""
-    x_train, x_test = x["train"], x["test"]
+    model, x_train = trained.model, trained.xt
     binary_sigmoid = (model.config.resolved_output_activation(split.input_shape) == "sigmoid"
                       and bool(torch.all((x_train == 0) | (x_train == 1))))
     normal_test = x_test[torch.from_numpy(split.y_test == 0)]
@@ -343,7 +355,7 @@ def run_extras(model: Any, split: OneClassSplit, x: dict[str, torch.Tensor], ima
                         recon=reconstruct(model, x_test[idx]).numpy(), group=split.group_test[idx].astype(str), **extra)
     return {"normal_test_mse": normal_test_mse, "examples": examples,
             "pixel_auroc": pixel_level_auroc(model, x_test, split.masks_test) if split.masks_test is not None else None,
-            "codes": encode_codes(model, x_train) if model.config.latent_dim > 0 else None}
+            "codes": trained.codes()}
 
 
 def run_name(run: Run) -> str:
@@ -351,115 +363,57 @@ def run_name(run: Run) -> str:
     return f"{run.dataset.key} / {run.model.label} / normal {'+'.join(run.normal)} / seed {run.seed}"
 
 
-def divergence(result: TrainResult, scores: list[np.ndarray], threshold: float) -> str:
-    """Why a run counts as diverged ("" when it does not): its training loss exploded, or its scores or its
-    threshold are not finite numbers of a sane size."""
-    if result.diverged:
-        return result.diverged
-    for values in scores:
-        if not np.isfinite(values).all() or np.abs(values).max(initial=0.0) > SCORE_BOUND:
-            return "its scores are not finite (or beyond 1e30)"
-    return "" if np.isfinite(threshold) else "its threshold is not finite"
-
-
-def evaluate_run(spec: ExperimentSpec, run: Run, trained: TrainedRun) -> RunRecord:
-    """Score ``run``'s test data with its scorer, threshold on normal validation scores, and gather its record
-    (an ensemble member's record when ``trained`` is one)."""
-    method, split, x, result = spec.score_of(run.model), trained.split, trained.x, trained.result
-    options = dict(postprocess=spec.evaluation.postprocess, n_samples=spec.evaluation.n_samples,
-                   seed=trained.train_seed)
-    codes = trained.extras["codes"]
-    reference = codes["mu"] if needs_reference(method) and codes is not None else None  # normal training codes
-    x_val = x["val"] if len(x["val"]) else x["train"]
-    if len(score_components(method)) > 1:  # a combination: each score standardised on normal validation data
-        options["standardisation"] = fit_standardisation(
-            component_scores(trained.model, x_val, method, **options, reference=reference))
-    val_scores = score(trained.model, x_val, method, **options, reference=reference)
-    test_scores = score(trained.model, x["test"], method, **options, reference=reference)
-    threshold = threshold_from_normal(val_scores, spec.evaluation.threshold_percentile)
-    train_scores = score(trained.model, x["train"], method, **options, reference=reference)
-    fake_scores = (synthetic_scores(trained, method, options, reference, run.seed)
-                   if spec.evaluation.select == "synthetic" else None)
-    diverged = divergence(result, [val_scores, test_scores, train_scores], threshold)
+def evaluate_run(spec: ExperimentSpec, run: Run, split: OneClassSplit, trained: TrainedModel, x_test: torch.Tensor,
+                 extras: dict[str, Any]) -> RunRecord:
+    """Finish ``trained`` as ``run``'s detector (its scorer, the threshold on normal validation scores), score the
+    test data and gather its record (an ensemble member's record when ``trained`` is one)."""
+    fitted = finish_detector(trained, fit_settings(spec, run, split),
+                             synthetic_seed=run.seed if spec.evaluation.select == "synthetic" else None)
+    detector, result = fitted.files, trained.result
+    test_scores = score(trained.model, x_test, detector.scorer, **detector.score_options, reference=detector.reference)
+    diverged = divergence(result, [fitted.val_scores, test_scores, fitted.train_scores], detector.threshold)
     if diverged and not result.diverged:
         log.warning("%s: diverged: %s; its metrics are left out of the report's means", run_name(run), diverged)
     settings = run_settings(spec, run)
     config = {  # the labels and sizes; everything that identifies the run is in its settings, once
         "format_version": run_folder.FORMAT_VERSION, "settings": settings,
         "settings_hash": run_folder.settings_hash(settings), "experiment": spec.name, "dataset": run.dataset.key,
-        "model": run.model.label, "n_train": len(x["train"]), "n_val": len(x["val"]), "n_test": len(x["test"]),
+        "model": run.model.label, "n_train": len(trained.xt), "n_val": len(trained.xv), "n_test": len(x_test),
         **({"train_seed": trained.train_seed} if trained.train_seed != run.seed else {}),
     }
-    train_config = spec.train_config(run.dataset)
-    detector = DetectorFiles(
-        model=trained.model, scaler=trained.scaler, threshold=threshold, scorer=method, score_options=options,
-        params={"model": run.model.name, "epochs": train_config.epochs, "batch_size": train_config.batch_size,
-                "lr": train_config.lr, "contamination": 1.0 - spec.evaluation.threshold_percentile / 100.0,
-                "validation_fraction": spec.evaluation.val_fraction, "scorer": method,
-                "model_params": spec.model_overrides(run.model, run.dataset) or None,
-                "random_state": trained.train_seed,
-                "device": None, "verbose": False},
-        decision_scores=np.concatenate([train_scores, val_scores if len(x["val"]) else []]),
-        history=result.history, train_seconds=result.train_seconds, reference=reference)
-    restarts = trained.extras.get("restarts")  # which of several trainings was kept, and their cost
     metrics = {
-        "rows": _metric_rows(split, test_scores, threshold, bool(diverged)), "score": method,
-        "diverged": diverged, "threshold": threshold,
-        "train_seconds": restarts["train_seconds"] if restarts else result.train_seconds,
-        **({"restarts": restarts} if restarts else {}), "best_epoch": result.best_epoch,
+        "rows": _metric_rows(split, test_scores, detector.threshold, bool(diverged)), "scorer": detector.scorer,
+        "diverged": diverged, "threshold": detector.threshold, "train_seconds": trained.train_seconds,
+        **({"restarts": trained.restarts} if trained.restarts else {}), "best_epoch": result.best_epoch,
         "epochs_run": len(result.history), "stopped_early": result.stopped_early,
         "output_spread": result.output_spread, "collapsed": result.collapsed,
-        "synthetic_auroc": separation(val_scores, fake_scores) if fake_scores is not None else None,
-        "normal_test_mse": trained.extras["normal_test_mse"], "pixel_auroc": trained.extras["pixel_auroc"]}
+        "synthetic_auroc": fitted.synthetic_auroc,
+        "normal_test_mse": extras["normal_test_mse"], "pixel_auroc": extras["pixel_auroc"]}
     scores = dict(test_scores=test_scores, y_test=split.y_test, group_test=split.group_test.astype(str),
-                  val_scores=val_scores, threshold=threshold,
-                  **({"synthetic_scores": fake_scores} if fake_scores is not None else {}))
-    return RunRecord(config, detector, scores, metrics, trained.extras["examples"], trained.extras["codes"])
+                  val_scores=fitted.val_scores, threshold=detector.threshold,
+                  **({"synthetic_scores": fitted.synthetic_scores} if fitted.synthetic_scores is not None else {}))
+    return RunRecord(config, detector, scores, metrics, extras["examples"], extras["codes"])
 
 
-def synthetic_scores(trained: TrainedRun, method: str, options: dict[str, Any], reference: np.ndarray | None,
-                     seed: int) -> np.ndarray | None:
-    """The scores of synthetic anomalies made from the normal validation samples (pasted objects on images,
-    perturbed columns of table rows): anomalies the run never saw, and no label of a real one. ``seed`` is the
-    run's (as the split's), so an ensemble's members score the same synthetic anomalies. None without
-    validation data."""
-    split = trained.split
-    if not len(split.x_val):
-        return None
-    fakes = synthetic_anomalies(split.x_val, split.x_train, seed=seed)
-    return score(trained.model, torch.from_numpy(trained.scaler.transform(fakes)), method, **options,
-                 reference=reference)
-
-
-def separation(normal_scores: np.ndarray, fake_scores: np.ndarray) -> float | None:
-    """AUROC of normal validation scores against synthetic anomalies' scores; None when a score is not finite."""
-    values = np.concatenate([normal_scores, fake_scores])
-    if not np.isfinite(values).all():
-        return None
-    return float(roc_auc_score(np.r_[np.zeros(len(normal_scores)), np.ones(len(fake_scores))], values))
-
-
-def evaluate_ensemble(spec: ExperimentSpec, run: Run, trained: list[TrainedRun]) -> RunRecord:
-    """A seed ensemble's record: each member evaluated as a run of its own (kept in ``member-<i>/``), and the
-    ensemble scoring by the mean of the members' scores, each standardised on its normal validation scores."""
-    members = [evaluate_run(spec, run, t) for t in trained]
-
+def evaluate_ensemble(spec: ExperimentSpec, run: Run, split: OneClassSplit, members: list[RunRecord],
+                      trainings: list[TrainedModel]) -> RunRecord:
+    """A seed ensemble's record: its ``members`` each evaluated as a run of its own (kept in ``member-<i>/``), and
+    the ensemble scoring by the mean of the members' scores, each standardised on its normal validation scores."""
     def mean_standardised(key: str) -> np.ndarray:
         return np.mean([standardise(m.scores[key], fit_standardisation({key: m.scores["val_scores"]})[key])
                         for m in members], axis=0)
 
-    split = trained[0].split
     val, test = mean_standardised("val_scores"), mean_standardised("test_scores")
-    threshold = threshold_from_normal(val, spec.evaluation.threshold_percentile)
+    threshold = normal_threshold(val, 1.0 - spec.evaluation.threshold_percentile / 100.0)
     fakes = mean_standardised("synthetic_scores") if all("synthetic_scores" in m.scores for m in members) else None
     diverged = next((f"member {i} (seed {t.train_seed}): {m.metrics['diverged']}" for i, (m, t)
-                     in enumerate(zip(members, trained)) if m.metrics["diverged"]), "")
+                     in enumerate(zip(members, trainings)) if m.metrics["diverged"]), "")
     settings = run_settings(spec, run)
     config = {**members[0].config, "settings": settings, "settings_hash": run_folder.settings_hash(settings),
               "ensemble": len(members)}
     config.pop("train_seed", None)
     metrics = {
-        "rows": _metric_rows(split, test, threshold, bool(diverged)), "score": spec.score_of(run.model),
+        "rows": _metric_rows(split, test, threshold, bool(diverged)), "scorer": spec.scorer_of(run.model),
         "diverged": diverged, "threshold": threshold, "ensemble": len(members),
         "train_seconds": sum(m.metrics["train_seconds"] for m in members), "best_epoch": None,
         "epochs_run": float(np.mean([m.metrics["epochs_run"] for m in members])),

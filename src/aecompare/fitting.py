@@ -1,0 +1,268 @@
+"""Fitting a detector: the one path from normal data to a trained, scored and thresholded detector.
+
+``Detector.fit`` and every run of a grid call :func:`fit_detector`; the grid adds only test scores and what its
+report shows. One function therefore decides, for both, how the input is scaled (on the normal training part),
+how restarts choose a training (the lowest validation loss), which codes the latent scores compare with (the
+normal training data's), how a combination of scores is standardised and where the threshold lies (normal
+validation scores), and how synthetic anomalies of the validation part rank a candidate without labels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from aecompare.core.runtime import seed_everything
+from aecompare.data.defects import synthetic_anomalies
+from aecompare.data.preprocessing import InputRange, LoaderTransform, Scaler
+from aecompare.inspection import encode_codes
+from aecompare.models import Autoencoder, build_model
+from aecompare.scoring import component_scores, fit_standardisation, needs_reference, score, score_components
+from aecompare.train import TrainConfig, TrainResult, fit
+
+SCORE_BOUND = 1e30  # a score beyond this (or not finite) comes from a diverged model
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How a detector is fitted: its model, training, score and threshold. A grid run's settings come from its
+    spec; a Detector's from its constructor (:func:`settings_from_params`)."""
+
+    model: str = "vae"
+    model_params: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
+    train: TrainConfig = field(default_factory=TrainConfig)
+    scorer: str = "mse"  # one of scoring.SCORERS, or several joined by "+"
+    contamination: float = 0.05  # the threshold is the 1 - contamination quantile of normal validation scores
+    validation_fraction: float = 0.2  # recorded for the Detector's parameters; callers make the split
+    restarts: int = 1  # N > 1: train seeds seed*N .. seed*N+N-1 and keep the lowest best validation loss
+    scaling: str = "standard"  # a Scaler kind, fitted on the normal training part
+    postprocess: str = "none"  # or "heaviside" (binary images)
+    n_samples: int = 100  # posterior draws of the sampling scores
+
+
+@dataclass
+class DetectorFiles:
+    """What a saved detector is: the model, how its inputs are prepared, the score and the threshold on it.
+    ``runs.folder`` writes and reads these; a run folder and a ``Detector.save`` folder hold the same."""
+
+    model: Autoencoder
+    scaler: Scaler
+    threshold: float
+    scorer: str
+    score_options: dict[str, Any]  # postprocess, n_samples, seed; a combination's standardisation
+    params: dict[str, Any]  # the Detector's constructor arguments
+    decision_scores: np.ndarray  # (N,) scores of the normal training data
+    history: list[dict[str, float]] = field(default_factory=list)
+    train_seconds: float = 0.0
+    reference: np.ndarray | None = None  # (M, L) normal training codes, for the latent scores
+    transform: LoaderTransform = field(default_factory=LoaderTransform)  # the dataset loader's, for raw inputs
+    feature_names: tuple[str, ...] | None = None  # a table's column names, where its file had them
+    input_range: InputRange | None = None  # of the training inputs after the transform
+
+
+@dataclass
+class TrainedModel:
+    """A trained model and the data as it saw it: what every scorer of one training shares (a grid scores one
+    training several ways; ``model="auto"`` ranks scorers of one training)."""
+
+    model: Autoencoder
+    result: TrainResult  # the kept training
+    seed: int  # the seed asked for (restarts train seed * N + i)
+    train_seed: int  # the kept training's seed
+    scaler: Scaler
+    x_train: np.ndarray  # (N, ...) normal training inputs as the loader gave them
+    x_val: np.ndarray  # (M, ...) normal validation inputs; may be empty
+    xt: torch.Tensor  # x_train scaled
+    xv: torch.Tensor  # x_val scaled
+    restarts: dict[str, Any] | None = None  # kept, train_seconds, best_val_losses (restarts > 1)
+    transform: LoaderTransform = field(default_factory=LoaderTransform)
+    feature_names: tuple[str, ...] | None = None
+    input_range: InputRange | None = None  # of x_train
+    _codes: dict[str, np.ndarray] | None = None
+
+    @property
+    def train_seconds(self) -> float:
+        """Training time, every restart counted."""
+        return self.restarts["train_seconds"] if self.restarts else self.result.train_seconds
+
+    def codes(self) -> dict[str, np.ndarray] | None:
+        """The training data's codes (``mu``, and ``std`` for a VAE), computed once; None without a dense code."""
+        if self._codes is None and self.model.config.latent_dim > 0:
+            self._codes = encode_codes(self.model, self.xt)
+        return self._codes
+
+
+@dataclass
+class FittedDetector:
+    """A fitted detector and what its fitting saw: the training, its normal scores and, when asked for, the
+    scores of synthetic anomalies."""
+
+    files: DetectorFiles
+    trained: TrainedModel
+    train_scores: np.ndarray  # (N,)
+    val_scores: np.ndarray  # (M,) the validation part's scores; the training part's when there is none
+    diverged: str  # why the fitting counts as diverged ("" when it does not)
+    synthetic_scores: np.ndarray | None = None  # one per validation sample, anomalous by construction
+
+    @property
+    def synthetic_auroc(self) -> float | None:
+        """How well the scores separate the validation samples from synthetic anomalies made from them (no
+        label of a real anomaly is used); None without them or when a score is not finite."""
+        if self.synthetic_scores is None:
+            return None
+        return separation(self.val_scores, self.synthetic_scores)
+
+
+def fit_detector(x_train: np.ndarray, x_val: np.ndarray, settings: FitSettings, *, seed: int,
+                 synthetic_seed: int | None = None, transform: LoaderTransform | None = None,
+                 feature_names: tuple[str, ...] | None = None, progress: bool = False,
+                 name: str = "") -> FittedDetector:
+    """Fit a detector on normal data that is already split into a training and a validation part: train it
+    (:func:`train_model`), then score and threshold it (:func:`finish_detector`).
+
+    Args:
+        x_train: normal training inputs (N, D) or (N, C, H, W), as the dataset's loader gives them.
+        x_val: normal validation inputs (M, ...) for early stopping, the checkpoint, standardisation and the
+            threshold; may be empty (the training part then stands in).
+        settings: the model, training, score and threshold.
+        seed: the training seed (initialisation, batch order, the sampling scores' draws); restarts train
+            ``seed * N + i``.
+        synthetic_seed: also score synthetic anomalies made from ``x_val`` with this seed; None: do not.
+        transform: what the dataset's loader did to the values as its files hold them (recorded, so the
+            detector can score data in that format); the identity when None.
+        feature_names: a table's column names, recorded for scoring by name.
+        progress: show a progress bar.
+        name: what is fitted, for warnings.
+    """
+    trained = train_model(x_train, x_val, settings, seed=seed, transform=transform, feature_names=feature_names,
+                          progress=progress, name=name)
+    return finish_detector(trained, settings, synthetic_seed=synthetic_seed)
+
+
+def train_model(x_train: np.ndarray, x_val: np.ndarray, settings: FitSettings, *, seed: int,
+                transform: LoaderTransform | None = None, feature_names: tuple[str, ...] | None = None,
+                progress: bool = False, name: str = "") -> TrainedModel:
+    """Scale on the normal training part and train ``settings.restarts`` model(s); see :func:`fit_detector`."""
+    scaler = Scaler.fit(x_train, settings.scaling)  # normal training data only
+    xt, xv = (torch.from_numpy(scaler.transform(a)) for a in (x_train, x_val))
+    model, result, train_seed, restarts = train_restarts(settings, tuple(x_train.shape[1:]), xt, xv, seed,
+                                                         progress, name)
+    return TrainedModel(model, result, seed, train_seed, scaler, x_train, x_val, xt, xv, restarts,
+                        transform or LoaderTransform(), feature_names, InputRange.of(x_train))
+
+
+def finish_detector(trained: TrainedModel, settings: FitSettings, *, synthetic_seed: int | None = None
+                    ) -> FittedDetector:
+    """Score a trained model by ``settings.scorer`` and threshold it: the latent scores' reference codes (the
+    normal training data's), a combination's standardisation and the threshold (normal validation scores),
+    and with ``synthetic_seed`` the scores of synthetic anomalies made from the validation part."""
+    model, xt, xv = trained.model, trained.xt, trained.xv
+    reference = trained.codes()["mu"] if needs_reference(settings.scorer) else None
+    options = {"postprocess": settings.postprocess, "n_samples": settings.n_samples, "seed": trained.train_seed}
+    normal = xv if len(xv) else xt  # what standardisation and the threshold are fitted on
+    if len(score_components(settings.scorer)) > 1:  # a combination: each score standardised on normal data
+        options["standardisation"] = fit_standardisation(
+            component_scores(model, normal, settings.scorer, **options, reference=reference))
+    val_scores = score(model, normal, settings.scorer, **options, reference=reference)
+    train_scores = score(model, xt, settings.scorer, **options, reference=reference)
+    threshold = normal_threshold(val_scores, settings.contamination)
+    synthetic = None
+    if synthetic_seed is not None and len(xv):
+        fakes = synthetic_anomalies(trained.x_val, trained.x_train, seed=synthetic_seed)
+        synthetic = score(model, torch.from_numpy(trained.scaler.transform(fakes)), settings.scorer, **options,
+                          reference=reference)
+    files = DetectorFiles(
+        model=model, scaler=trained.scaler, threshold=threshold, scorer=settings.scorer, score_options=options,
+        params=params_from_settings(settings, trained.seed),
+        decision_scores=np.concatenate([train_scores, val_scores if len(xv) else []]),
+        history=trained.result.history, train_seconds=trained.train_seconds, reference=reference,
+        transform=trained.transform, feature_names=trained.feature_names,
+        input_range=trained.input_range)
+    return FittedDetector(files, trained, train_scores, val_scores,
+                          divergence(trained.result, [val_scores, train_scores], threshold), synthetic)
+
+
+def train_restarts(settings: FitSettings, input_shape: tuple[int, ...], x_train: torch.Tensor,
+                   x_val: torch.Tensor, seed: int, progress: bool = False, name: str = ""
+                   ) -> tuple[Autoencoder, TrainResult, int, dict[str, Any] | None]:
+    """Train ``settings.restarts`` models (seeds ``seed * N + i``; ``seed`` alone for one) and keep the one with
+    the lowest best validation loss (normal data only; a diverged training only when all diverged).
+
+    Returns:
+        The kept model, its result, its seed, and (restarts > 1) which was kept, every training's best
+        validation loss and the seconds of all.
+    """
+    n = settings.restarts
+    seeds = [seed * n + i for i in range(n)] if n > 1 else [seed]
+    kept: tuple[Autoencoder, TrainResult, int] | None = None
+    losses, seconds = [], 0.0
+    for train_seed in seeds:
+        seed_everything(train_seed)  # weight initialisation
+        model = build_model(settings.model, input_shape, **settings.model_params)
+        label = name + (f" / restart seed {train_seed}" if n > 1 else "")
+        result = fit(model, x_train, x_val, settings.train, seed=train_seed, progress=progress, name=label)
+        seconds += result.train_seconds
+        losses.append(result.restart_loss)
+        if kept is None or losses[-1] < min(losses[:-1]):
+            kept = (model, result, train_seed)  # only the best so far stays in memory
+    assert kept is not None
+    record = None if n == 1 else {"kept": int(np.argmin(losses)), "train_seconds": seconds,
+                                  "best_val_losses": [loss if math.isfinite(loss) else None for loss in losses]}
+    return (*kept, record)
+
+
+def normal_threshold(normal_scores: np.ndarray, contamination: float) -> float:
+    """The one threshold policy: the ``1 - contamination`` quantile of normal validation scores (scores
+    above it are anomalies), so about ``contamination`` of normal data is flagged."""
+    return float(np.quantile(np.asarray(normal_scores, dtype=float), 1.0 - contamination))
+
+
+def divergence(result: TrainResult, scores: list[np.ndarray], threshold: float) -> str:
+    """Why a fitting counts as diverged ("" when it does not): its training loss exploded, or its scores or its
+    threshold are not finite numbers of a sane size."""
+    if result.diverged:
+        return result.diverged
+    for values in scores:
+        if not np.isfinite(values).all() or np.abs(values).max(initial=0.0) > SCORE_BOUND:
+            return "its scores are not finite (or beyond 1e30)"
+    return "" if np.isfinite(threshold) else "its threshold is not finite"
+
+
+def separation(normal_scores: np.ndarray, fake_scores: np.ndarray) -> float | None:
+    """AUROC of normal validation scores against synthetic anomalies' scores; None when a score is not finite."""
+    values = np.concatenate([normal_scores, fake_scores])
+    if not np.isfinite(values).all():
+        return None
+    return float(roc_auc_score(np.r_[np.zeros(len(normal_scores)), np.ones(len(fake_scores))], values))
+
+
+DETECTOR_PARAMS = ("model", "epochs", "batch_size", "lr", "contamination", "validation_fraction", "scorer",
+                   "restarts", "model_params", "random_state", "device", "verbose")
+
+
+def params_from_settings(settings: FitSettings, seed: int) -> dict[str, Any]:
+    """The Detector constructor arguments that refit ``settings`` with ``seed`` (what a run folder records, so
+    that it loads as a Detector)."""
+    return {"model": settings.model, "epochs": settings.train.epochs, "batch_size": settings.train.batch_size,
+            "lr": settings.train.lr, "contamination": settings.contamination,
+            "validation_fraction": settings.validation_fraction, "scorer": settings.scorer,
+            "restarts": settings.restarts, "model_params": dict(settings.model_params) or None,
+            "random_state": seed, "device": None, "verbose": False}
+
+
+def settings_from_params(params: dict[str, Any], input_ndim: int) -> FitSettings:
+    """The fit settings of a Detector's constructor arguments, for inputs of ``input_ndim`` dimensions: tables
+    are standardised per column, images scaled to [0, 1] by their range."""
+    device = params.get("device") or "auto"
+    return FitSettings(
+        model=params["model"], model_params=dict(params.get("model_params") or {}),
+        train=TrainConfig(epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
+                          device=str(device)),
+        scorer=params["scorer"], contamination=params["contamination"],
+        validation_fraction=params["validation_fraction"], restarts=params["restarts"],
+        scaling="standard" if input_ndim == 2 else "minmax")
