@@ -10,6 +10,7 @@ text the error must contain.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -224,6 +225,81 @@ def output_is_a_file(folder: Path) -> tuple[list[str], str]:
     return ["run", "quick", "--output", str(folder / "taken"), "-q"], "a path component is a file"
 
 
+# --- folders from elsewhere: planted links, special files and absurd values (each must leave VICTIM as it was) ---
+
+VICTIM = "victim.txt"  # a file outside the output folder that a planted link points at
+VICTIM_TEXT = b"a file a planted link must not change\n"
+
+
+def _victim(folder: Path) -> Path:
+    victim = folder / VICTIM
+    victim.write_bytes(VICTIM_TEXT)
+    return victim
+
+
+def _experiment(run_dir: Path) -> Path:
+    return run_dir.parents[3]  # <experiment>/<dataset>/<model>/normal-<c>/seed-<n>
+
+
+def planted_lock(folder: Path) -> tuple[list[str], str]:
+    run_dir = finished_table_run(folder)
+    lock = _experiment(run_dir) / ".aecompare.lock"
+    lock.unlink(missing_ok=True)
+    lock.symlink_to(_victim(folder))
+    return _table_spec(folder, folder / "train.npz"), ".aecompare.lock is a symbolic link"
+
+
+def planted_figure(folder: Path) -> tuple[list[str], str]:
+    experiment = _experiment(finished_table_run(folder))
+    figure = sorted((experiment / "figures").glob("*.png"))[0]
+    figure.unlink()
+    figure.symlink_to(_victim(folder))
+    return ["report", str(experiment)], f"{figure.name} is a symbolic link or not a file"
+
+
+def planted_onnx(folder: Path) -> tuple[list[str], str]:
+    run_dir = finished_table_run(folder)
+    (run_dir / "model.onnx").symlink_to(_victim(folder))
+    return ["export", str(run_dir)], "model.onnx is a symbolic link or not a file"
+
+
+def _replace_file(name: str, make: Callable[[Path, Path], None], expected: str) -> Setup:
+    """A finished run whose file ``name`` is replaced by ``make(path, folder)`` (a link, a FIFO, ...)."""
+    def setup(folder: Path) -> tuple[list[str], str]:
+        run_dir = finished_table_run(folder)
+        (run_dir / name).unlink()
+        make(run_dir / name, folder)
+        return _score(folder, run_dir), expected
+    return setup
+
+
+def _deep_json(path: Path, folder: Path) -> None:
+    path.write_text("[" * 100_000 + "]" * 100_000)
+
+
+def _scores_changed(folder: Path) -> tuple[list[str], str]:
+    """A finished table run, then its table rewritten: a resume must not keep the old results."""
+    finished_table_run(folder)
+    rng = np.random.default_rng(1)
+    np.savez(folder / "train.npz", X=rng.normal(size=(132, 4)), y=np.repeat([0, 1], [120, 12]))
+    return _table_spec(folder, folder / "train.npz"), "the file train.npz changed since 1 finished run was trained"
+
+
+def swapped_columns(folder: Path) -> tuple[list[str], str]:
+    """A run on a CSV table, scored with a file whose header lacks one of its columns and adds another."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(size=(120, 3)), 4 + rng.normal(size=(12, 3))])
+    rows = [f"{a},{b},{c},{int(i >= 120)}" for i, (a, b, c) in enumerate(x)]
+    (folder / "t.csv").write_text("f1,f2,f3,label\n" + "\n".join(rows) + "\n")
+    from conftest import run_cli
+
+    code, _, err = run_cli(_table_spec(folder, folder / "t.csv"))
+    assert code == 0, err
+    (folder / "new.csv").write_text("f1,f2,g\n1,2,3\n")
+    run_dir = folder / "out" / "fault" / "table" / "ae" / "normal-normal" / "seed-0"
+    return ["score", str(run_dir), "--table", str(folder / "new.csv")], "it lacks f3; it has g"
+
+
 FAULTS: list[Fault] = [
     Fault("truncated MNIST .gz", "file", truncated_gz),
     Fault("MNIST .gz with a bad CRC", "file", bad_crc_gz),
@@ -266,6 +342,32 @@ FAULTS: list[Fault] = [
     Fault("YAML alias bomb", "size", yaml_bomb),
     Fault("grid of 23,100 runs", "size", huge_grid),
     Fault("output path is a file", "environment", output_is_a_file),
+    Fault("seeds=1000000000", "size", _expect(_quick("seeds=1000000000"), "seeds must be 1 to 1000 seeds")),
+    Fault("latent_dim 10**7", "size", _expect(_quick("model.latent_dim=10000000"), "latent_dim must be at most")),
+    Fault("lr 1e6", "size", _expect(_quick("train.lr=1e6"), "train.lr must be a positive, finite number of at")),
+    Fault("n_samples 10**9", "size", _expect(_quick("evaluation.n_samples=1000000000"),
+                                             "evaluation.n_samples must be 1 to")),
+    Fault("table rewritten between runs", "data", _scores_changed),
+    Fault("columns missing and added", "column", swapped_columns),
+    Fault("symlinked output lock", "untrusted", planted_lock),
+    Fault("symlinked report figure", "untrusted", planted_figure),
+    Fault("symlinked model.onnx", "untrusted", planted_onnx),
+    Fault("model.json: a link to /dev/zero", "untrusted", _replace_file(
+        "model.json", lambda p, f: p.symlink_to("/dev/zero"), "model.json is a symbolic link")),
+    Fault("model.json: a FIFO", "untrusted", _replace_file(
+        "model.json", lambda p, f: os.mkfifo(p), "model.json is not a regular file")),
+    Fault("detector.json nested 100,000 deep", "untrusted", _replace_file(
+        "detector.json", _deep_json, "detector.json is nested deeper than")),
+    Fault("model.json input_shape [400000000]", "untrusted", _tamper_json(
+        "model.json", lambda m: m.update(input_shape=[400_000_000]), "has 400000000 values, more than")),
+    Fault("model.json hidden [200000, 200000]", "untrusted", _tamper_json(
+        "model.json", lambda m: m["config"].update(hidden=[200_000, 200_000]), "parameters, more than")),
+    Fault("scaler scale 1e-300", "untrusted", _tamper_json(
+        "detector.json", lambda m: m["scaler"].update(scale=[1e-300] * 4), "the scaler's scales lie outside")),
+    Fault("a weight of 3e38", "untrusted", _tamper_weights(
+        lambda t: _first_weight(t, 3e38), "holds a value beyond")),
+    Fault("threshold -1e300", "untrusted", _tamper_json(
+        "detector.json", lambda m: m.update(threshold_=-1e300), "lies far outside the training scores")),
 ]
 
 

@@ -3,6 +3,9 @@ the input scaling inside, so onnxruntime (or any ONNX runtime) scores as the Det
 
 from __future__ import annotations
 
+import contextlib
+import io
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from aecompare.core.io import atomic_write_bytes, refuse_planted
 from aecompare.data import Scaler
 from aecompare.errors import ConfigError
 from aecompare.models import Autoencoder
@@ -64,16 +68,22 @@ def write_onnx(model: Autoencoder, scaler: Scaler, scorer: str, score_options: d
         ConfigError: for a scorer the graph cannot compute, or when the ``onnx`` extra is missing.
     """
     try:
-        import onnx  # noqa: F401
+        import onnx
         import onnxscript  # noqa: F401  # torch's ONNX exporter needs it
     except ImportError:
         raise ConfigError("ONNX export needs the onnx extra: pip install 'aecompare[onnx]'") from None
     graph = ScoringGraph(model.cpu(), scaler, scorer, score_options.get("postprocess", "none"), bytes_input).eval()
     example = torch.zeros(2, *model.input_shape, dtype=torch.uint8 if bytes_input else torch.float32)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings(), torch.no_grad():
+    refuse_planted(path)  # before minutes of exporting
+    chatter = io.StringIO()  # the exporter and its optimiser print their progress
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), torch.no_grad(), \
+            contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
         warnings.simplefilter("ignore")  # the exporter's notes on its own internals
-        torch.onnx.export(graph, (example,), str(path), input_names=["x"], output_names=["score", "error_map"],
+        staged = Path(tmp) / "model.onnx"  # the exporter writes where it is told, links included: not at `path`
+        torch.onnx.export(graph, (example,), str(staged), input_names=["x"], output_names=["score", "error_map"],
                           dynamo=True, dynamic_shapes=({0: torch.export.Dim("n", min=1)},), verbose=False)
+        # one self-contained file (weights inside, not in a model.onnx.data beside it), written atomically
+        data = onnx.load(str(staged), load_external_data=True).SerializeToString()
+    atomic_write_bytes(path, data)
     return path

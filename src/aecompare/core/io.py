@@ -1,18 +1,27 @@
-"""Files on disk: atomic writes that honour the umask, JSON, safe folder names, and one writer per folder.
+"""Files on disk: atomic writes that honour the umask, guarded reads, JSON, safe folder names, and one writer
+per folder.
 
 Every name that comes from a user (a model or dataset label, a class name) becomes a path only through
 :func:`safe_name`; every output folder is written by one process at a time (:class:`OutputLock`).
+
+A run or output folder may come from elsewhere, so nothing in it is trusted: writes replace a path (a planted
+symbolic link is replaced, never followed) and reads (:func:`read_file`, :func:`read_json`,
+:func:`read_arrays`) refuse links, anything but a regular file, files over a size limit, JSON nested deeper
+than :data:`JSON_DEPTH` and arrays whose headers promise more than their files hold.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import io
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +42,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
     The file gets the mode a plain ``open()`` would give (0644 under umask 022), not mkstemp's 0600, so a
     colleague or a web server can read reports and results.
+
+    Raises:
+        DataError: when ``path`` is a symbolic link (planted in a folder from elsewhere) or not a file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    refuse_planted(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -49,6 +62,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def refuse_planted(path: Path) -> None:
+    """Refuse to write ``path`` when it is a symbolic link or not a file: ``os.replace`` would replace a link
+    rather than write through it, but a link where aecompare writes means the folder is not what it made.
+
+    Raises:
+        DataError: naming the path.
+    """
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise DataError(f"{path} is a symbolic link or not a file; aecompare writes only files of its own there: "
+                        "remove it, or use an output folder you trust")
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write text atomically (see :func:`atomic_write_bytes`)."""
     atomic_write_bytes(path, text.encode("utf-8"))
@@ -59,17 +84,133 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
-def read_json(path: str | Path) -> Any:
-    """Read a JSON file.
+READ_LIMIT = 4 << 30  # bytes: a weights or scores file larger than this was not written by aecompare
+JSON_LIMIT = 256 << 20  # bytes of one JSON file
+JSON_DEPTH = 32  # nesting of a JSON file: aecompare writes at most 6 levels
+
+
+def read_file(path: str | Path, limit: int = READ_LIMIT) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, opened without following a symbolic link and
+    without blocking on a FIFO or device (a planted ``model.json`` that is a link to /dev/zero or a pipe).
 
     Raises:
-        DataError: when the file is not valid JSON (names the file).
+        FileNotFoundError: when there is no such file.
+        DataError: for a link, anything but a regular file, or a file over the limit (names it).
     """
+    path = Path(path)
+    if path.is_symlink():  # also where the system has no O_NOFOLLOW
+        raise DataError(f"{path} is a symbolic link; aecompare reads only files it wrote in this folder: "
+                        "remove the link or use a folder you trust")
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise DataError(f"{path} is a symbolic link; aecompare reads only files it wrote in this folder") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise DataError(f"{path} is not a regular file (a pipe, device or folder); aecompare reads only files "
+                        "it wrote: remove it or use a folder you trust")
+    with os.fdopen(fd, "rb") as f:
+        if info.st_size > limit:
+            raise DataError(f"{path} holds {info.st_size} bytes, more than the {limit} a file of aecompare's "
+                            "holds; it was not written by aecompare")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(f"{path} holds more than {limit} bytes; it was not written by aecompare")
+    return data
+
+
+def read_json(path: str | Path, limit: int = JSON_LIMIT) -> Any:
+    """Read a JSON file through :func:`read_file`, refusing nesting deeper than :data:`JSON_DEPTH`.
+
+    Raises:
+        DataError: when the file is not valid JSON, too large, too deep, or not a regular file (names it).
+    """
+    deep = DataError(f"{path} is nested deeper than {JSON_DEPTH} levels; it was not written by aecompare")
+    try:
+        value = json.loads(read_file(path, limit).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataError(f"{path} is not valid JSON ({e}); it may be truncated: delete the folder it is in "
                         "and run again") from None
+    except RecursionError:
+        raise deep from None
+    if _depth(value) > JSON_DEPTH:
+        raise deep
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and mappings nest in ``value`` (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def read_arrays(path: str | Path, limit: int = READ_LIMIT) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file (or the one array of an ``.npy`` file, as ``{"": array}``) read through
+    :func:`read_file`, each header checked against the bytes that follow it before anything is allocated.
+
+    Raises:
+        DataError: for a damaged file, an object array, or a header that promises more than the file holds.
+    """
+    data = read_file(path, limit)
+    try:
+        if not data.startswith(b"PK"):
+            return {"": _npy_array(data, path)}
+        arrays = {}
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for member in archive.infolist():
+                if member.file_size > limit:
+                    raise DataError(f"{path}: member {member.filename} unpacks to {member.file_size} bytes; the "
+                                    "file was not written by aecompare")
+                arrays[member.filename.removesuffix(".npy")] = _npy_array(archive.read(member), path)
+        return arrays
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path} cannot be read ({type(e).__name__}: {e}); it is damaged: run again") from None
+
+
+def read_array(path: str | Path) -> np.ndarray:
+    """The array of an ``.npy`` file (see :func:`read_arrays`)."""
+    arrays = read_arrays(path)
+    if set(arrays) != {""}:
+        raise DataError(f"{path} is not a single .npy array")
+    return arrays[""]
+
+
+def _npy_array(data: bytes, path: str | Path) -> np.ndarray:
+    """One ``.npy`` array from its bytes, after checking that its header's shape fits the bytes it has."""
+    stream = io.BytesIO(data)
+    version = np.lib.format.read_magic(stream)
+    header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = header(stream)
+    if dtype.hasobject:
+        raise DataError(f"{path}: holds Python objects; aecompare writes numbers only")
+    if int(np.prod(shape, dtype=object)) * dtype.itemsize > len(data) - stream.tell():
+        raise DataError(f"{path}: an array header promises {shape} values, more than the file holds; it is "
+                        "damaged or was not written by aecompare")
+    stream.seek(0)
+    return np.load(stream, allow_pickle=False)
+
+
+def array_bytes(array: np.ndarray) -> bytes:
+    """``array`` as the bytes of an ``.npy`` file (for :func:`atomic_write_bytes`)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def arrays_bytes(arrays: dict[str, np.ndarray], *, compressed: bool = False) -> bytes:
+    """``arrays`` as the bytes of an ``.npz`` file (for :func:`atomic_write_bytes`)."""
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def canonical_json(obj: Any) -> str:
@@ -148,38 +289,39 @@ LOCK_FILE = ".aecompare.lock"
 
 
 class OutputLock:
-    """An exclusive lock on an output folder, held while one process writes it (``fcntl.flock``).
+    """An exclusive lock on an output folder, held while one process writes it (the ``filelock`` library:
+    ``flock`` on POSIX, ``msvcrt.locking`` on Windows).
 
-    The lock file holds the holder's pid; the lock itself dies with the process, so a killed run never
-    leaves the folder locked. Use as a context manager.
+    The lock dies with the process, so a killed run never leaves the folder locked. A symbolic link planted
+    as the lock file is refused, never opened (``filelock`` would truncate what it points to before 3.20.1).
+    Use as a context manager.
     """
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        self._fd: int | None = None
+        self._lock: Any = None
 
     def __enter__(self) -> OutputLock:
-        import fcntl
+        from filelock import FileLock, Timeout
 
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise ConfigError(f"{path} is a symbolic link or not a file; aecompare's lock file is one it makes "
+                              "itself: remove it, or pass another --output")
+        lock = FileLock(str(path), timeout=0, thread_local=False)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            raise ConfigError(f"{self.folder} is being written by another aecompare process (pid {holder}, lock "
-                              f"{path}); wait for it to finish, or pass another --output") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
-        self._fd = fd
+            lock.acquire()
+        except Timeout:
+            raise ConfigError(f"{self.folder} is being written by another aecompare process (lock {path}); wait "
+                              "for it to finish, or pass another --output") from None
+        self._lock = lock
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing releases the flock
-            self._fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 _RENAME_EXCHANGE = 2  # linux/fs.h

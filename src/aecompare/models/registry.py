@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import torch
 
 from aecompare.core.validation import from_dict
 from aecompare.errors import ConfigError, unknown_name
@@ -209,14 +212,38 @@ def build_model(name: str, input_shape: tuple[int, ...], **overrides: Any) -> Au
     return build_from_config(model_config(name, **overrides), input_shape)
 
 
+MAX_INPUT_VALUES = 1 << 25  # values in one sample (a 3 x 3344 x 3344 image): beyond it, nothing trains here
+MAX_LATENT_DIM = 1 << 16
+MAX_PARAMETERS = 250_000_000  # 1 GB of float32 weights, counted before any is allocated
+
+
 def build_from_config(config: ModelConfig, input_shape: tuple[int, ...], pretrained_weights: bool = True
                       ) -> Autoencoder:
-    """Build a model from a full configuration, checking that it fits the input's shape.
+    """Build a model from a full configuration, checking that it fits the input's shape and that its size is
+    bounded (counted on PyTorch's meta device, so a config asking for 100 GB allocates nothing).
 
-    ``pretrained_weights=False`` skips fetching pretrained encoder weights (when saved weights follow)."""
+    ``pretrained_weights=False`` skips fetching pretrained encoder weights (when saved weights follow).
+
+    Raises:
+        ConfigError: for a config that does not fit the input, or a model or input beyond the size limits.
+    """
     input_shape = tuple(int(s) for s in input_shape)
     if len(input_shape) not in (1, 3) or min(input_shape) < 1:
         raise ConfigError(f"input_shape must be (D,) for tables or (C, H, W) for images, got {input_shape}")
+    if math.prod(input_shape) > MAX_INPUT_VALUES:
+        raise ConfigError(f"an input of shape {input_shape} has {math.prod(input_shape)} values, more than the "
+                          f"{MAX_INPUT_VALUES} aecompare builds models for; resize the images or select columns")
+    _check_config(config, input_shape)
+    with torch.device("meta"):  # shapes only: no memory
+        size = sum(p.numel() for p in Autoencoder(config, input_shape, False).parameters())
+    if size > MAX_PARAMETERS:
+        raise ConfigError(f"this model would have {size:,} parameters, more than the {MAX_PARAMETERS:,} aecompare "
+                          "builds; lower hidden, channels, fc or latent_dim")
+    return Autoencoder(config, input_shape, pretrained_weights)
+
+
+def _check_config(config: ModelConfig, input_shape: tuple[int, ...]) -> None:
+    """Refuse a config that does not fit inputs of ``input_shape`` (see :func:`build_from_config`)."""
     if config.resolved_backbone(input_shape) in ("conv", "vgg16") and len(input_shape) != 3:
         raise ConfigError(f"a convolutional backbone needs images (C, H, W), got input shape {input_shape}; "
                           "use an MLP model (e.g. 'mlp-ae') or the auto backbone ('ae') for tables")
@@ -230,6 +257,8 @@ def build_from_config(config: ModelConfig, input_shape: tuple[int, ...], pretrai
         raise ConfigError(f"kl_warmup_epochs and free_bits must be 0 (off) or positive, got "
                           f"{config.kl_warmup_epochs} and {config.free_bits}")
     backbone = config.resolved_backbone(input_shape)
+    if config.latent_dim > MAX_LATENT_DIM:
+        raise ConfigError(f"latent_dim must be at most {MAX_LATENT_DIM:,}, got {config.latent_dim:,}")
     if config.latent_dim < 0 or config.latent_dim == 0 and (
             config.bottleneck != "deterministic" or backbone == "mlp" or config.fc):
         raise ConfigError(f"latent_dim must be at least 1, got {config.latent_dim} (0, a feature-map code, is for "
@@ -261,7 +290,6 @@ def build_from_config(config: ModelConfig, input_shape: tuple[int, ...], pretrai
     lo, hi = config.logvar_clamp
     if not lo < hi:
         raise ConfigError(f"logvar_clamp must be (low, high) with low < high, got {config.logvar_clamp}")
-    return Autoencoder(config, input_shape, pretrained_weights)
 
 
 def config_to_dict(config: ModelConfig) -> dict[str, Any]:

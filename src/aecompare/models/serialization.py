@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from aecompare.core.io import atomic_write_bytes, read_json, write_json
+from aecompare.core.io import atomic_write_bytes, read_file, read_json, write_json
 from aecompare.core.validation import from_dict
 from aecompare.errors import ConfigError, DataError, DataNotFoundError
 from aecompare.models.autoencoder import Autoencoder
@@ -17,6 +17,7 @@ from aecompare.models.registry import build_from_config, config_to_dict
 
 WEIGHTS, CONFIG = "model.safetensors", "model.json"
 FORMAT_VERSION = 1
+WEIGHT_BOUND = 1e12  # a trained weight (or BatchNorm statistic of scaled inputs) lies far below this
 MODEL_KEYS = ("format_version", "config", "input_shape")
 
 
@@ -73,7 +74,7 @@ def read_weights(path: Path, expected: dict[str, torch.Tensor]) -> dict[str, tor
         DataError: naming the file and the first problem.
     """
     try:
-        tensors = load_safetensors(path.read_bytes())
+        tensors = load_safetensors(read_file(path))
     except Exception as e:  # safetensors raises its own SafetensorError for truncated or foreign files
         raise DataError(f"{path} is not a readable safetensors file ({type(e).__name__}: {e}); it is truncated "
                         "or damaged: train or save the model again") from None
@@ -88,4 +89,7 @@ def read_weights(path: Path, expected: dict[str, torch.Tensor]) -> dict[str, tor
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise DataError(f"{path}: tensor {name!r} holds NaN or infinite values; the model is damaged or "
                             "diverged in training: train it again")
+        if tensor.is_floating_point() and tensor.numel() and tensor.abs().max() > WEIGHT_BOUND:
+            raise DataError(f"{path}: tensor {name!r} holds a value beyond {WEIGHT_BOUND:g}, which no trained "
+                            "model has; the file was changed: train or save the model again")
     return tensors

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aecompare.core.io import atomic_write_text
+from aecompare.core.io import atomic_write_text, read_file
 
 REPORT_MD, REPORT_HTML, FIGURES = "report.md", "report.html", "figures"
 
@@ -90,7 +90,7 @@ def render_html(blocks: list[Block], folder: Path, title: str) -> str:
             body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in b.rows)
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif b.kind == "figure":
-            data = base64.b64encode((folder / b.path).read_bytes()).decode("ascii")
+            data = base64.b64encode(read_file(folder / b.path)).decode("ascii")
             out.append(f"<figure><img alt='{html.escape(b.text)}' src='data:image/png;base64,{data}'>"
                        f"<figcaption>{html.escape(b.text)}</figcaption></figure>")
     out.append("</body></html>")

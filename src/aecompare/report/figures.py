@@ -5,7 +5,9 @@ Each function takes data read from run folders and returns a closed figure saved
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -14,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from aecompare.core.io import atomic_write_bytes  # noqa: E402
 from aecompare.inspection import bottleneck_sweep, decoder_linears, output_logit, sweep_range  # noqa: E402
 from aecompare.metrics import roc_points  # noqa: E402
 from aecompare.models import Autoencoder  # noqa: E402
@@ -26,10 +29,12 @@ def _literal(text: object) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90, bbox_inches="tight")
+def _save(fig: plt.Figure, path: Path, **options: Any) -> Path:
+    """Write ``fig`` as a PNG atomically: a link planted at ``path`` is replaced, never written through."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, **({"bbox_inches": "tight"} | options))
     plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -192,10 +197,7 @@ def write_image_grid(images: np.ndarray, cols: int, path: Path) -> Path:
     ax.imshow(canvas[:, :, 0] if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=1,
               interpolation="nearest")
     ax.axis("off")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path, bbox_inches=None)
 
 
 def write_training_curves(histories: dict[str, list[dict[str, float]]], path: Path) -> Path:

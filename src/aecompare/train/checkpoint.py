@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from aecompare.core.io import atomic_write_bytes, read_json, write_json
+from aecompare.core.io import atomic_write_bytes, read_file, read_json, write_json
 from aecompare.errors import ConfigError, DataError
 
 CHECKPOINT_TENSORS, CHECKPOINT_STATE = "checkpoint.safetensors", "checkpoint.json"
@@ -47,7 +47,7 @@ def read_checkpoint(folder: Path, fingerprint: dict, device: torch.device) -> di
                           "delete that folder to start afresh, or restore the settings it was made with")
     tensors_file = folder / f"epoch-{saved['epoch']}.{CHECKPOINT_TENSORS}"
     try:
-        tensors = load_safetensors(tensors_file.read_bytes())
+        tensors = load_safetensors(read_file(tensors_file))
     except Exception as e:  # missing (OSError), truncated or foreign (SafetensorError)
         raise DataError(f"{tensors_file} cannot be read ({type(e).__name__}: {e}); the checkpoint is incomplete: "
                         f"delete {folder} to start afresh") from None

@@ -12,7 +12,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from aecompare.core.io import OutputLock, inside, read_json, replace_folder, safe_name, write_json
+from aecompare.core.io import (
+    OutputLock,
+    arrays_bytes,
+    atomic_write_bytes,
+    inside,
+    read_arrays,
+    read_json,
+    replace_folder,
+    safe_name,
+    write_json,
+)
 from aecompare.data.sources import load_dataset
 from aecompare.errors import ConfigError
 from aecompare.runs.folder import EXPERIMENT, PARTIAL, clean_partials, settings_diff
@@ -74,7 +84,7 @@ def _write_variant(folder: Path, name: str, label: str, settings: dict[str, Any]
     arrays, summary = train()
     partial = target.with_name(f".{target.name}{PARTIAL}0")
     partial.mkdir(parents=True)
-    np.savez_compressed(partial / OUTCOMES, **arrays)
+    atomic_write_bytes(partial / OUTCOMES, arrays_bytes(arrays, compressed=True))
     write_json(partial / SUMMARY, {"label": label, "settings": settings, **summary})  # last: marks it finished
     replace_folder(partial, target)
 
@@ -115,6 +125,5 @@ def read_study(folder: Path) -> dict[str, tuple[dict[str, Any], dict[str, np.nda
     found = {}
     for name in order:
         if (folder / name / SUMMARY).exists():
-            with np.load(folder / name / OUTCOMES, allow_pickle=False) as f:
-                found[name] = (read_json(folder / name / SUMMARY), {k: f[k] for k in f.files})
+            found[name] = (read_json(folder / name / SUMMARY), read_arrays(folder / name / OUTCOMES))
     return found
