@@ -22,6 +22,7 @@ from aecompare.models import Autoencoder
 from aecompare.train.losses import gaussian_nll, per_sample_loss
 
 POSTPROCESSES = ("none", "heaviside")
+MAX_SAMPLES = 10_000  # posterior draws of a sampling score
 
 
 def heaviside(recon: torch.Tensor) -> torch.Tensor:

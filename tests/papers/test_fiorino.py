@@ -41,7 +41,7 @@ def test_fiorino_fraud_runs_on_a_file_of_the_real_schema(tmp_path: Path) -> None
 
 def test_tabular_spec_compares_three_scorings_on_six_tables() -> None:
     spec = load_spec("tabular")
-    assert [(m.label, spec.score_of(m)) for m in spec.models][:3] == [
+    assert [(m.label, spec.scorer_of(m)) for m in spec.models][:3] == [
         ("AE", "mse"), ("VAE-error", "mse"), ("VAE-recprob", "reconstruction_probability")]
     assert {m.ensemble for m in spec.models[3:]} == {1, 5}  # issue 15's candidates: combinations, ensembles
     assert spec.evaluation.select == "synthetic"

@@ -32,6 +32,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 ON_ERROR = ("raise", "skip")
 
 
+MAX_SIZE = 2048  # pixels a side: 3 x 2048 x 2048 is within the models' input limit
+
+
 def list_images(folder: str | Path) -> list[Path]:
     """The image files directly in ``folder``, sorted by name.
 
@@ -80,8 +83,8 @@ def read_images(paths: Sequence[Path], size: int, on_error: str = "raise", desc:
 
     if on_error not in ON_ERROR:
         raise ConfigError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 4:
-        raise ConfigError(f"image size must be an integer of at least 4 pixels, got {size!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or not 4 <= size <= MAX_SIZE:
+        raise ConfigError(f"image size must be an integer of 4 to {MAX_SIZE} pixels, got {size!r}")
     images, kept = [], []
     show = bool(desc) and len(paths) > 200 and sys.stderr.isatty()  # large folders only, and on a terminal
     for path in tqdm(paths, desc=f"decoding {desc}", unit="image", disable=not show, leave=False):

@@ -34,6 +34,10 @@ COLLAPSE_SPREAD = 0.01  # a collapsed net gives ~1e-6; healthy early training al
 DIVERGENCE_FACTOR = 1e3
 
 
+GPU_SWITCHES = ("precision", "channels_last", "cudnn_benchmark")  # TrainConfig fields no CPU run reads
+MAX_EPOCHS, MAX_BATCH, MAX_LR = 100_000, 1 << 20, 10.0  # beyond these a setting is a typo, not a plan
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train; every model in one comparison is trained the same way."""
@@ -55,11 +59,11 @@ class TrainConfig:
     cudnn_benchmark: bool = True
 
     def __post_init__(self) -> None:
-        for key in ("epochs", "batch_size"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"train.{key} must be at least 1, got {getattr(self, key)}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"train.lr must be a positive, finite number, got {self.lr}")
+        for key, most in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH)):
+            if not 1 <= getattr(self, key) <= most:
+                raise ConfigError(f"train.{key} must be 1 to {most:,}, got {getattr(self, key):,}")
+        if not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
+            raise ConfigError(f"train.lr must be a positive, finite number of at most {MAX_LR:g}, got {self.lr}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"train.weight_decay must be 0 or a positive, finite number, got {self.weight_decay}")
         resolve_device(self.device)  # an unknown or absent device fails at load time, with the valid ones

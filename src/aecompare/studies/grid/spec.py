@@ -6,6 +6,7 @@ A spec is a grid: every model x every normal-class choice of every dataset x eve
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,19 +17,21 @@ from aecompare.data.preprocessing import SCALINGS
 from aecompare.data.sources import check_source_params
 from aecompare.errors import ConfigError, unknown_name
 from aecompare.models.registry import MODELS, model_config
-from aecompare.scoring import POSTPROCESSES, score_components
+from aecompare.scoring import MAX_SAMPLES, POSTPROCESSES, score_components
 from aecompare.studies.specfile import check_keys, read_spec
 from aecompare.train import TrainConfig
 
 SELECTIONS = ("none", "synthetic")
 MAX_ENSEMBLE = 100  # trainings per run, for ensemble and restarts alike
+MAX_SEEDS = 1000  # seeds of one experiment
+MAX_SEED = 2**31 // MAX_ENSEMBLE  # restarts train seed * N + i, which must stay a valid torch seed
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
     """How runs are scored and thresholded; everything here uses normal data only."""
 
-    score: str = "mse"
+    scorer: str = "mse"  # one of scoring.SCORERS, or several joined by "+"
     threshold_percentile: float = 95.0  # of normal validation scores
     val_fraction: float = 0.2  # of normal training data, held out for early stopping and the threshold
     postprocess: str = "none"  # or "heaviside": step the sigmoid outputs' logits before scoring (binary images)
@@ -40,13 +43,13 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model of the comparison: a registry name, a label for tables, config overrides, and the score
-    (None: the experiment's). Models that differ only in their score share one training per run."""
+    """One model of the comparison: a registry name, a label for tables, config overrides, and the scorer
+    (None: the experiment's). Models that differ only in their scorer share one training per run."""
 
     name: str
     label: str
     overrides: dict[str, Any] = field(default_factory=dict)
-    score: str | None = None
+    scorer: str | None = None
     ensemble: int = 1  # N > 1: each run trains N seeds and scores by the mean of their standardised scores
     restarts: int = 1  # N > 1: each run trains N seeds and keeps the one with the lowest validation loss
 
@@ -123,9 +126,9 @@ class ExperimentSpec:
         """The training settings for runs on ``dataset``."""
         return from_dict(TrainConfig, {**self.train, **dataset.train}, f"{self.name}: train")
 
-    def score_of(self, model: ModelSpec) -> str:
+    def scorer_of(self, model: ModelSpec) -> str:
         """The scorer of ``model``'s runs: its own, else the experiment's."""
-        return model.score or self.evaluation.score
+        return model.scorer or self.evaluation.scorer
 
     def model_overrides(self, model: ModelSpec, dataset: DatasetSpec) -> dict[str, Any]:
         """Model config overrides for ``model`` on ``dataset``: shared, then dataset, then model's own."""
@@ -174,9 +177,12 @@ def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
     seeds_raw = raw.get("seeds", 1)
     if isinstance(seeds_raw, bool) or not isinstance(seeds_raw, (int, list)):
         raise ConfigError(f"{where}: seeds must be a count or a list of integers, got {seeds_raw!r}")
+    count = seeds_raw if isinstance(seeds_raw, int) else len(seeds_raw)
+    if not 1 <= count <= MAX_SEEDS:  # before range(): a count of 10**9 would fill the memory
+        raise ConfigError(f"{where}: seeds must be 1 to {MAX_SEEDS} seeds, got {count:,}")
     seeds = tuple(range(seeds_raw)) if isinstance(seeds_raw, int) else tuple(seeds_raw)
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise ConfigError(f"{where}: seeds must be a positive count or a list of non-negative integers")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < MAX_SEED for s in seeds):
+        raise ConfigError(f"{where}: seeds must be a count or a list of integers from 0 to {MAX_SEED - 1}")
 
     for section in ("model", "train", "published"):
         if not isinstance(raw.get(section, {}), dict):
@@ -195,11 +201,12 @@ def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
     if len(set(keys)) != len(keys):
         raise ConfigError(f"{where}: datasets must have distinct names, got {keys}; give each a 'label'")
     check_distinct_names({k: safe_name(k, f"{where}: dataset label") for k in keys}, "dataset label")
-    evaluation = from_dict(EvaluationConfig, raw.get("evaluation"), f"{where}: evaluation")
-    for method in {evaluation.score, *(m.score for m in models if m.score)}:
+    evaluation = from_dict(EvaluationConfig, _renamed_score(raw.get("evaluation"), f"{where}: evaluation"),
+                           f"{where}: evaluation")
+    for method in {evaluation.scorer, *(m.scorer for m in models if m.scorer)}:
         score_components(method)
-    if evaluation.n_samples < 1:
-        raise ConfigError(f"{where}: evaluation.n_samples must be at least 1, got {evaluation.n_samples}")
+    if not 1 <= evaluation.n_samples <= MAX_SAMPLES:
+        raise ConfigError(f"{where}: evaluation.n_samples must be 1 to {MAX_SAMPLES}, got {evaluation.n_samples}")
     if evaluation.select not in SELECTIONS:
         raise unknown_name("evaluation.select", evaluation.select, SELECTIONS)
     if evaluation.postprocess not in POSTPROCESSES:
@@ -257,16 +264,28 @@ def _parse_model(entry: Any, where: str) -> ModelSpec:
     name = entry["name"]
     if name not in MODELS:
         raise unknown_name("model", name, MODELS)
-    overrides = {k: v for k, v in entry.items() if k not in ("name", "label", "score", "ensemble", "restarts")}
-    score = entry.get("score")
-    if score is not None and not isinstance(score, str):
-        raise ConfigError(f"{where}: score must be a scorer's name, got {score!r}")
+    entry = _renamed_score(entry, where)
+    overrides = {k: v for k, v in entry.items() if k not in ("name", "label", "scorer", "ensemble", "restarts")}
+    scorer = entry.get("scorer")
+    if scorer is not None and not isinstance(scorer, str):
+        raise ConfigError(f"{where}: scorer must be a scorer's name, got {scorer!r}")
     ensemble, restarts = (_trainings(entry, key, where) for key in ("ensemble", "restarts"))
     if ensemble > 1 and restarts > 1:
         raise ConfigError(f"{where}: a model has either ensemble (the mean of N trainings) or restarts (the best of "
                           f"N by validation loss), not both")
-    return ModelSpec(name=name, label=str(entry.get("label", name)), overrides=overrides, score=score,
+    return ModelSpec(name=name, label=str(entry.get("label", name)), overrides=overrides, scorer=scorer,
                      ensemble=ensemble, restarts=restarts)
+
+
+def _renamed_score(entry: Any, where: str) -> Any:
+    """``entry`` with the key ``score`` (aecompare 0.2's name) as ``scorer``, and a warning saying so."""
+    if not isinstance(entry, dict) or "score" not in entry:
+        return entry
+    if "scorer" in entry:
+        raise ConfigError(f"{where}: give scorer only (score is its old name)")
+    warnings.warn(f"{where}: 'score' is now 'scorer'; the old name stops working in the next major version",
+                  FutureWarning, stacklevel=2)
+    return {("scorer" if k == "score" else k): v for k, v in entry.items()}
 
 
 def _trainings(entry: dict[str, Any], key: str, where: str) -> int:
@@ -308,7 +327,7 @@ def spec_to_dict(spec: ExperimentSpec) -> dict[str, Any]:
     """A spec as plain values (for the run folder's record of what ran)."""
     d = dataclasses.asdict(spec)
     d["seeds"] = list(spec.seeds)
-    d["models"] = [{"name": m.name, "label": m.label, **m.overrides, **({"score": m.score} if m.score else {}),
+    d["models"] = [{"name": m.name, "label": m.label, **m.overrides, **({"scorer": m.scorer} if m.scorer else {}),
                     **({"ensemble": m.ensemble} if m.ensemble > 1 else {}),
                     **({"restarts": m.restarts} if m.restarts > 1 else {})} for m in spec.models]
     return d
