@@ -28,8 +28,13 @@ run: install
 test: install-test
 	$(VENV)/bin/python -m pytest -q
 
+# The house rules: lint, formatting, the layers (pyproject's import-linter contract), and no function of 60 lines.
+LINTED := src tests benchmarks tools
 lint: install-test
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/python tools/function_length.py $(LINTED)
 
 bench: install
 	$(VENV)/bin/python benchmarks/quick_comparison.py

@@ -344,7 +344,7 @@ FAULTS: list[Fault] = [
     Fault("output path is a file", "environment", output_is_a_file),
     Fault("seeds=1000000000", "size", _expect(_quick("seeds=1000000000"), "seeds must be 1 to 1000 seeds")),
     Fault("latent_dim 10**7", "size", _expect(_quick("model.latent_dim=10000000"), "latent_dim must be at most")),
-    Fault("lr 1e6", "size", _expect(_quick("train.lr=1e6"), "train.lr must be a positive, finite number of at")),
+    Fault("lr 1e15", "size", _expect(_quick("train.lr=1e15"), "train.lr must be a positive, finite number of at")),
     Fault("n_samples 10**9", "size", _expect(_quick("evaluation.n_samples=1000000000"),
                                              "evaluation.n_samples must be 1 to")),
     Fault("table rewritten between runs", "data", _scores_changed),

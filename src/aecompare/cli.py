@@ -287,7 +287,7 @@ def _print_summary(folder: Path, model_order: list[str]) -> None:
 
     import numpy as np
 
-    from aecompare.studies.grid.run import collect_results
+    from aecompare.studies.grid.results import collect_results
 
     cells: dict[tuple[str, str], list[float]] = defaultdict(list)
     failed: dict[tuple[str, str], int] = defaultdict(int)

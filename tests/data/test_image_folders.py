@@ -109,7 +109,7 @@ def test_missing_or_empty_folder_and_bad_size_are_named(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match="no image files"):
         list_images(tmp_path)
     write_images(tmp_path, n=1)
-    with pytest.raises(ConfigError, match="at least 4 pixels"):
+    with pytest.raises(ConfigError, match="image size must be an integer of 4 to 2048 pixels"):
         read_images(list_images(tmp_path), 2)[0]
 
 

@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-import aecompare.studies.grid.run as runner
+import aecompare.studies.grid.train as grid_train
 from aecompare import Detector
 from aecompare.core.io import OutputLock
 from aecompare.data import Dataset, load_dataset, one_class_split
 from aecompare.errors import ConfigError, DataError
 from aecompare.runs import folder as run_folder
 from aecompare.runs.folder import read_scores, settings_diff, settings_hash
-from aecompare.studies.grid.run import expand_runs, run_experiment
+from aecompare.studies.grid.plan import expand_runs
+from aecompare.studies.grid.run import run_experiment
 from aecompare.studies.grid.spec import parse_spec
 from conftest import run_cli
 
@@ -58,8 +59,8 @@ def test_changed_settings_are_refused_naming_the_difference(tmp_path: Path, monk
     assert run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1"])[0] == 0
     stamps = {p: p.stat().st_mtime_ns for p in (out / "small").glob("*/*/*/*/metrics.json")}
     trained: list = []
-    original = runner.train_group
-    monkeypatch.setattr(runner, "train_group", lambda spec, runs, *a: trained.extend(runs) or original(spec, runs, *a))
+    original = grid_train.train_group
+    monkeypatch.setattr(grid_train, "train_group", lambda spec, runs, *a: trained.extend(runs) or original(spec, runs, *a))
 
     code, _, err = run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1",
                             "--set", "train.epochs=3", "--set", "model.latent_dim=3"])

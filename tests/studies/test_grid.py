@@ -14,12 +14,15 @@ import torch
 
 import aecompare.fitting as fitting
 import aecompare.runs.folder as run_folder
-import aecompare.studies.grid.run as runner
+import aecompare.studies.grid.train as grid_train
 from aecompare.data import load_dataset
 from aecompare.errors import ConfigError, DataNotFoundError
 from aecompare.runs.folder import write_files
-from aecompare.studies.grid.run import RESULT_COLUMNS, Run, run_experiment, train_group
+from aecompare.studies.grid.plan import Run
+from aecompare.studies.grid.results import RESULT_COLUMNS
+from aecompare.studies.grid.run import run_experiment
 from aecompare.studies.grid.spec import load_spec, parse_spec
+from aecompare.studies.grid.train import train_group
 from aecompare.studies.specfile import builtin_specs
 from conftest import run_cli
 
@@ -71,7 +74,8 @@ def test_top_level_train_override_beats_a_dataset_setting() -> None:
     ({"evaluation": {"score": "psnr"}},
      "unknown score 'psnr'; choose one of: kl, latent_knn, latent_mahalanobis, loss, mae, mse, "
      "reconstruction_probability, ssim"),
-    ({"seeds": 0}, "seeds must be a positive count"),
+    ({"seeds": 0}, "seeds must be 1 to 1000 seeds, got 0"),
+    ({"seeds": 10**9}, "seeds must be 1 to 1000 seeds, got 1,000,000,000"),
     ({"models": ["ae", "ae"]}, "model labels must be unique"),
 ])
 def test_bad_specs_name_the_problem(tmp_path: Path, change: dict, message: str) -> None:
@@ -126,8 +130,8 @@ def test_runner_resumes_and_ignores_unfinished_folders(tiny_spec, tmp_path: Path
     (unfinished.parent / ".seed-0.partial-999").mkdir()
 
     executed: list[Run] = []
-    original = runner.train_group
-    monkeypatch.setattr(runner, "train_group",
+    original = grid_train.train_group
+    monkeypatch.setattr(grid_train, "train_group",
                         lambda spec, runs, *a: executed.extend(runs) or original(spec, runs, *a))
     run_experiment(tiny_spec, tmp_path, progress=False, workers=1)
     assert [(r.model.label, r.normal) for r in executed] == [("vae-b2", ("0",))]
@@ -254,7 +258,8 @@ def test_bad_published_numbers_are_named(change: str, message: str) -> None:
 
 
 def test_pixel_auroc_scores_error_maps_against_known_masks_only(monkeypatch) -> None:
-    from aecompare.studies.grid import run as runner
+    from aecompare.studies.grid import evaluate
+    from aecompare.studies.grid.evaluate import pixel_level_auroc
 
     masks = np.zeros((3, 4, 4), dtype=np.float32)
     masks[1, :2, :2] = 1.0  # a defect in image 1
@@ -262,9 +267,9 @@ def test_pixel_auroc_scores_error_maps_against_known_masks_only(monkeypatch) -> 
     x = torch.zeros(3, 3, 4, 4)
     x[1, :, :2, :2] = 1.0  # the error map equals the defect in image 1...
     x[2] = 5.0  # ...and image 2, whose mask is unknown, would ruin the score if it counted
-    monkeypatch.setattr(runner, "error_map", lambda model, images: images.pow(2))  # (N, C, H, W)
-    assert runner.pixel_level_auroc(None, x, masks) == 1.0
-    assert runner.pixel_level_auroc(None, x, np.zeros((3, 4, 4), dtype=np.float32)) is None  # no defect pixel
+    monkeypatch.setattr(evaluate, "error_map", lambda model, images: images.pow(2))  # (N, C, H, W)
+    assert pixel_level_auroc(None, x, masks) == 1.0
+    assert pixel_level_auroc(None, x, np.zeros((3, 4, 4), dtype=np.float32)) is None  # no defect pixel
 
 
 def test_latent_scores_in_a_grid_use_the_runs_training_codes(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aecompare.studies.grid.run import collect_results, run_experiment
+from aecompare.studies.grid.results import collect_results
+from aecompare.studies.grid.run import run_experiment
 from aecompare.studies.grid.spec import parse_spec
 
 

@@ -65,7 +65,7 @@ def test_nan_loss_stops_training_with_the_epoch_and_a_hint(digits_split) -> None
 
 
 def test_train_config_rejects_bad_values() -> None:
-    with pytest.raises(ConfigError, match="train.epochs must be at least 1"):
+    with pytest.raises(ConfigError, match="train.epochs must be 1 to 100,000, got 0"):
         TrainConfig(epochs=0)
     with pytest.raises(ConfigError, match="train.lr must be a positive, finite number"):
         TrainConfig(lr=-1.0)

@@ -35,7 +35,7 @@ DIVERGENCE_FACTOR = 1e3
 
 
 GPU_SWITCHES = ("precision", "channels_last", "cudnn_benchmark")  # TrainConfig fields no CPU run reads
-MAX_EPOCHS, MAX_BATCH, MAX_LR = 100_000, 1 << 20, 10.0  # beyond these a setting is a typo, not a plan
+MAX_EPOCHS, MAX_BATCH, MAX_LR = 100_000, 1 << 20, 1e12  # beyond these a setting is a typo, not a plan
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from aecompare.report.document import FIGURES, Block
 from aecompare.report.tables import fmt, mean_std, model_notes
 from aecompare.runs import folder as run_folder
 from aecompare.scoring import pixel_map
-from aecompare.studies.grid.run import collect_results, write_results
+from aecompare.studies.grid.results import collect_results, write_results
 from aecompare.studies.grid.selection import recommendations, weak_lead
 from aecompare.version import __version__
 

@@ -1,0 +1,81 @@
+"""Training the grid: groups of runs sent to an executor (the local pool or Ray), each group trained once and
+returned as run-folder files, which the driver writes as they arrive."""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from aecompare.data import Dataset, load_dataset, one_class_split
+from aecompare.fitting import (
+    train_model,
+)
+from aecompare.runs import folder as run_folder
+from aecompare.runs.executors import ExecutorOptions, require_ray, run_tasks
+from aecompare.studies.grid.evaluate import evaluate_ensemble, evaluate_run, run_extras
+from aecompare.studies.grid.plan import Run, fit_settings, group_by_training, member_seed, run_name
+from aecompare.studies.grid.spec import ExperimentSpec
+from aecompare.train.distributed import is_main
+
+
+def execute_grid(spec: ExperimentSpec, todo: list[Run], datasets: dict[str, Dataset], folder: Path,
+                 data_dir: str | Path | None, progress: bool | None, executor: ExecutorOptions) -> None:
+    """Train ``todo`` where ``executor`` says and write each run folder here, under the lock, as it arrives."""
+    show = sys.stderr.isatty() if progress is None else progress
+    groups = list(group_by_training(spec, todo).values())
+    _DATASETS.update(datasets)  # in-process runs use the driver's copy
+    if executor.kind == "ray":
+        ray = require_ray()
+        refs = {key: ray.put(data) for key, data in datasets.items()} if groups else {}  # no shared filesystem
+        tasks = [(spec, group, refs[group[0].dataset.key], None) for group in groups]
+    else:
+        tasks = [(spec, group, group[0].dataset.key, data_dir) for group in groups]
+    with tqdm(total=len(todo), desc=spec.name, unit="run", disable=not show) as bar:
+        def write(_: int, files: list[tuple[str, dict[str, bytes]]]) -> None:
+            for relative, contents in files:
+                if is_main():
+                    run_folder.write_files(folder, Path(relative), contents)
+            bar.update(len(files))
+
+        run_tasks(train_group, tasks, write, executor, init=partial(_load_datasets, spec, data_dir))
+
+
+_DATASETS: dict[str, Dataset] = {}  # this process's loaded datasets, by key
+
+
+def _load_datasets(spec: ExperimentSpec, data_dir: str | Path | None) -> None:
+    for d in spec.datasets:  # a worker process loads each dataset once, not once per run
+        if d.key not in _DATASETS:
+            _DATASETS[d.key] = load_dataset(d.name, data_dir, **d.params)
+
+
+def train_group(spec: ExperimentSpec, runs: list[Run], dataset: Dataset | str,
+                data_dir: str | Path | None) -> list[tuple[str, dict[str, bytes]]]:
+    """A task: train once for ``runs`` (which differ only in their scorer) and return each run folder's files
+    (relative folder, {name: bytes}).
+
+    ``dataset`` is the data itself (sent by the driver) or its key in this process's cache.
+    """
+    if isinstance(dataset, str):
+        _load_datasets(spec, data_dir)
+        dataset = _DATASETS[dataset]
+    first = runs[0]
+    split = one_class_split(dataset, first.normal, val_fraction=spec.evaluation.val_fraction, seed=first.seed)
+    settings = fit_settings(spec, first, split)
+    seeds = [member_seed(first, i) for i in range(first.model.ensemble)] if first.model.ensemble > 1 else [first.seed]
+    trainings = [train_model(split.x_train, split.x_val, settings, seed=seed, transform=dataset.transform,
+                             feature_names=dataset.feature_names,
+                             name=run_name(first) + (f" / member seed {seed}" if len(seeds) > 1 else ""))
+                 for seed in seeds]
+    x_test = torch.from_numpy(trainings[0].scaler.transform(split.x_test))  # members share the scaler
+    extras = [run_extras(t, split, x_test, dataset.kind == "image") for t in trainings]
+    files = []
+    for run in runs:
+        members = [evaluate_run(spec, run, split, t, x_test, e) for t, e in zip(trainings, extras)]
+        record = members[0] if len(members) == 1 else evaluate_ensemble(spec, run, split, members, trainings)
+        files.append((run.relative_dir.as_posix(), run_folder.run_files(record)))
+    return files
