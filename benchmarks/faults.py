@@ -53,14 +53,20 @@ def main() -> None:
         clean += ok
         rows.append(f"| {fault.kind} | {fault.name} | {'clean error' if ok else 'NOT CLEAN: ' + why} |")
         print(rows[-1], flush=True)
-    lines = [f"## Fault matrix (issue 13), {dt.date.today().isoformat()}", "",
-             "- Command: `python benchmarks/faults.py` (each case of `tests/fault_cases.py` as a fresh "
-             "`python -m aecompare` process)",
-             f"- Machine: {machine()}",
-             f"- **{clean} of {len(FAULTS)} cases gave a clean error** (exit 2, one line naming the file or "
-             "setting, no traceback, no output) and none changed the finished experiment beside it; "
-             f"{time.perf_counter() - start:.0f} s in all", "",
-             "| kind | case | outcome |", "|---|---|---|", *rows]
+    lines = [
+        f"## Fault matrix (issue 13), {dt.date.today().isoformat()}",
+        "",
+        "- Command: `python benchmarks/faults.py` (each case of `tests/fault_cases.py` as a fresh "
+        "`python -m aecompare` process)",
+        f"- Machine: {machine()}",
+        f"- **{clean} of {len(FAULTS)} cases gave a clean error** (exit 2, one line naming the file or "
+        "setting, no traceback, no output) and none changed the finished experiment beside it; "
+        f"{time.perf_counter() - start:.0f} s in all",
+        "",
+        "| kind | case | outcome |",
+        "|---|---|---|",
+        *rows,
+    ]
     publish("\n".join(lines) + "\n", args.append)
 
 

@@ -38,8 +38,15 @@ def main() -> None:
     torch.manual_seed(0)
     x = torch.randn(ROWS, FEATURES)
     model = build_model("fiorino-vae", (FEATURES,))
-    config = TrainConfig(epochs=args.epochs, batch_size=128, lr=1e-3, optimizer="nadam", lr_patience=0,
-                         early_stopping_patience=0, device=args.device)
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=128,
+        lr=1e-3,
+        optimizer="nadam",
+        lr_patience=0,
+        early_stopping_patience=0,
+        device=args.device,
+    )
     result = fit(model, x, None, config, progress=False)
     # each epoch's time from the loop's own clock is not kept; the mean over epochs is train_seconds / epochs
     per_epoch = result.train_seconds / len(result.history)
@@ -59,8 +66,10 @@ def main() -> None:
     print(f"Command: `python benchmarks/fiorino_speed.py {' '.join(sys.argv[1:])}`  ")
     print(f"Machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {device}\n")
     print("| what | seconds |\n|---|---|")
-    print(f"| one training epoch, {ROWS:,} x {FEATURES} rows, batch 128 ({steps} NAdam steps), mean of "
-          f"{len(result.history)} | {per_epoch:.2f} |")
+    print(
+        f"| one training epoch, {ROWS:,} x {FEATURES} rows, batch 128 ({steps} NAdam steps), mean of "
+        f"{len(result.history)} | {per_epoch:.2f} |"
+    )
     print(f"| reconstruction probability, L = {args.samples}, all {ROWS:,} rows | {recprob:.2f} |")
     print(f"| reconstruction error (MSE), all rows | {mse:.2f} |")
 

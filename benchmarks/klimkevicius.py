@@ -45,8 +45,9 @@ def main() -> None:
     print("| model | train s | epochs run (best) | collapsed |\n|---|---|---|---|")
     for run in sorted(folder.glob("*/*/normal-*/seed-*/metrics.json")):
         m = json.loads(run.read_text())
-        print(f"| {run.parts[-4]} | {m['train_seconds']:.1f} | {m['epochs_run']} ({m['best_epoch']}) | "
-              f"{m['collapsed']} |")
+        print(
+            f"| {run.parts[-4]} | {m['train_seconds']:.1f} | {m['epochs_run']} ({m['best_epoch']}) | {m['collapsed']} |"
+        )
     print("\nOurs (paper) per defect kind, at the threshold from the validation normals:\n")
     header = " | ".join(f"{m} {title}" for m in models for _, title in METRICS)
     print(f"| defects | {header} |\n|---|" + "---|" * (len(models) * len(METRICS)))

@@ -37,16 +37,28 @@ def machine() -> str:
     except OSError:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{os.cpu_count()} CPU cores ({cpu}), {gpu}; Python {platform.python_version()}, "
-            f"torch {torch.__version__}, {platform.system()}")
+    return (
+        f"{os.cpu_count()} CPU cores ({cpu}), {gpu}; Python {platform.python_version()}, "
+        f"torch {torch.__version__}, {platform.system()}"
+    )
 
 
-def run_timed(experiment: str, output: str, overrides: list[str], workers: int | None = None,
-              seeds: int | None = None) -> float:
+def run_timed(
+    experiment: str, output: str, overrides: list[str], workers: int | None = None, seeds: int | None = None
+) -> float:
     """Run ``aecompare run EXPERIMENT`` in a fresh process into ``output`` (finished runs there are resumed);
     return its wall time in seconds."""
-    command = [sys.executable, "-m", "aecompare", "run", experiment, "--output", output, "--quiet",
-               *[f"--set={s}" for s in overrides]]
+    command = [
+        sys.executable,
+        "-m",
+        "aecompare",
+        "run",
+        experiment,
+        "--output",
+        output,
+        "--quiet",
+        *[f"--set={s}" for s in overrides],
+    ]
     command += ["--workers", str(workers)] if workers else []
     command += ["--seeds", str(seeds)] if seeds else []
     start = time.perf_counter()
@@ -96,8 +108,10 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for (dataset, model), values in auroc.items():
-        lines.append(f"| {dataset} | {model} | {np.mean(values):.4f} | {len(values)} | "
-                     f"{np.mean(seconds[(dataset, model)]):.2f} |")
+        lines.append(
+            f"| {dataset} | {model} | {np.mean(values):.4f} | {len(values)} | "
+            f"{np.mean(seconds[(dataset, model)]):.2f} |"
+        )
     publish("\n".join(lines) + "\n", args.append)
 
 

@@ -52,9 +52,11 @@ def main() -> None:
     for m in models:
         mine = [r for r in pooled if r["model"] == m]
         per_epoch = [float(r["train_seconds"]) / int(r["epochs_run"]) for r in mine]
-        print(f"| {m} | {np.mean(per_epoch):.2f} ± {np.std(per_epoch):.2f} | "
-              f"{np.mean([float(r['train_seconds']) for r in mine]):.1f} | "
-              f"{np.mean([int(r['epochs_run']) for r in mine]):.1f} |")
+        print(
+            f"| {m} | {np.mean(per_epoch):.2f} ± {np.std(per_epoch):.2f} | "
+            f"{np.mean([float(r['train_seconds']) for r in mine]):.1f} | "
+            f"{np.mean([int(r['epochs_run']) for r in mine]):.1f} |"
+        )
     print()
     published = spec.get("published") or {}
     normals = sorted({r["normal"] for r in pooled})
@@ -75,14 +77,20 @@ def _paper_table(rows: list[dict[str, str]], models: list[str], published: dict)
     per_seed_means: dict[str, list[float]] = defaultdict(list)
     for m in models:
         for s in seeds:
-            per_seed_means[m].append(np.mean([float(r["auroc"]) for r in mine
-                                              if r["model"] == m and r["seed"] == s and r["group"] in groups]))
+            per_seed_means[m].append(
+                np.mean(
+                    [float(r["auroc"]) for r in mine if r["model"] == m and r["seed"] == s and r["group"] in groups]
+                )
+            )
     for g in [*groups, "mean"]:
         cells = []
         for m in models:
             paper = published["auroc"][m]
-            ours = (per_seed_means[m] if g == "mean" else
-                    [float(r["auroc"]) for r in mine if r["model"] == m and r["group"] == g])
+            ours = (
+                per_seed_means[m]
+                if g == "mean"
+                else [float(r["auroc"]) for r in mine if r["model"] == m and r["group"] == g]
+            )
             ref = float(np.mean(list(paper.values()))) if g == "mean" else paper[g]
             ok = "✓" if np.mean(ours) >= ref - TOLERANCE else "✗"
             cells.append(f"{np.mean(ours):.4f} ± {np.std(ours):.4f} | {ref:.4f} | {np.mean(ours) - ref:+.4f} {ok}")

@@ -41,7 +41,8 @@ def main() -> None:
         half = len(fake) // 2
         real = next(r["auroc"] for r in run_folder.read_metrics(run_dir)["rows"] if r["group"] == POOLED)
         runs[run_dir.parts[-4]][run_dir.parts[-3]].append(
-            [_auroc(normal, fake), _auroc(normal, fake[:half]), _auroc(normal, fake[half:]), real])
+            [_auroc(normal, fake), _auroc(normal, fake[:half]), _auroc(normal, fake[half:]), real]
+        )
     print("| table | " + " | ".join(f"{k}: rho, pick (real AUROC)" for k in KINDS) + " |")
     print("|---|" + "---|" * len(KINDS))
     picked = defaultdict(list)
@@ -54,8 +55,10 @@ def main() -> None:
             picked[kind].append(means[pick, 3])
             cells.append(f"{spearmanr(means[:, k], means[:, 3])[0]:+.2f}, {names[pick]} ({means[pick, 3]:.3f})")
         print(f"| {table} | " + " | ".join(cells) + " |")
-    print("\nMean real AUROC of the recommendation by kind: "
-          + ", ".join(f"{kind} {np.mean(v):.4f}" for kind, v in picked.items()))
+    print(
+        "\nMean real AUROC of the recommendation by kind: "
+        + ", ".join(f"{kind} {np.mean(v):.4f}" for kind, v in picked.items())
+    )
 
 
 def _auroc(normal: np.ndarray, fake: np.ndarray) -> float:

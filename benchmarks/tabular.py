@@ -42,8 +42,11 @@ def main() -> None:
         for metric in ("auroc", "auprc"):
             cells[(r["dataset"], r["model"], metric)].append(float(r[metric]))
     tables = list(dict.fromkeys(r["dataset"] for r in pooled))
-    collapsed = [f"{p.parts[-4]}/{p.parts[-3]}/{p.parts[-1]}" for p in sorted(folder.glob("*/*/normal-*/seed-*"))
-                 if (p / "metrics.json").exists() and json.loads((p / "metrics.json").read_text())["collapsed"]]
+    collapsed = [
+        f"{p.parts[-4]}/{p.parts[-3]}/{p.parts[-1]}"
+        for p in sorted(folder.glob("*/*/normal-*/seed-*"))
+        if (p / "metrics.json").exists() and json.loads((p / "metrics.json").read_text())["collapsed"]
+    ]
 
     print(f"### `{args.experiment}` ({args.seeds} seeds) — {dt.date.today().isoformat()}\n")
     print(f"Command: `python benchmarks/tabular.py {' '.join(sys.argv[1:])}`  ")
@@ -56,8 +59,9 @@ def main() -> None:
             print(f"| {t} | " + " | ".join(_cell(cells[(t, m, metric)]) for m in models) + " |")
         means = [np.mean([np.mean(cells[(t, m, metric)]) for t in tables]) for m in models]
         print("| **mean over tables** | " + " | ".join(f"{v:.3f}" for v in means) + " |\n")
-    print(f"Runs whose model collapsed to the mean (output spread < 1% of the inputs'): "
-          f"{', '.join(collapsed) or 'none'}.")
+    print(
+        f"Runs whose model collapsed to the mean (output spread < 1% of the inputs'): {', '.join(collapsed) or 'none'}."
+    )
 
 
 def _cell(values: list[float]) -> str:

@@ -32,8 +32,10 @@ def main() -> None:
             by_model[history_file.parts[-4]].append((best["val_loss"], bool(metrics["collapsed"]), best["epoch"]))
         for model, runs in by_model.items():
             losses, collapsed, epochs = zip(*runs)
-            print(f"| {folder.name} | {model} | {len(runs)} | {np.mean(losses):.4f} | {sum(collapsed)} | "
-                  f"{np.mean(epochs):.1f} |")
+            print(
+                f"| {folder.name} | {model} | {len(runs)} | {np.mean(losses):.4f} | {sum(collapsed)} | "
+                f"{np.mean(epochs):.1f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -43,13 +43,15 @@ def main() -> None:
     parser.add_argument("--output", default="bench-runs")
     parser.add_argument("--workers", type=int)
     parser.add_argument("--metric", default="auroc", choices=("auroc", "auprc"))
-    parser.add_argument("--group", default="all", help="anomaly group scored ('all': pooled; 'classes': mean "
-                                                       "over the groups)")
+    parser.add_argument(
+        "--group", default="all", help="anomaly group scored ('all': pooled; 'classes': mean over the groups)"
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
 
-    wall = run_timed(args.experiment, args.output, [*args.overrides, "evaluation.select=synthetic"], args.workers,
-                     args.seeds)
+    wall = run_timed(
+        args.experiment, args.output, [*args.overrides, "evaluation.select=synthetic"], args.workers, args.seeds
+    )
     folder = Path(args.output) / load_spec(args.experiment).name  # a user's file may name another folder
     spec = json.loads((folder / "experiment.json").read_text())
     models = [m["label"] for m in spec["models"]]
@@ -82,21 +84,31 @@ def _candidates(rows: list[dict], models: list[str], metric: str, group: str) ->
     scored = [r for r in rows if r["group"] == group]
     units = list(dict.fromkeys((r["dataset"], r["normal"]) for r in scored))
     seeds = sorted({r["seed"] for r in scored}, key=int)
-    print(f"{metric.upper()} ({'mean over the anomaly groups' if group == CLASSES else f'group {group}'}), mean "
-          f"over {len(units)} unit(s) (dataset x normal class), each a mean over {len(seeds)} seed(s); ± is the "
-          "std over seeds of the mean over units:\n")
+    print(
+        f"{metric.upper()} ({'mean over the anomaly groups' if group == CLASSES else f'group {group}'}), mean "
+        f"over {len(units)} unit(s) (dataset x normal class), each a mean over {len(seeds)} seed(s); ± is the "
+        "std over seeds of the mean over units:\n"
+    )
     print("| candidate | mean | collapsed runs | diverged runs | train s per run |\n|---|---|---|---|---|")
     for m in models:
         mine = [r for r in scored if r["model"] == m and r["diverged"] != "True"]
-        per_seed = [np.mean([float(r[metric]) for r in mine if r["seed"] == s]) for s in seeds
-                    if any(r["seed"] == s for r in mine)]
-        per_unit = [np.mean([float(r[metric]) for r in mine if (r["dataset"], r["normal"]) == u]) for u in units
-                    if any((r["dataset"], r["normal"]) == u for r in mine)]
+        per_seed = [
+            np.mean([float(r[metric]) for r in mine if r["seed"] == s])
+            for s in seeds
+            if any(r["seed"] == s for r in mine)
+        ]
+        per_unit = [
+            np.mean([float(r[metric]) for r in mine if (r["dataset"], r["normal"]) == u])
+            for u in units
+            if any((r["dataset"], r["normal"]) == u for r in mine)
+        ]
         runs = [r for r in scored if r["model"] == m]
-        print(f"| {m} | {np.mean(per_unit):.4f} ± {np.std(per_seed):.4f} | "
-              f"{sum(r['collapsed'] == 'True' for r in runs)} of {len(runs)} | "
-              f"{sum(r['diverged'] == 'True' for r in runs)} | "
-              f"{np.mean([float(r['train_seconds']) for r in runs]):.1f} |")
+        print(
+            f"| {m} | {np.mean(per_unit):.4f} ± {np.std(per_seed):.4f} | "
+            f"{sum(r['collapsed'] == 'True' for r in runs)} of {len(runs)} | "
+            f"{sum(r['diverged'] == 'True' for r in runs)} | "
+            f"{np.mean([float(r['train_seconds']) for r in runs]):.1f} |"
+        )
     print()
 
 
@@ -108,8 +120,12 @@ def _members(folder: Path, rows: list[dict], models: list[str], metric: str, gro
     lines = []
     for m in models:
         runs = [r for r in rows if r["model"] == m and r["group"] == group and r["diverged"] != "True"]
-        per_run = [_member_figures(folder / run_folder.relative_dir(r["dataset"], m, r["normal"].split("+"),
-                                                                      int(r["seed"])), metric, group) for r in runs]
+        per_run = [
+            _member_figures(
+                folder / run_folder.relative_dir(r["dataset"], m, r["normal"].split("+"), int(r["seed"])), metric, group
+            )
+            for r in runs
+        ]
         if runs and all(per_run):
             units = defaultdict(list)
             for r, figures in zip(runs, per_run):
@@ -118,8 +134,10 @@ def _members(folder: Path, rows: list[dict], models: list[str], metric: str, gro
             lines.append(f"| {m} | " + " | ".join(f"{v:.4f}" for v in means) + " |")
     if lines:
         print(f"Seed ensembles against their members ({metric.upper()}, mean over units):\n")
-        print("| ensemble | itself | members' mean | member with the lowest validation loss (restarts) | best "
-              "member (oracle) |\n|---|---|---|---|---|")
+        print(
+            "| ensemble | itself | members' mean | member with the lowest validation loss (restarts) | best "
+            "member (oracle) |\n|---|---|---|---|---|"
+        )
         print("\n".join(lines) + "\n")
 
 
@@ -137,20 +155,26 @@ def _recommendation(rows: list[dict], models: list[str], metric: str, group: str
     if not chosen:
         print("No recommendation: the runs have no synthetic AUROC.\n")
         return
-    print(f"Label-free recommendation (highest synthetic AUROC, mean over seeds) and its rank by the real "
-          f"{metric.upper()}:\n")
+    print(
+        f"Label-free recommendation (highest synthetic AUROC, mean over seeds) and its rank by the real "
+        f"{metric.upper()}:\n"
+    )
     print("| dataset | normal | recommended | synthetic AUROC | lead over the next | real | rank | best (real) |")
     print("|---|---|---|---|---|---|---|---|")
     for c in chosen:
         spread = "" if c["synthetic_std"] is None else f" ± {c['synthetic_std']:.3f}"
         lead = "–" if c["lead"] is None else f"{c['lead']:+.3f} ({c['runner_up']}){'*' if weak_lead(c) else ''}"
-        print(f"| {c['dataset']} | {c['normal']} | {c['recommended']} | {c['synthetic_auroc']:.3f}{spread} | {lead} | "
-              f"{c['auroc']:.4f} | {c['rank']} of {c['candidates']} | {c['best']} ({c['best_auroc']:.4f}) |")
-    print(f"\nRecommendation: mean real {metric.upper()} **{np.mean([c['auroc'] for c in chosen]):.4f}** over "
-          f"{len(chosen)} unit(s), mean rank {np.mean([c['rank'] for c in chosen]):.2f} of "
-          f"{chosen[0]['candidates']}; the best candidate per unit (an oracle) "
-          f"{np.mean([c['best_auroc'] for c in chosen]):.4f}; {sum(map(weak_lead, chosen))} of {len(chosen)} "
-          "recommendation(s) lead the next candidate by less than their synthetic AUROC's std over seeds (*).\n")
+        print(
+            f"| {c['dataset']} | {c['normal']} | {c['recommended']} | {c['synthetic_auroc']:.3f}{spread} | {lead} | "
+            f"{c['auroc']:.4f} | {c['rank']} of {c['candidates']} | {c['best']} ({c['best_auroc']:.4f}) |"
+        )
+    print(
+        f"\nRecommendation: mean real {metric.upper()} **{np.mean([c['auroc'] for c in chosen]):.4f}** over "
+        f"{len(chosen)} unit(s), mean rank {np.mean([c['rank'] for c in chosen]):.2f} of "
+        f"{chosen[0]['candidates']}; the best candidate per unit (an oracle) "
+        f"{np.mean([c['best_auroc'] for c in chosen]):.4f}; {sum(map(weak_lead, chosen))} of {len(chosen)} "
+        "recommendation(s) lead the next candidate by less than their synthetic AUROC's std over seeds (*).\n"
+    )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,16 @@ from aecompare.cli import main
 from aecompare.data import OneClassSplit, load_dataset, one_class_split
 
 # strides and fc reset what a paper's registry entry sets, so every model shrinks to the same tiny size.
-TINY_MODEL = {"channels": (8, 16), "strides": (), "pool": (), "fc": (), "hidden": (32,), "latent_dim": 4,
-              "critic_hidden": (16,), "pretrained": False}
+TINY_MODEL = {
+    "channels": (8, 16),
+    "strides": (),
+    "pool": (),
+    "fc": (),
+    "hidden": (32,),
+    "latent_dim": 4,
+    "critic_hidden": (16,),
+    "pretrained": False,
+}
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 

@@ -36,8 +36,15 @@ class Fault:
 
 def _spec(folder: Path, datasets: list, **extra) -> Path:
     """A one-seed, two-epoch spec over ``datasets`` (JSON is YAML)."""
-    spec = {"name": "fault", "seeds": 1, "models": ["ae"], "train": {"epochs": 2},
-            "model": {"hidden": [8], "latent_dim": 2, "channels": [4], "strides": [2]}, "datasets": datasets, **extra}
+    spec = {
+        "name": "fault",
+        "seeds": 1,
+        "models": ["ae"],
+        "train": {"epochs": 2},
+        "model": {"hidden": [8], "latent_dim": 2, "channels": [4], "strides": [2]},
+        "datasets": datasets,
+        **extra,
+    }
     path = folder / "spec.yaml"
     path.write_text(json.dumps(spec))
     return path
@@ -58,8 +65,9 @@ def truncated_gz(folder: Path) -> tuple[list[str], str]:
     data = write_mnist_folder(folder / "data" / "mnist").parent
     path = data / "mnist" / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
-    return _run(folder, _spec(folder, [{"name": "mnist", "normal": [0]}]), "--data-dir", str(data)), \
-        "train-images-idx3-ubyte.gz cannot be read"
+    return _run(
+        folder, _spec(folder, [{"name": "mnist", "normal": [0]}]), "--data-dir", str(data)
+    ), "train-images-idx3-ubyte.gz cannot be read"
 
 
 def bad_crc_gz(folder: Path) -> tuple[list[str], str]:
@@ -68,8 +76,9 @@ def bad_crc_gz(folder: Path) -> tuple[list[str], str]:
     raw = bytearray(path.read_bytes())
     raw[-6] ^= 0xFF  # the CRC-32 in the gzip trailer
     path.write_bytes(bytes(raw))
-    return _run(folder, _spec(folder, [{"name": "mnist", "normal": [0]}]), "--data-dir", str(data)), \
-        "train-labels-idx1-ubyte.gz cannot be read"
+    return _run(
+        folder, _spec(folder, [{"name": "mnist", "normal": [0]}]), "--data-dir", str(data)
+    ), "train-labels-idx1-ubyte.gz cannot be read"
 
 
 def truncated_npz(folder: Path) -> tuple[list[str], str]:
@@ -117,8 +126,9 @@ def cifar_not_uint8(folder: Path) -> tuple[list[str], str]:
     batch[b"data"] = batch[b"data"].astype(np.int16) + 200  # values up to 455: a cast to uint8 would wrap
     with open(path, "wb") as f:
         pickle.dump(batch, f)
-    return _run(folder, _spec(folder, [{"name": "cifar10", "normal": [0]}]), "--data-dir", str(data)), \
-        "data_batch_1: data is int16, expected uint8 pixels 0-255 (it holds values outside 0-255)"
+    return _run(
+        folder, _spec(folder, [{"name": "cifar10", "normal": [0]}]), "--data-dir", str(data)
+    ), "data_batch_1: data is int16, expected uint8 pixels 0-255 (it holds values outside 0-255)"
 
 
 def corrupt_mask(folder: Path) -> tuple[list[str], str]:
@@ -156,6 +166,7 @@ def _tamper_json(name: str, change: Callable[[dict], object], expected: str) -> 
         change(meta)
         (run_dir / name).write_text(json.dumps(meta))
         return _score(folder, run_dir), expected
+
     return setup
 
 
@@ -166,6 +177,7 @@ def _tamper_weights(change: Callable[[dict], None], expected: str) -> Setup:
         change(tensors)
         save_file(tensors, run_dir / "model.safetensors")
         return _score(folder, run_dir), expected
+
     return setup
 
 
@@ -174,6 +186,7 @@ def _cut(name: str, expected: str, keep: int = 40) -> Setup:
         run_dir = finished_table_run(folder)
         (run_dir / name).write_bytes((run_dir / name).read_bytes()[:keep])
         return _score(folder, run_dir), expected
+
     return setup
 
 
@@ -191,20 +204,21 @@ def _first_weight(tensors: dict, value: float | None = None, shape: tuple | None
 def _quick(*sets: str, experiment: str = "quick") -> Setup:
     def setup(folder: Path) -> tuple[list[str], str]:
         return ["run", experiment, "--output", str(folder / "out"), "-q", *[f"--set={s}" for s in sets]], ""
+
     return setup
 
 
 def _expect(setup: Setup, expected: str) -> Setup:
     def wrapped(folder: Path) -> tuple[list[str], str]:
         return setup(folder)[0], expected
+
     return wrapped
 
 
 def tag_in_extends_base(folder: Path) -> tuple[list[str], str]:
     (folder / "base.yaml").write_text("name: base\nseeds: !!python/object/apply:os.system ['echo pwned']\n")
     (folder / "child.yaml").write_text("extends: base.yaml\nname: child\n")
-    return ["run", str(folder / "child.yaml"), "--output", str(folder / "out"), "-q"], \
-        "base.yaml is not valid YAML"
+    return ["run", str(folder / "child.yaml"), "--output", str(folder / "out"), "-q"], "base.yaml is not valid YAML"
 
 
 def yaml_bomb(folder: Path) -> tuple[list[str], str]:
@@ -265,11 +279,13 @@ def planted_onnx(folder: Path) -> tuple[list[str], str]:
 
 def _replace_file(name: str, make: Callable[[Path, Path], None], expected: str) -> Setup:
     """A finished run whose file ``name`` is replaced by ``make(path, folder)`` (a link, a FIFO, ...)."""
+
     def setup(folder: Path) -> tuple[list[str], str]:
         run_dir = finished_table_run(folder)
         (run_dir / name).unlink()
         make(run_dir / name, folder)
         return _score(folder, run_dir), expected
+
     return setup
 
 
@@ -311,33 +327,67 @@ FAULTS: list[Fault] = [
     Fault("CSV that is not UTF-8", "file", latin1_csv),
     Fault("CIFAR batch with int16 data outside 0-255", "file", cifar_not_uint8),
     Fault("corrupt ground-truth mask", "file", corrupt_mask),
-    Fault("model.json with an unknown key", "model", _tamper_json(
-        "model.json", lambda m: m.update(extra=1), "model.json: expected exactly the keys")),
-    Fault("model.json without its config", "model", _tamper_json(
-        "model.json", lambda m: m.pop("config"), "model.json: expected exactly the keys")),
-    Fault("model.json with a wrong type", "model", _tamper_json(
-        "model.json", lambda m: m["config"].update(latent_dim="2"), "config.latent_dim: expected an integer")),
-    Fault("model.json of another format version", "model", _tamper_json(
-        "model.json", lambda m: m.update(format_version=99), "format_version 99")),
+    Fault(
+        "model.json with an unknown key",
+        "model",
+        _tamper_json("model.json", lambda m: m.update(extra=1), "model.json: expected exactly the keys"),
+    ),
+    Fault(
+        "model.json without its config",
+        "model",
+        _tamper_json("model.json", lambda m: m.pop("config"), "model.json: expected exactly the keys"),
+    ),
+    Fault(
+        "model.json with a wrong type",
+        "model",
+        _tamper_json(
+            "model.json", lambda m: m["config"].update(latent_dim="2"), "config.latent_dim: expected an integer"
+        ),
+    ),
+    Fault(
+        "model.json of another format version",
+        "model",
+        _tamper_json("model.json", lambda m: m.update(format_version=99), "format_version 99"),
+    ),
     Fault("truncated model.safetensors", "model", _cut("model.safetensors", "is not a readable safetensors file")),
-    Fault("tensor of another shape", "model", _tamper_weights(
-        lambda t: _first_weight(t, shape=(3, 3)), "the weights belong to another model")),
+    Fault(
+        "tensor of another shape",
+        "model",
+        _tamper_weights(lambda t: _first_weight(t, shape=(3, 3)), "the weights belong to another model"),
+    ),
     Fault("NaN weight", "model", _tamper_weights(lambda t: _first_weight(t, float("nan")), "NaN or infinite")),
-    Fault("infinite threshold", "model", _tamper_json(
-        "detector.json", lambda m: m.update(threshold_=float("inf")), "threshold_ must be a finite number")),
-    Fault("scaler scale of 0", "model", _tamper_json(
-        "detector.json", lambda m: m["scaler"].update(scale=[0.0] * 4), "positive, finite scales")),
-    Fault("detector.json with an unknown key", "model", _tamper_json(
-        "detector.json", lambda m: m.update(backdoor=True), "unknown key 'backdoor'")),
+    Fault(
+        "infinite threshold",
+        "model",
+        _tamper_json(
+            "detector.json", lambda m: m.update(threshold_=float("inf")), "threshold_ must be a finite number"
+        ),
+    ),
+    Fault(
+        "scaler scale of 0",
+        "model",
+        _tamper_json("detector.json", lambda m: m["scaler"].update(scale=[0.0] * 4), "positive, finite scales"),
+    ),
+    Fault(
+        "detector.json with an unknown key",
+        "model",
+        _tamper_json("detector.json", lambda m: m.update(backdoor=True), "unknown key 'backdoor'"),
+    ),
     Fault("truncated detector.json", "model", _cut("detector.json", "detector.json is not valid JSON")),
     Fault("weight_decay negative", "value", _expect(_quick("train.weight_decay=-1"), "train.weight_decay must be")),
     Fault("lr: .inf", "value", _expect(_quick("train.lr=.inf"), "train.lr must be a positive, finite number")),
     Fault("float epochs", "value", _expect(_quick("train.epochs=2.5"), "train.epochs: expected an integer")),
     Fault("device tpu", "value", _expect(_quick("train.device=tpu"), "unknown device 'tpu'")),
-    *([Fault("device cuda without CUDA", "value", _expect(_quick("train.device=cuda"), "no usable CUDA"))]
-      if not torch.cuda.is_available() else []),
-    Fault("python tag in --set", "value", _expect(
-        _quick("seeds=!!python/object/apply:os.system ['echo pwned']"), "tags such as !!python")),
+    *(
+        [Fault("device cuda without CUDA", "value", _expect(_quick("train.device=cuda"), "no usable CUDA"))]
+        if not torch.cuda.is_available()
+        else []
+    ),
+    Fault(
+        "python tag in --set",
+        "value",
+        _expect(_quick("seeds=!!python/object/apply:os.system ['echo pwned']"), "tags such as !!python"),
+    ),
     Fault("python tag in an extends base", "value", tag_in_extends_base),
     Fault("YAML alias bomb", "size", yaml_bomb),
     Fault("grid of 23,100 runs", "size", huge_grid),
@@ -345,29 +395,54 @@ FAULTS: list[Fault] = [
     Fault("seeds=1000000000", "size", _expect(_quick("seeds=1000000000"), "seeds must be 1 to 1000 seeds")),
     Fault("latent_dim 10**7", "size", _expect(_quick("model.latent_dim=10000000"), "latent_dim must be at most")),
     Fault("lr 1e15", "size", _expect(_quick("train.lr=1e15"), "train.lr must be a positive, finite number of at")),
-    Fault("n_samples 10**9", "size", _expect(_quick("evaluation.n_samples=1000000000"),
-                                             "evaluation.n_samples must be 1 to")),
+    Fault(
+        "n_samples 10**9",
+        "size",
+        _expect(_quick("evaluation.n_samples=1000000000"), "evaluation.n_samples must be 1 to"),
+    ),
     Fault("table rewritten between runs", "data", _scores_changed),
     Fault("columns missing and added", "column", swapped_columns),
     Fault("symlinked output lock", "untrusted", planted_lock),
     Fault("symlinked report figure", "untrusted", planted_figure),
     Fault("symlinked model.onnx", "untrusted", planted_onnx),
-    Fault("model.json: a link to /dev/zero", "untrusted", _replace_file(
-        "model.json", lambda p, f: p.symlink_to("/dev/zero"), "model.json is a symbolic link")),
-    Fault("model.json: a FIFO", "untrusted", _replace_file(
-        "model.json", lambda p, f: os.mkfifo(p), "model.json is not a regular file")),
-    Fault("detector.json nested 100,000 deep", "untrusted", _replace_file(
-        "detector.json", _deep_json, "detector.json is nested deeper than")),
-    Fault("model.json input_shape [400000000]", "untrusted", _tamper_json(
-        "model.json", lambda m: m.update(input_shape=[400_000_000]), "has 400000000 values, more than")),
-    Fault("model.json hidden [200000, 200000]", "untrusted", _tamper_json(
-        "model.json", lambda m: m["config"].update(hidden=[200_000, 200_000]), "parameters, more than")),
-    Fault("scaler scale 1e-300", "untrusted", _tamper_json(
-        "detector.json", lambda m: m["scaler"].update(scale=[1e-300] * 4), "the scaler's scales lie outside")),
-    Fault("a weight of 3e38", "untrusted", _tamper_weights(
-        lambda t: _first_weight(t, 3e38), "holds a value beyond")),
-    Fault("threshold -1e300", "untrusted", _tamper_json(
-        "detector.json", lambda m: m.update(threshold_=-1e300), "lies far outside the training scores")),
+    Fault(
+        "model.json: a link to /dev/zero",
+        "untrusted",
+        _replace_file("model.json", lambda p, f: p.symlink_to("/dev/zero"), "model.json is a symbolic link"),
+    ),
+    Fault(
+        "model.json: a FIFO",
+        "untrusted",
+        _replace_file("model.json", lambda p, f: os.mkfifo(p), "model.json is not a regular file"),
+    ),
+    Fault(
+        "detector.json nested 100,000 deep",
+        "untrusted",
+        _replace_file("detector.json", _deep_json, "detector.json is nested deeper than"),
+    ),
+    Fault(
+        "model.json input_shape [400000000]",
+        "untrusted",
+        _tamper_json("model.json", lambda m: m.update(input_shape=[400_000_000]), "has 400000000 values, more than"),
+    ),
+    Fault(
+        "model.json hidden [200000, 200000]",
+        "untrusted",
+        _tamper_json("model.json", lambda m: m["config"].update(hidden=[200_000, 200_000]), "parameters, more than"),
+    ),
+    Fault(
+        "scaler scale 1e-300",
+        "untrusted",
+        _tamper_json(
+            "detector.json", lambda m: m["scaler"].update(scale=[1e-300] * 4), "the scaler's scales lie outside"
+        ),
+    ),
+    Fault("a weight of 3e38", "untrusted", _tamper_weights(lambda t: _first_weight(t, 3e38), "holds a value beyond")),
+    Fault(
+        "threshold -1e300",
+        "untrusted",
+        _tamper_json("detector.json", lambda m: m.update(threshold_=-1e300), "lies far outside the training scores"),
+    ),
 ]
 
 

@@ -13,8 +13,14 @@ from PIL import Image
 from aecompare.data.sources import CIFAR10_FOLDER, CIFAR10_TEST, CIFAR10_TRAIN, CREDITCARD_COLUMNS, MNIST_FILES
 
 # The six ODDS tables in ../shared/datasets: (rows, features, anomalies)
-ODDS = {"cardio": (1831, 21, 176), "thyroid": (3772, 6, 93), "annthyroid": (7200, 6, 534),
-        "mammography": (11183, 6, 260), "satellite": (6435, 36, 2036), "shuttle": (49097, 9, 3511)}
+ODDS = {
+    "cardio": (1831, 21, 176),
+    "thyroid": (3772, 6, 93),
+    "annthyroid": (7200, 6, 534),
+    "mammography": (11183, 6, 260),
+    "satellite": (6435, 36, 2036),
+    "shuttle": (49097, 9, 3511),
+}
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -28,8 +34,12 @@ def write_mnist_folder(folder: Path, n_train: int = 30, n_test: int = 20, seed: 
     """MNIST's four IDX files with random pixels and labels cycling 0..9."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {"x_train": rng.integers(0, 256, (n_train, 28, 28)), "y_train": np.arange(n_train) % 10,
-              "x_test": rng.integers(0, 256, (n_test, 28, 28)), "y_test": np.arange(n_test) % 10}
+    arrays = {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28)),
+        "y_train": np.arange(n_train) % 10,
+        "x_test": rng.integers(0, 256, (n_test, 28, 28)),
+        "y_test": np.arange(n_test) % 10,
+    }
     for key, name in MNIST_FILES.items():
         write_idx(folder / name, arrays[key])
     return folder
@@ -37,8 +47,12 @@ def write_mnist_folder(folder: Path, n_train: int = 30, n_test: int = 20, seed: 
 
 def write_cifar_batch(path: Path, data: np.ndarray, labels: list[int]) -> None:
     """A CIFAR-10 python batch: a pickled dict with byte-string keys, rows of 3072 uint8 (R, G, B planes)."""
-    batch = {b"batch_label": b"test batch", b"labels": list(labels), b"data": data.astype(np.uint8),
-             b"filenames": [f"{i}.png".encode() for i in range(len(labels))]}
+    batch = {
+        b"batch_label": b"test batch",
+        b"labels": list(labels),
+        b"data": data.astype(np.uint8),
+        b"filenames": [f"{i}.png".encode() for i in range(len(labels))],
+    }
     with open(path, "wb") as f:
         pickle.dump(batch, f, protocol=2)
 
@@ -86,15 +100,16 @@ def part_image(seed: int, size: int = 24, defect: bool = False) -> np.ndarray:
     img[(yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2] = 120 + int(rng.integers(-10, 10))
     if defect:
         y, x = rng.integers(size // 3, 2 * size // 3, size=2)
-        img[y:y + 3, x:x + 3] = 10
+        img[y : y + 3, x : x + 3] = 10
     return np.stack([img] * 3, axis=-1)
 
 
 def write_castings(root: Path, n_train: int = 24, n_ok: int = 6, n_def: int = 8) -> Path:
     """Kaggle's castings layout under ``root/casting/casting_data``."""
     base = root / "casting" / "casting_data"
-    for k, (folder, n, defect) in enumerate((("train/ok_front", n_train, False), ("test/ok_front", n_ok, False),
-                                             ("test/def_front", n_def, True))):
+    for k, (folder, n, defect) in enumerate(
+        (("train/ok_front", n_train, False), ("test/ok_front", n_ok, False), ("test/def_front", n_def, True))
+    ):
         (base / folder).mkdir(parents=True, exist_ok=True)
         for i in range(n):
             Image.fromarray(part_image(1000 * k + i, defect=defect)).save(base / folder / f"cast_{i}.jpeg")
@@ -103,8 +118,11 @@ def write_castings(root: Path, n_train: int = 24, n_ok: int = 6, n_def: int = 8)
 
 def write_mvtec(root: Path, n_train: int = 20, n_good: int = 4, n_crack: int = 4) -> Path:
     """The MVTec AD layout with masks for the crack images."""
-    for folder, n, defect in (("train/good", n_train, False), ("test/good", n_good, False),
-                              ("test/crack", n_crack, True)):
+    for folder, n, defect in (
+        ("train/good", n_train, False),
+        ("test/good", n_good, False),
+        ("test/crack", n_crack, True),
+    ):
         (root / folder).mkdir(parents=True, exist_ok=True)
         for i in range(n):
             Image.fromarray(part_image(100 + i + 50 * defect, defect=defect)).save(root / folder / f"{i:03d}.png")
@@ -125,7 +143,7 @@ def write_images(folder: Path, n: int = 6, size: tuple[int, int] = (20, 12), see
         w, h = size
         a = np.full((h, w, 3), 30, dtype=np.uint8)
         y, x = rng.integers(0, h - 4), rng.integers(0, w - 4)
-        a[y:y + 4, x:x + 4] = (220, 180, 40)
+        a[y : y + 4, x : x + 4] = (220, 180, 40)
         Image.fromarray(a).save(folder / f"img{i:02d}.{'png' if i % 2 == 0 else 'jpg'}")
         arrays.append(a)
     return arrays

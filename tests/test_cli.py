@@ -13,8 +13,22 @@ from aecompare import __version__
 from aecompare.cli import main
 from conftest import run_cli
 
-TINY = ["--set", "train.epochs=2", "--set", "datasets.0.normal=[0, 1]", "--set", "datasets.1.params.n_train=64",
-        "--set", "datasets.1.params.size=12", "--set", "model.channels=[8]", "--seeds", "2", "--workers", "1"]
+TINY = [
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "datasets.0.normal=[0, 1]",
+    "--set",
+    "datasets.1.params.n_train=64",
+    "--set",
+    "datasets.1.params.size=12",
+    "--set",
+    "model.channels=[8]",
+    "--seeds",
+    "2",
+    "--workers",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -110,14 +124,17 @@ def test_images_resolves_a_relative_folder_under_the_data_directory(tmp_path: Pa
     assert str(tmp_path / "nowhere" / "bottle") in err
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["run", "quik"], "unknown experiment 'quik'; choose one of: "),
-    (["run", "--set", "train.epochs"], "--set expects key=value"),
-    (["run", "--set", "train.epocs=3"], "unknown key 'epocs'"),
-    (["run", "--set", "models=[ae, vea]"], "unknown model 'vea'"),
-    (["run", "--seeds", "0"], "--seeds must be an integer of at least 1"),
-    (["report", "/nonexistent/folder"], "is not a folder"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "quik"], "unknown experiment 'quik'; choose one of: "),
+        (["run", "--set", "train.epochs"], "--set expects key=value"),
+        (["run", "--set", "train.epocs=3"], "unknown key 'epocs'"),
+        (["run", "--set", "models=[ae, vea]"], "unknown model 'vea'"),
+        (["run", "--seeds", "0"], "--seeds must be an integer of at least 1"),
+        (["report", "/nonexistent/folder"], "is not a folder"),
+    ],
+)
 def test_bad_input_is_one_clear_line_and_exit_code_2(argv: list[str], message: str, capsys) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -153,12 +170,30 @@ def test_images_command_rejects_bad_counts(tmp_path: Path) -> None:
 def test_tables_compares_the_families_on_a_users_csv(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     rows = np.concatenate([rng.normal(size=(120, 4)), 3 + rng.normal(size=(12, 4))])
-    lines = ["a,b,c,d,is_fraud", *(",".join([*(f"{v:.4f}" for v in r), str(int(i >= 120))])
-                                   for i, r in enumerate(rows))]
+    lines = [
+        "a,b,c,d,is_fraud",
+        *(",".join([*(f"{v:.4f}" for v in r), str(int(i >= 120))]) for i, r in enumerate(rows)),
+    ]
     (tmp_path / "fraud.csv").write_text("\n".join(lines) + "\n")
-    code, out, err = run_cli(["tables", "--table", "fraud.csv", "--data-dir", str(tmp_path), "--label", "is_fraud",
-                              "--output", str(tmp_path / "out"), "--seeds", "1", "--set", "train.epochs=2",
-                              "--workers", "1"])
+    code, out, err = run_cli(
+        [
+            "tables",
+            "--table",
+            "fraud.csv",
+            "--data-dir",
+            str(tmp_path),
+            "--label",
+            "is_fraud",
+            "--output",
+            str(tmp_path / "out"),
+            "--seeds",
+            "1",
+            "--set",
+            "train.epochs=2",
+            "--workers",
+            "1",
+        ]
+    )
     assert code == 0, err
     with open(tmp_path / "out" / "tables" / "results.csv") as f:
         pooled = [r for r in csv.DictReader(f) if r["group"] == "all"]

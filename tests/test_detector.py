@@ -103,14 +103,17 @@ def test_unfitted_detector_raises_not_fitted(table_data) -> None:
         Detector().decision_function(table_data[0])
 
 
-@pytest.mark.parametrize(("X", "message"), [
-    (np.array([["a", "b"], ["c", "d"]]), "must be numeric, got dtype <U1"),
-    (np.zeros(5), "Reshape your data"),  # scikit-learn's own messages from here
-    (np.zeros((0, 4)), r"Found array with 0 sample\(s\)"),
-    (np.zeros((4, 8, 8, 3)), "looks channels-last"),
-    (np.array([[1.0, np.nan], [0.0, 1.0], [np.inf, 2.0]]), "contains 2 NaN or infinite values .first in sample 0"),
-    (np.zeros((1, 3)), r"1 sample\(s\) \(shape=\(1, 3\)\) while a minimum of 2 is required"),
-])
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [
+        (np.array([["a", "b"], ["c", "d"]]), "must be numeric, got dtype <U1"),
+        (np.zeros(5), "Reshape your data"),  # scikit-learn's own messages from here
+        (np.zeros((0, 4)), r"Found array with 0 sample\(s\)"),
+        (np.zeros((4, 8, 8, 3)), "looks channels-last"),
+        (np.array([[1.0, np.nan], [0.0, 1.0], [np.inf, 2.0]]), "contains 2 NaN or infinite values .first in sample 0"),
+        (np.zeros((1, 3)), r"1 sample\(s\) \(shape=\(1, 3\)\) while a minimum of 2 is required"),
+    ],
+)
 def test_bad_input_is_a_clear_error(X: np.ndarray, message: str) -> None:
     with pytest.raises(DataError, match=message):
         Detector(epochs=1).fit(X)
@@ -122,13 +125,16 @@ def test_scoring_data_of_another_shape_is_a_clear_error(table_data) -> None:
         det.decision_function(np.zeros((3, 5)))
 
 
-@pytest.mark.parametrize(("params", "error", "message"), [
-    ({"model": "vea"}, ConfigError, "unknown model 'vea'; choose one of"),
-    ({"contamination": 0.9}, ConfigError, r"contamination must be a number in \(0, 0.5\]"),
-    ({"scorer": "psnr"}, ConfigError, "unknown score 'psnr'"),
-    ({"model": "conv-ae"}, ConfigError, "convolutional backbone needs images"),
-    ({"restarts": 0}, ConfigError, "restarts must be an integer of at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    ("params", "error", "message"),
+    [
+        ({"model": "vea"}, ConfigError, "unknown model 'vea'; choose one of"),
+        ({"contamination": 0.9}, ConfigError, r"contamination must be a number in \(0, 0.5\]"),
+        ({"scorer": "psnr"}, ConfigError, "unknown score 'psnr'"),
+        ({"model": "conv-ae"}, ConfigError, "convolutional backbone needs images"),
+        ({"restarts": 0}, ConfigError, "restarts must be an integer of at least 1, got 0"),
+    ],
+)
 def test_bad_parameters_are_clear_errors(params: dict, error: type, message: str, table_data) -> None:
     with pytest.raises(error, match=message):
         Detector(**{"epochs": 1, **params}).fit(table_data[0])
@@ -164,8 +170,9 @@ def test_auto_keeps_the_candidate_that_best_separates_synthetic_anomalies(table_
     alone = Detector(best["model"], epochs=15, random_state=0, scorer=best["scorer"]).fit(normal)
     np.testing.assert_array_equal(det.decision_function(anomalous), alone.decision_function(anomalous))
     det.save(tmp_path / "auto")
-    np.testing.assert_array_equal(Detector.load(tmp_path / "auto").decision_function(anomalous),
-                                  det.decision_function(anomalous))
+    np.testing.assert_array_equal(
+        Detector.load(tmp_path / "auto").decision_function(anomalous), det.decision_function(anomalous)
+    )
     with pytest.raises(ConfigError, match="set validation_fraction > 0"):
         Detector("auto", validation_fraction=0.0).fit(normal)
     with pytest.raises(ConfigError, match="chooses the scorer too"):

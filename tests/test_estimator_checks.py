@@ -16,20 +16,25 @@ from aecompare.errors import DataError
 EXPECTED_FAILED_CHECKS = {
     "check_do_not_raise_errors_in_init_or_set_params": (
         "__init__ takes **deprecated only to accept the old name score= for one release; the check passes a "
-        "keyword called 'deprecated', which is refused like any unknown argument"),
+        "keyword called 'deprecated', which is refused like any unknown argument"
+    ),
     "check_methods_subset_invariance": (
         "float32 matrix products on the CPU round the last bit differently with the number of rows, so a "
         "reconstruction of a sample scored in a batch and alone differs by ~2e-8 and its score by ~1e-7: the "
         "check's own tolerance. It passed or failed by chance on where a sample's score lies; decision_function's "
-        "batches are otherwise independent (tests/test_scoring.py checks scores per sample)"),
+        "batches are otherwise independent (tests/test_scoring.py checks scores per sample)"
+    ),
 }
 
 
 def test_detector_passes_scikit_learns_estimator_checks() -> None:
     logging.disable(logging.WARNING)  # tiny 2-epoch models collapse on purpose-built check data; that is fine
     try:
-        results = check_estimator(Detector(model="mlp-ae", epochs=2, random_state=0),
-                                  expected_failed_checks=EXPECTED_FAILED_CHECKS, on_fail=None)
+        results = check_estimator(
+            Detector(model="mlp-ae", epochs=2, random_state=0),
+            expected_failed_checks=EXPECTED_FAILED_CHECKS,
+            on_fail=None,
+        )
     finally:
         logging.disable(logging.NOTSET)
     failed = [f"{r['check_name']}: {r['exception']}" for r in results if r["status"] == "failed"]

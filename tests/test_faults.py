@@ -55,8 +55,17 @@ def test_each_fault_is_one_clear_line_that_names_it(fault: Fault, tmp_path: Path
 
 def test_a_full_disk_is_a_clear_error_and_the_run_resumes_after(tmp_path: Path, monkeypatch) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text(json.dumps({"name": "disk", "seeds": 1, "models": ["ae"], "train": {"epochs": 1},
-                                "datasets": [{"name": "digits", "normal": [0]}]}))
+    spec.write_text(
+        json.dumps(
+            {
+                "name": "disk",
+                "seeds": 1,
+                "models": ["ae"],
+                "train": {"epochs": 1},
+                "datasets": [{"name": "digits", "normal": [0]}],
+            }
+        )
+    )
     argv = ["run", str(spec), "--output", str(tmp_path / "out"), "--workers", "1", "-q"]
 
     def full(fd: int) -> None:
@@ -76,8 +85,17 @@ def test_a_full_disk_is_a_clear_error_and_the_run_resumes_after(tmp_path: Path, 
 
 def test_report_on_an_unwritable_folder_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text(json.dumps({"name": "ro", "seeds": 1, "models": ["ae"], "train": {"epochs": 1},
-                                "datasets": [{"name": "digits", "normal": [0]}]}))
+    spec.write_text(
+        json.dumps(
+            {
+                "name": "ro",
+                "seeds": 1,
+                "models": ["ae"],
+                "train": {"epochs": 1},
+                "datasets": [{"name": "digits", "normal": [0]}],
+            }
+        )
+    )
     assert run_cli(["run", str(spec), "--output", str(tmp_path / "out"), "--workers", "1", "-q"])[0] == 0
 
     def denied(*args, **kwargs):
@@ -99,8 +117,10 @@ def test_a_bug_is_one_line_and_the_traceback_comes_with_debug(tmp_path: Path, mo
     monkeypatch.setattr(registry, "study_of_spec", broken)
     code, _, err = run_cli(["run", "quick", "--output", str(tmp_path)])
     assert code == 1
-    assert err == ("aecompare: error: RuntimeError: something inside broke (a bug in aecompare; rerun with --debug "
-                   "for the traceback and report it)\n")
+    assert err == (
+        "aecompare: error: RuntimeError: something inside broke (a bug in aecompare; rerun with --debug "
+        "for the traceback and report it)\n"
+    )
     code, _, err = run_cli(["--debug", "run", "quick", "--output", str(tmp_path)])
     assert code == 1
     assert "Traceback (most recent call last)" in err
@@ -108,12 +128,23 @@ def test_a_bug_is_one_line_and_the_traceback_comes_with_debug(tmp_path: Path, mo
 
 def test_a_diverged_run_is_flagged_named_and_left_out_of_the_means(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "t.npz", X=np.concatenate([rng.normal(size=(200, 6)), 3 + rng.normal(size=(20, 6))]),
-             y=np.repeat([0, 1], [200, 20]))
+    np.savez(
+        tmp_path / "t.npz",
+        X=np.concatenate([rng.normal(size=(200, 6)), 3 + rng.normal(size=(20, 6))]),
+        y=np.repeat([0, 1], [200, 20]),
+    )
     spec = tmp_path / "s.yaml"
-    spec.write_text(json.dumps({"name": "lr10", "seeds": 1, "models": ["ae"], "train": {"lr": 10, "epochs": 5},
-                                "datasets": [{"name": "table", "normal": ["normal"],
-                                              "params": {"path": str(tmp_path / "t.npz")}}]}))
+    spec.write_text(
+        json.dumps(
+            {
+                "name": "lr10",
+                "seeds": 1,
+                "models": ["ae"],
+                "train": {"lr": 10, "epochs": 5},
+                "datasets": [{"name": "table", "normal": ["normal"], "params": {"path": str(tmp_path / "t.npz")}}],
+            }
+        )
+    )
     code, out, err = run_cli(["run", str(spec), "--output", str(tmp_path / "out"), "--workers", "1"])
     assert code == 0
     assert "table / ae / normal normal / seed 0: diverged: the training loss grew from" in err
@@ -131,15 +162,18 @@ def test_a_diverged_run_is_flagged_named_and_left_out_of_the_means(tmp_path: Pat
     assert out == ""
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"contamination": "0.1"}, "contamination must be a number in (0, 0.5], got '0.1' (a string"),
-    ({"contamination": "auto"}, "contamination must be a number in (0, 0.5], got 'auto'"),
-    ({"epochs": 2.5}, "epochs must be an integer of at least 1, got 2.5"),
-    ({"random_state": -1}, "random_state must be None, a non-negative integer"),
-    ({"device": "tpu"}, "unknown device 'tpu'"),
-    ({"device": "cuda"}, "no usable CUDA"),
-    ({"lr": float("inf")}, "lr must be a positive, finite number, got inf"),
-])
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"contamination": "0.1"}, "contamination must be a number in (0, 0.5], got '0.1' (a string"),
+        ({"contamination": "auto"}, "contamination must be a number in (0, 0.5], got 'auto'"),
+        ({"epochs": 2.5}, "epochs must be an integer of at least 1, got 2.5"),
+        ({"random_state": -1}, "random_state must be None, a non-negative integer"),
+        ({"device": "tpu"}, "unknown device 'tpu'"),
+        ({"device": "cuda"}, "no usable CUDA"),
+        ({"lr": float("inf")}, "lr must be a positive, finite number, got inf"),
+    ],
+)
 def test_bad_detector_values_are_clear_errors(params: dict, message: str, table_data) -> None:
     if params.get("device") == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -179,8 +213,19 @@ def test_an_image_past_the_decompression_bomb_limit_is_named_or_skipped(tmp_path
     root = write_castings(tmp_path / "data", n_train=4, n_ok=2, n_def=2) / "casting" / "casting_data"
     Image.fromarray(np.zeros((64, 64, 3), dtype=np.uint8)).save(root / "train" / "ok_front" / "huge.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1500)  # 64 x 64 = 4096 > 2 x 1500: a bomb by Pillow's rule
-    argv = ["images", "--images", str(root), "--output", str(tmp_path / "out"), "--workers", "1",
-            "--set", "datasets.0.params.size=16", "--set", "train.epochs=1"]
+    argv = [
+        "images",
+        "--images",
+        str(root),
+        "--output",
+        str(tmp_path / "out"),
+        "--workers",
+        "1",
+        "--set",
+        "datasets.0.params.size=16",
+        "--set",
+        "train.epochs=1",
+    ]
     code, _, err = run_cli([*argv, "-q"])
     assert code == 2
     assert "huge.png: cannot read this image (DecompressionBombError" in err
@@ -201,8 +246,9 @@ def test_a_damaged_training_checkpoint_is_a_clear_error(tmp_path: Path, damage: 
     x = torch.rand(40, 6, generator=torch.Generator().manual_seed(0))
     config = TrainConfig(epochs=2, batch_size=16)
     torch.manual_seed(0)
-    fit(build_model("mlp-ae", (6,), hidden=(4,), latent_dim=2), x, None, config, progress=False,
-        checkpoint_dir=tmp_path)
+    fit(
+        build_model("mlp-ae", (6,), hidden=(4,), latent_dim=2), x, None, config, progress=False, checkpoint_dir=tmp_path
+    )
     tensors = next(tmp_path.glob("epoch-*.checkpoint.safetensors"))
     if damage == "truncated state":
         (tmp_path / "checkpoint.json").write_text('{"fingerprint": ')
@@ -212,14 +258,29 @@ def test_a_damaged_training_checkpoint_is_a_clear_error(tmp_path: Path, damage: 
         tensors.write_bytes(tensors.read_bytes()[:50])
     torch.manual_seed(0)
     with pytest.raises(DataError, match="checkpoint|not valid JSON"):
-        fit(build_model("mlp-ae", (6,), hidden=(4,), latent_dim=2), x, None, TrainConfig(epochs=3, batch_size=16),
-            progress=False, checkpoint_dir=tmp_path)
+        fit(
+            build_model("mlp-ae", (6,), hidden=(4,), latent_dim=2),
+            x,
+            None,
+            TrainConfig(epochs=3, batch_size=16),
+            progress=False,
+            checkpoint_dir=tmp_path,
+        )
 
 
 def test_two_runs_of_one_command_give_identical_results(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text(json.dumps({"name": "twice", "seeds": 2, "models": ["ae", "vae", "aae"], "train": {"epochs": 2},
-                                "datasets": [{"name": "digits", "normal": [0, 1]}]}))
+    spec.write_text(
+        json.dumps(
+            {
+                "name": "twice",
+                "seeds": 2,
+                "models": ["ae", "vae", "aae"],
+                "train": {"epochs": 2},
+                "datasets": [{"name": "digits", "normal": [0, 1]}],
+            }
+        )
+    )
 
     def results(out: str, workers: str) -> list[dict[str, str]]:
         assert run_cli(["run", str(spec), "--output", str(tmp_path / out), "--workers", workers, "-q"])[0] == 0

@@ -22,8 +22,7 @@ MODEL = {"hidden": [16], "latent_dim": 2, "backbone": "mlp"}
 
 
 def _run(tmp_path: Path, dataset: dict) -> Path:
-    spec = {"name": "s", "seeds": 1, "models": ["ae"], "model": MODEL, "train": {"epochs": 2},
-            "datasets": [dataset]}
+    spec = {"name": "s", "seeds": 1, "models": ["ae"], "model": MODEL, "train": {"epochs": 2}, "datasets": [dataset]}
     (tmp_path / "s.yaml").write_text(json.dumps(spec))
     code, _, err = run_cli(["run", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "out"), "-q", "--workers", "1"])
     assert code == 0, err
@@ -61,8 +60,11 @@ def table_run(tmp_path: Path, table_data) -> tuple[Path, Path, np.ndarray]:
     header = ",".join([*(f"f{i}" for i in range(6)), "label"])
     lines = [",".join([*map(repr, row.tolist()), str(int(i >= len(normal)))]) for i, row in enumerate(x)]
     (tmp_path / "t.csv").write_text("\n".join([header, *lines]) + "\n")
-    return _run(tmp_path, {"name": "table", "normal": ["normal"], "params": {"path": str(tmp_path / "t.csv")}}), \
-        tmp_path / "t.csv", x
+    return (
+        _run(tmp_path, {"name": "table", "normal": ["normal"], "params": {"path": str(tmp_path / "t.csv")}}),
+        tmp_path / "t.csv",
+        x,
+    )
 
 
 def test_score_a_table_with_a_finished_run(tmp_path: Path, table_run) -> None:
@@ -87,11 +89,13 @@ def test_inputs_of_the_wrong_kind_or_shape_are_refused(tmp_path: Path, table_run
     (tmp_path / "img").mkdir()
     image_run = _run(tmp_path / "img", {"name": "digits", "normal": [0]})
     for argv, message in (
-            (["score", str(run_dir), "--table", str(tmp_path / "bad.csv")],
-             "its columns do not match the run's: it lacks f0, f1, f2, f3, f4, f5; it has a, b, c"),
-            (["score", str(run_dir), "--images", str(tmp_path)], "was trained on tables of 6 features"),
-            (["score", str(image_run), "--table", str(tmp_path / "bad.csv")],
-             "was trained on images of shape (1, 8, 8)")):
+        (
+            ["score", str(run_dir), "--table", str(tmp_path / "bad.csv")],
+            "its columns do not match the run's: it lacks f0, f1, f2, f3, f4, f5; it has a, b, c",
+        ),
+        (["score", str(run_dir), "--images", str(tmp_path)], "was trained on tables of 6 features"),
+        (["score", str(image_run), "--table", str(tmp_path / "bad.csv")], "was trained on images of shape (1, 8, 8)"),
+    ):
         code, _, err = run_cli(argv)
         assert code == 2
         assert message in err
@@ -150,8 +154,9 @@ def test_a_digits_run_scores_raw_digits_as_the_run_did_and_warns_about_scaled_on
     from aecompare.errors import DataWarning
 
     bunch = load_digits()  # raw intensities 0-16, split as the digits source splits them
-    _, x_test, _, y_test = train_test_split(bunch.images, bunch.target, test_size=0.3, stratify=bunch.target,
-                                            random_state=0)
+    _, x_test, _, y_test = train_test_split(
+        bunch.images, bunch.target, test_size=0.3, stratify=bunch.target, random_state=0
+    )
     run_dir = _run(tmp_path, {"name": "digits", "normal": [0]})
     detector = Detector.load(run_dir)
     scores = detector.decision_function(x_test)
@@ -165,11 +170,18 @@ def test_an_mnist_run_scores_raw_idx_bytes_as_the_run_did(tmp_path: Path) -> Non
 
     data = tmp_path / "data"
     write_mnist_folder(data / "mnist", n_train=60, n_test=40)
-    spec = {"name": "m", "seeds": 1, "models": ["ae"], "model": MODEL, "train": {"epochs": 2},
-            "datasets": [{"name": "mnist", "normal": [3], "params": {"binarize": True}}]}
+    spec = {
+        "name": "m",
+        "seeds": 1,
+        "models": ["ae"],
+        "model": MODEL,
+        "train": {"epochs": 2},
+        "datasets": [{"name": "mnist", "normal": [3], "params": {"binarize": True}}],
+    }
     (tmp_path / "m.yaml").write_text(json.dumps(spec))
-    code, _, err = run_cli(["run", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "out"), "-q", "--workers", "1",
-                            "--data-dir", str(data)])
+    code, _, err = run_cli(
+        ["run", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "out"), "-q", "--workers", "1", "--data-dir", str(data)]
+    )
     assert code == 0, err
     run_dir = tmp_path / "out" / "m" / "mnist" / "ae" / "normal-3" / "seed-0"
     raw = read_idx(data / "mnist" / "t10k-images-idx3-ubyte.gz")  # (40, 28, 28) uint8, as the file holds them

@@ -19,8 +19,13 @@ def test_python_snippets_run(page: Path, tmp_path, monkeypatch, table_data) -> N
     monkeypatch.chdir(tmp_path)  # snippets save detectors in the working folder
     normal, anomalous = table_data
     images = torch.rand(48, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    namespace = {"X_train": normal, "X_test": np.concatenate([normal[:20], anomalous]),
-                 "x_train": images[:32], "x_val": images[32:40], "x_test": images[40:]}
+    namespace = {
+        "X_train": normal,
+        "X_test": np.concatenate([normal[:20], anomalous]),
+        "x_train": images[:32],
+        "x_val": images[32:40],
+        "x_test": images[40:],
+    }
     for code in blocks:
         exec(compile(code, str(page), "exec"), namespace)
     if "labels" in namespace:

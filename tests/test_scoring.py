@@ -29,8 +29,11 @@ SQUARES = torch.from_numpy(load_dataset("squares").x_train)
 
 # (model, overrides): an AE, a VAE with a Gaussian decoder (every scorer applies) and an AAE
 MODELS = [("mlp-ae", {}), ("mlp-vae", {"decoder_output": "gaussian"}), ("mlp-aae", {})]
-ONLY_FOR = {"kl": {"mlp-vae"}, "reconstruction_probability": {"mlp-vae"},  # scorers that need a posterior
-            "ssim": set()}  # ... or images (tested below)
+ONLY_FOR = {
+    "kl": {"mlp-vae"},
+    "reconstruction_probability": {"mlp-vae"},  # scorers that need a posterior
+    "ssim": set(),
+}  # ... or images (tested below)
 
 
 @pytest.mark.parametrize("method", sorted(SCORERS))
@@ -43,8 +46,11 @@ def test_every_scorer_is_per_sample_finite_and_deterministic(method: str, name: 
         with pytest.raises(ConfigError, match="needs"):  # says what it needs instead of failing deep in torch
             score(model, x, method, n_samples=5, seed=3)
         return
-    options = {"n_samples": 5, "seed": 3,  # the latent scores measure against normal training codes
-               "reference": encode_codes(model, x)["mu"] if method in REFERENCE_SCORERS else None}
+    options = {
+        "n_samples": 5,
+        "seed": 3,  # the latent scores measure against normal training codes
+        "reference": encode_codes(model, x)["mu"] if method in REFERENCE_SCORERS else None,
+    }
     first = score(model, x, method, **options)
     assert first.shape == (10,)
     assert np.isfinite(first).all()
@@ -57,8 +63,9 @@ def gaussian_decoder_vae(features: int = 2, latent: int = 1) -> torch.nn.Module:
     return build_model("fiorino-vae", (features,), hidden=(4,), latent_dim=latent)
 
 
-def pin(model: torch.nn.Module, mu: float, logvar: float, weight: list[float], mean_bias: list[float],
-        var_bias: list[float]) -> None:
+def pin(
+    model: torch.nn.Module, mu: float, logvar: float, weight: list[float], mean_bias: list[float], var_bias: list[float]
+) -> None:
     """Fix q(z|x) = N(mu, exp(logvar)) for every x, and the decoder to mean = weight * z + mean_bias (through an
     identity path) with log-variance var_bias, by setting weights by hand."""
     with torch.no_grad():
@@ -80,8 +87,10 @@ def test_reconstruction_probability_of_a_fixed_decoder_is_its_gaussian_log_likel
     pin(model, mu=0.3, logvar=0.0, weight=[0.0, 0.0], mean_bias=[1.0, -2.0], var_bias=[math.log(0.25), 0.0])
     x = torch.tensor([[1.5, -2.0], [0.0, 1.0]])
     # by hand: -log N(x | (1, -2), diag(0.25, 1)), whatever z is drawn
-    expected = [0.5 * math.log(2 * math.pi * 0.25) + 0.5 ** 2 / (2 * 0.25) + 0.5 * math.log(2 * math.pi),
-                0.5 * math.log(2 * math.pi * 0.25) + 1.0 / (2 * 0.25) + 0.5 * math.log(2 * math.pi) + 9.0 / 2]
+    expected = [
+        0.5 * math.log(2 * math.pi * 0.25) + 0.5**2 / (2 * 0.25) + 0.5 * math.log(2 * math.pi),
+        0.5 * math.log(2 * math.pi * 0.25) + 1.0 / (2 * 0.25) + 0.5 * math.log(2 * math.pi) + 9.0 / 2,
+    ]
     np.testing.assert_allclose(score(model, x, "reconstruction_probability", n_samples=7), expected, rtol=1e-6)
 
 
@@ -105,8 +114,9 @@ def test_reconstruction_probability_is_deterministic_per_seed_and_independent_of
     a = score(model, x, "reconstruction_probability", seed=3)
     np.testing.assert_array_equal(a, score(model, x, "reconstruction_probability", seed=3))
     assert not np.array_equal(a, score(model, x, "reconstruction_probability", seed=4))
-    np.testing.assert_allclose(a[50:60], score(model, x[50:60], "reconstruction_probability", seed=3,
-                                                batch_size=3), rtol=1e-6)
+    np.testing.assert_allclose(
+        a[50:60], score(model, x[50:60], "reconstruction_probability", seed=3, batch_size=3), rtol=1e-6
+    )
 
 
 def test_reconstruction_probability_refuses_models_without_a_posterior_or_a_variance() -> None:
@@ -180,8 +190,9 @@ def test_latent_scores_rank_far_codes_higher_and_survive_save_and_load(method: s
     scores = det.decision_function(np.concatenate([normal[:30], anomalous]))
     assert scores[30:].mean() > scores[:30].mean()
     det.save(tmp_path / "d")
-    np.testing.assert_array_equal(Detector.load(tmp_path / "d").decision_function(anomalous),
-                                  det.decision_function(anomalous))
+    np.testing.assert_array_equal(
+        Detector.load(tmp_path / "d").decision_function(anomalous), det.decision_function(anomalous)
+    )
     with pytest.raises(ConfigError, match="needs the codes of the normal training data"):
         score(det.model_, torch.from_numpy(anomalous), method)
 
@@ -205,32 +216,38 @@ def test_a_combined_score_is_the_mean_of_its_scores_standardised_on_validation_d
         score(model, x, method, reference=reference, standardisation={**stats, "mse": [0.0, 0.0]})
 
 
-@pytest.mark.parametrize(("method", "message"), [
-    ("mse+nope", r"unknown score 'nope'; choose one of: .*combine several with '\+'"),
-    ("mse+mse", "names a scorer twice"),
-    ("mse+", "unknown score ''"),
-])
+@pytest.mark.parametrize(
+    ("method", "message"),
+    [
+        ("mse+nope", r"unknown score 'nope'; choose one of: .*combine several with '\+'"),
+        ("mse+mse", "names a scorer twice"),
+        ("mse+", "unknown score ''"),
+    ],
+)
 def test_bad_combinations_are_named(method: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         score_components(method)
 
 
 def test_a_detector_with_a_combined_score_saves_its_standardisation_and_refuses_a_tampered_one(
-        tmp_path, table_data) -> None:
+    tmp_path, table_data
+) -> None:
     import json
 
     from aecompare import Detector
     from aecompare.errors import DataError
 
     normal, anomalous = table_data
-    det = Detector("mlp-vae", epochs=10, random_state=0, scorer="mse+latent_mahalanobis",
-                   model_params={"hidden": (16,)}).fit(normal)
+    det = Detector(
+        "mlp-vae", epochs=10, random_state=0, scorer="mse+latent_mahalanobis", model_params={"hidden": (16,)}
+    ).fit(normal)
     assert set(det.score_options_["standardisation"]) == {"mse", "latent_mahalanobis"}
     scores = det.decision_function(np.concatenate([normal[:30], anomalous]))
     assert scores[30:].mean() > scores[:30].mean()
     det.save(tmp_path / "d")
-    np.testing.assert_array_equal(Detector.load(tmp_path / "d").decision_function(anomalous),
-                                  det.decision_function(anomalous))
+    np.testing.assert_array_equal(
+        Detector.load(tmp_path / "d").decision_function(anomalous), det.decision_function(anomalous)
+    )
     meta = json.loads((tmp_path / "d" / "detector.json").read_text())
     meta["score_options"]["standardisation"]["mse"] = [0.1, -1.0]
     (tmp_path / "d" / "detector.json").write_text(json.dumps(meta))

@@ -21,12 +21,17 @@ DEBUG_ENV = "AECOMPARE_DEBUG"
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``aecompare``."""
-    parser = argparse.ArgumentParser(prog="aecompare", description=(
-        "Train classical, variational and adversarial autoencoders on normal data and compare how well "
-        "they detect anomalies."))
+    parser = argparse.ArgumentParser(
+        prog="aecompare",
+        description=(
+            "Train classical, variational and adversarial autoencoders on normal data and compare how well "
+            "they detect anomalies."
+        ),
+    )
     parser.add_argument("--version", action="version", version=f"aecompare {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help=f"show the full traceback of an error (or set {DEBUG_ENV}=1)")
+    parser.add_argument(
+        "--debug", action="store_true", help=f"show the full traceback of an error (or set {DEBUG_ENV}=1)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run_parsers(sub)
     _add_tables_parser(sub)
@@ -37,34 +42,61 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run_parsers(sub: argparse._SubParsersAction) -> None:
     """``run`` and ``images``: the commands that train a grid."""
     run = sub.add_parser("run", help="run an experiment and write its report")
-    run.add_argument("experiment", nargs="?", default="quick",
-                     help="a shipped experiment's name (see 'aecompare list') or a YAML file; default: quick")
-    _add_grid_arguments(run, "a spec value, e.g. --set train.epochs=5", "the spec's",
-                        "folder of file-based datasets (default: $AECOMPARE_DATA)")
+    run.add_argument(
+        "experiment",
+        nargs="?",
+        default="quick",
+        help="a shipped experiment's name (see 'aecompare list') or a YAML file; default: quick",
+    )
+    _add_grid_arguments(
+        run,
+        "a spec value, e.g. --set train.epochs=5",
+        "the spec's",
+        "folder of file-based datasets (default: $AECOMPARE_DATA)",
+    )
 
-    images = sub.add_parser("images", help="compare CAE and CVAE on your own folder of product images "
-                                           "(castings or MVTec AD layout)")
-    images.add_argument("--images", required=True, help="a folder with train/<good>/ and test/<class>/ subfolders "
-                                                        "(as given, or relative to the data directory)")
-    _add_grid_arguments(images, "a value of the images experiment, e.g. --set datasets.0.params.size=128",
-                        "seed 42", "folder of datasets, for --images given relative to it")
+    images = sub.add_parser(
+        "images", help="compare CAE and CVAE on your own folder of product images (castings or MVTec AD layout)"
+    )
+    images.add_argument(
+        "--images",
+        required=True,
+        help="a folder with train/<good>/ and test/<class>/ subfolders (as given, or relative to the data directory)",
+    )
+    _add_grid_arguments(
+        images,
+        "a value of the images experiment, e.g. --set datasets.0.params.size=128",
+        "seed 42",
+        "folder of datasets, for --images given relative to it",
+    )
 
 
 def _add_grid_arguments(parser: argparse.ArgumentParser, what: str, seeds: str, data_dir: str) -> None:
     """The options every command that runs a grid takes (run, images, tables)."""
     parser.add_argument("--output", "-o", default="runs", help="output folder (default: runs)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"override {what} (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override {what} (repeatable)",
+    )
     parser.add_argument("--seeds", type=int, help=f"run seeds 0..N-1 instead of {seeds}")
     parser.add_argument("--data-dir", help=data_dir)
     parser.add_argument("--workers", type=int, help="processes running runs side by side (default: one per core)")
-    parser.add_argument("--force", action="store_true",
-                        help="retrain finished runs whose settings differ from the ones asked for (the others are "
-                             "kept)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="retrain finished runs whose settings differ from the ones asked for (the others are kept)",
+    )
     parser.add_argument("--yes", action="store_true", help="run a grid of more than 2000 runs without asking")
-    parser.add_argument("--select", action="store_true",
-                        help="recommend a model and score without anomaly labels: rank the models on synthetic "
-                             "anomalies made from normal validation data (evaluation.select=synthetic)")
+    parser.add_argument(
+        "--select",
+        action="store_true",
+        help="recommend a model and score without anomaly labels: rank the models on synthetic "
+        "anomalies made from normal validation data (evaluation.select=synthetic)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
     _add_scale_arguments(parser)
 
@@ -72,26 +104,45 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, what: str, seeds: str, 
 def _add_scale_arguments(parser: argparse.ArgumentParser) -> None:
     """Where runs execute: the device, the local pool or a Ray cluster."""
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the spec's, auto = CUDA when present)")
-    parser.add_argument("--executor", choices=("local", "ray"), default="local",
-                        help="local processes (default) or Ray tasks (pip install 'aecompare[ray]')")
-    parser.add_argument("--address", help="ray: 'auto' or ray://host:10001 to join a cluster (default: start a "
-                                          "local instance)")
+    parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local processes (default) or Ray tasks (pip install 'aecompare[ray]')",
+    )
+    parser.add_argument(
+        "--address", help="ray: 'auto' or ray://host:10001 to join a cluster (default: start a local instance)"
+    )
     parser.add_argument("--cpus-per-run", type=float, default=1.0, help="ray: CPUs each run asks for (default 1)")
-    parser.add_argument("--gpus-per-run", type=float, default=0.0,
-                        help="ray: GPUs each run asks for; fractions share a GPU, e.g. 0.25 (default 0)")
-    parser.add_argument("--runs-per-gpu", type=int,
-                        help="local with CUDA: runs side by side on each GPU (default: from free memory)")
+    parser.add_argument(
+        "--gpus-per-run",
+        type=float,
+        default=0.0,
+        help="ray: GPUs each run asks for; fractions share a GPU, e.g. 0.25 (default 0)",
+    )
+    parser.add_argument(
+        "--runs-per-gpu", type=int, help="local with CUDA: runs side by side on each GPU (default: from free memory)"
+    )
 
 
 def _add_tables_parser(sub: argparse._SubParsersAction) -> None:
     """``tables``: the comparison on a user's table, without a YAML file."""
-    tables = sub.add_parser("tables", help="compare AE, VAE (error and reconstruction probability) and AAE on your "
-                                           "own CSV, NPZ or MAT table")
-    tables.add_argument("--table", required=True, help="a CSV with a header (or NPZ/MAT with X, y): as given, or "
-                                                       "relative to the data directory")
+    tables = sub.add_parser(
+        "tables",
+        help="compare AE, VAE (error and reconstruction probability) and AAE on your own CSV, NPZ or MAT table",
+    )
+    tables.add_argument(
+        "--table",
+        required=True,
+        help="a CSV with a header (or NPZ/MAT with X, y): as given, or relative to the data directory",
+    )
     tables.add_argument("--label", default="label", help="the CSV's 0/1 label column (default: label)")
-    _add_grid_arguments(tables, "a value of the tables experiment, e.g. --set train.epochs=30", "3",
-                        "folder of datasets, for --table given relative to it")
+    _add_grid_arguments(
+        tables,
+        "a value of the tables experiment, e.g. --set train.epochs=30",
+        "3",
+        "folder of datasets, for --table given relative to it",
+    )
 
 
 def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
@@ -112,8 +163,11 @@ def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
     source = scorer.add_mutually_exclusive_group(required=True)
     source.add_argument("--images", help="a folder of image files (searched recursively)")
     source.add_argument("--table", help="a CSV, NPZ or MAT table with the run's feature columns")
-    scorer.add_argument("--label", default="label",
-                        help="the table's label column, left out of the features when present (default: label)")
+    scorer.add_argument(
+        "--label",
+        default="label",
+        help="the table's label column, left out of the features when present (default: label)",
+    )
     scorer.add_argument("--output", "-o", help="write the scores to this CSV (default: print them)")
     scorer.add_argument("--data-dir", help="folder of datasets, for --images/--table given relative to it")
     scorer.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the CPU)")
@@ -126,16 +180,30 @@ def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--bytes-input", action="store_true", help="the graph takes uint8 pixels 0-255")
     export.add_argument("--quiet", "-q", action="store_true", help="no log lines")
 
-    generate = sub.add_parser("generate", help="train a VAE on a folder of images; write samples from the prior, "
-                                               "reconstructions and a latent interpolation")
-    generate.add_argument("--images", required=True, help="a folder of image files (any size: centre-cropped and "
-                                                          "resized to image_size)")
-    generate.add_argument("--output", "-o", default=str(Path("runs") / "generate"),
-                          help="folder for the model, figures and report (default: runs/generate); an interrupted "
-                               "run resumes from its checkpoint there")
-    generate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                          help="override a setting of the fiorino-faces study, e.g. --set image_size=64 "
-                               "--set train.epochs=20 --set model.latent_dim=64 (repeatable)")
+    generate = sub.add_parser(
+        "generate",
+        help="train a VAE on a folder of images; write samples from the prior, "
+        "reconstructions and a latent interpolation",
+    )
+    generate.add_argument(
+        "--images", required=True, help="a folder of image files (any size: centre-cropped and resized to image_size)"
+    )
+    generate.add_argument(
+        "--output",
+        "-o",
+        default=str(Path("runs") / "generate"),
+        help="folder for the model, figures and report (default: runs/generate); an interrupted "
+        "run resumes from its checkpoint there",
+    )
+    generate.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting of the fiorino-faces study, e.g. --set image_size=64 "
+        "--set train.epochs=20 --set model.latent_dim=64 (repeatable)",
+    )
     generate.add_argument("--data-dir", help="folder of datasets, for --images given relative to it")
     generate.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
     generate.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
@@ -155,24 +223,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().print_usage(sys.stderr)
         print("aecompare: error: name a command, e.g. 'aecompare run' (see 'aecompare --help')", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
-                        format="%(message)s", force=True)
+    logging.basicConfig(
+        level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO, format="%(message)s", force=True
+    )
     debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     if args.command in ("run", "generate"):
         from aecompare.train.distributed import init_from_environment
 
         if init_from_environment() and int(os.environ.get("RANK", "0")) > 0:
             logging.getLogger().setLevel(logging.ERROR)  # under torchrun the first process tells
-    commands = {"run": _run, "list": _list, "report": _report, "inspect": _inspect, "images": _images,
-                "generate": _generate, "data": _data, "score": _score,
-                "export": _export, "tables": _tables}
+    commands = {
+        "run": _run,
+        "list": _list,
+        "report": _report,
+        "inspect": _inspect,
+        "images": _images,
+        "generate": _generate,
+        "data": _data,
+        "score": _score,
+        "export": _export,
+        "tables": _tables,
+    }
     try:
         with warnings.catch_warnings():  # a warning is one line on standard error, as errors are
             warnings.showwarning = _show_warning
             return commands[args.command](args)
     except KeyboardInterrupt:
-        print("aecompare: interrupted; finished runs are kept, run the same command again to resume",
-              file=sys.stderr)
+        print("aecompare: interrupted; finished runs are kept, run the same command again to resume", file=sys.stderr)
         return 130
     except Exception as e:  # the CLI boundary: one line with a hint, the traceback only on request
         if debug:
@@ -195,8 +272,10 @@ def describe_error(error: BaseException) -> tuple[str, int]:
         where = f" ({error.filename})" if error.filename else ""
         hint = OS_HINTS.get(error.errno, "check the path and its permissions")
         return f"{error.strerror or error}{where}: {hint}", 2
-    return (f"{type(error).__name__}: {error} (a bug in aecompare; rerun with --debug for the traceback and "
-            "report it)", 1)
+    return (
+        f"{type(error).__name__}: {error} (a bug in aecompare; rerun with --debug for the traceback and report it)",
+        1,
+    )
 
 
 OS_HINTS = {
@@ -230,20 +309,30 @@ def _run_options(args: argparse.Namespace):
     from aecompare.runs.executors import ExecutorOptions
     from aecompare.studies.registry import RunOptions
 
-    executor = ExecutorOptions(kind=getattr(args, "executor", "local"), address=getattr(args, "address", None),
-                               cpus_per_run=getattr(args, "cpus_per_run", 1.0),
-                               gpus_per_run=getattr(args, "gpus_per_run", 0.0),
-                               runs_per_gpu=getattr(args, "runs_per_gpu", None))
-    return RunOptions(output=Path(args.output), data_dir=getattr(args, "data_dir", None),
-                      progress=None if not args.quiet else False, workers=getattr(args, "workers", None),
-                      force=getattr(args, "force", False), yes=getattr(args, "yes", False), executor=executor)
+    executor = ExecutorOptions(
+        kind=getattr(args, "executor", "local"),
+        address=getattr(args, "address", None),
+        cpus_per_run=getattr(args, "cpus_per_run", 1.0),
+        gpus_per_run=getattr(args, "gpus_per_run", 0.0),
+        runs_per_gpu=getattr(args, "runs_per_gpu", None),
+    )
+    return RunOptions(
+        output=Path(args.output),
+        data_dir=getattr(args, "data_dir", None),
+        progress=None if not args.quiet else False,
+        workers=getattr(args, "workers", None),
+        force=getattr(args, "force", False),
+        yes=getattr(args, "yes", False),
+        executor=executor,
+    )
 
 
 def _flag_overrides(args: argparse.Namespace) -> list[str]:
     """``--device X`` as the spec override ``train.device=X``, and ``--select`` as ``evaluation.select=synthetic``
     (none without the options)."""
     return ([f"train.device={args.device}"] if getattr(args, "device", None) else []) + (
-        ["evaluation.select=synthetic"] if getattr(args, "select", False) else [])
+        ["evaluation.select=synthetic"] if getattr(args, "select", False) else []
+    )
 
 
 def _check_counts(args: argparse.Namespace) -> None:
@@ -320,8 +409,10 @@ def _print_recommendations(rows: list[dict], model_order: list[str]) -> None:
         rank = f"; rank on the real anomalies {sum(ranks) / len(ranks):.1f} of {mine[0]['candidates']}" if ranks else ""
         weak = sum(map(weak_lead, mine))
         weak_note = f"; in {weak}, a lead within the seeds' spread: see the report" if weak else ""
-        print(f"recommended without labels for {dataset}: {label} ({n} of {len(mine)} normal-class choices"
-              f"{rank}{weak_note})")
+        print(
+            f"recommended without labels for {dataset}: {label} ({n} of {len(mine)} normal-class choices"
+            f"{rank}{weak_note})"
+        )
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -346,7 +437,7 @@ def _first_sentence(text: str, most: int = 100) -> str:
     """A description's first sentence on one line, cut to ``most`` characters."""
     line = " ".join(text.replace("``", "").split())
     sentence = re.split(r"(?<!\bal)(?<!e\.g)(?<!i\.e)\.\s", line)[0].rstrip(".")  # "et al." ends none
-    return sentence if len(sentence) <= most else sentence[:most - 1].rstrip() + "…"
+    return sentence if len(sentence) <= most else sentence[: most - 1].rstrip() + "…"
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -378,8 +469,9 @@ def _images(args: argparse.Namespace) -> int:
 
     folder = locate(args.images, args.data_dir).resolve()
     device = _flag_overrides(args)
-    return _run_grid(load_spec("images", [*args.overrides, f"datasets.0.params.path={folder}", *device], args.seeds),
-                     args)
+    return _run_grid(
+        load_spec("images", [*args.overrides, f"datasets.0.params.path={folder}", *device], args.seeds), args
+    )
 
 
 def _tables(args: argparse.Namespace) -> int:
@@ -389,8 +481,13 @@ def _tables(args: argparse.Namespace) -> int:
     _check_counts(args)
     table = locate(args.table, args.data_dir).resolve()
     device = _flag_overrides(args)
-    overrides = [*args.overrides, f"datasets.0.params.path={table}", f"datasets.0.params.label={args.label}",
-                 f"datasets.0.label={table.stem}", *device]
+    overrides = [
+        *args.overrides,
+        f"datasets.0.params.path={table}",
+        f"datasets.0.params.label={args.label}",
+        f"datasets.0.label={table.stem}",
+        *device,
+    ]
     return _run_grid(load_spec("tables", overrides, args.seeds), args)
 
 
@@ -401,15 +498,25 @@ def _generate(args: argparse.Namespace) -> int:
     device = _flag_overrides(args)
     spec = load_generation_spec("fiorino-faces", [*args.overrides, f"images={args.images}", *device])
     folder = run_generation(spec, Path(args.output), data_dir=args.data_dir, progress=None if not args.quiet else False)
-    return _write_and_print_report(folder, args, [f"{name}: {folder / 'figures' / f'{name}.png'}"
-                                                  for name in ("samples", "reconstructions", "interpolation")])
+    return _write_and_print_report(
+        folder,
+        args,
+        [f"{name}: {folder / 'figures' / f'{name}.png'}" for name in ("samples", "reconstructions", "interpolation")],
+    )
 
 
 def _score(args: argparse.Namespace) -> int:
     from aecompare.new_data import score_new_data
 
-    written = score_new_data(args.run, images=args.images, table=args.table, label=args.label, output=args.output,
-                             data_dir=args.data_dir, device=args.device)
+    written = score_new_data(
+        args.run,
+        images=args.images,
+        table=args.table,
+        label=args.label,
+        output=args.output,
+        data_dir=args.data_dir,
+        device=args.device,
+    )
     if args.output is None:
         sys.stdout.write(written)
     else:

@@ -63,10 +63,23 @@ class Detector(BaseEstimator):
         >>> scores = det.decision_function(X_test)  # doctest: +SKIP
     """
 
-    def __init__(self, model: str = "vae", *, epochs: int = 50, batch_size: int = 64, lr: float = 1e-3,
-                 contamination: float = 0.1, validation_fraction: float = 0.1, scorer: str = "mse",
-                 restarts: int = 1, model_params: dict[str, Any] | None = None, random_state: Any = None,
-                 device: str | None = None, verbose: bool = False, **deprecated: Any) -> None:
+    def __init__(
+        self,
+        model: str = "vae",
+        *,
+        epochs: int = 50,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        contamination: float = 0.1,
+        validation_fraction: float = 0.1,
+        scorer: str = "mse",
+        restarts: int = 1,
+        model_params: dict[str, Any] | None = None,
+        random_state: Any = None,
+        device: str | None = None,
+        verbose: bool = False,
+        **deprecated: Any,
+    ) -> None:
         self.model = model
         self.epochs = epochs
         self.batch_size = batch_size
@@ -74,8 +87,11 @@ class Detector(BaseEstimator):
         self.contamination = contamination
         self.validation_fraction = validation_fraction
         if "score" in deprecated:
-            warnings.warn("Detector(score=...) is now Detector(scorer=...); 'score' stops working in the next "
-                          "release", FutureWarning, stacklevel=2)
+            warnings.warn(
+                "Detector(score=...) is now Detector(scorer=...); 'score' stops working in the next release",
+                FutureWarning,
+                stacklevel=2,
+            )
             scorer = deprecated.pop("score")
         if deprecated:
             raise TypeError(f"Detector() got an unexpected keyword argument {next(iter(deprecated))!r}")
@@ -109,12 +125,25 @@ class Detector(BaseEstimator):
         """The fitting settings of this detector's parameters (with ``changes``), for inputs like ``X``."""
         return settings_from_params({**self.get_params(), **changes}, X.ndim)
 
-    def _fit_one(self, X: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, settings: FitSettings,
-                 seed: int, synthetic: bool = False) -> FittedDetector:
+    def _fit_one(
+        self,
+        X: np.ndarray,
+        train_idx: np.ndarray,
+        val_idx: np.ndarray,
+        settings: FitSettings,
+        seed: int,
+        synthetic: bool = False,
+    ) -> FittedDetector:
         names = getattr(self, "feature_names_in_", None)
-        return fit_detector(X[train_idx], X[val_idx], settings, seed=seed, synthetic_seed=seed if synthetic else None,
-                            feature_names=tuple(map(str, names)) if names is not None else None,
-                            progress=self.verbose)
+        return fit_detector(
+            X[train_idx],
+            X[val_idx],
+            settings,
+            seed=seed,
+            synthetic_seed=seed if synthetic else None,
+            feature_names=tuple(map(str, names)) if names is not None else None,
+            progress=self.verbose,
+        )
 
     def _take(self, fitted: FittedDetector, train_idx: np.ndarray, val_idx: np.ndarray) -> None:
         """Set the fitted attributes from ``fitted``; ``decision_scores_`` and ``labels_`` in the order of X."""
@@ -151,10 +180,17 @@ class Detector(BaseEstimator):
             raise ConfigError("model='auto' ranks candidates on the validation split; set validation_fraction > 0")
         selection, fitted = [], []
         for model, scorer in AUTO_CANDIDATES:
-            candidate = self._fit_one(X, train_idx, val_idx, self._settings(X, model=model, scorer=scorer), seed,
-                                      synthetic=True)
-            selection.append({"model": model, "scorer": scorer, "synthetic_auroc": candidate.synthetic_auroc,
-                              "train_seconds": candidate.trained.train_seconds})
+            candidate = self._fit_one(
+                X, train_idx, val_idx, self._settings(X, model=model, scorer=scorer), seed, synthetic=True
+            )
+            selection.append(
+                {
+                    "model": model,
+                    "scorer": scorer,
+                    "synthetic_auroc": candidate.synthetic_auroc,
+                    "train_seconds": candidate.trained.train_seconds,
+                }
+            )
             fitted.append(candidate)
         best = max(range(len(fitted)), key=lambda i: (selection[i]["synthetic_auroc"] or 0.0, -i))
         self._take(fitted[best], train_idx, val_idx)
@@ -175,8 +211,10 @@ class Detector(BaseEstimator):
         check_is_fitted(self, "model_")
         X = self._validated(X, reset=False)
         if tuple(X.shape[1:]) != self.input_shape_:
-            raise DataError(f"X has samples of shape {tuple(X.shape[1:])}, but the detector was fitted on "
-                            f"{self.input_shape_}; pass data shaped like the training data")
+            raise DataError(
+                f"X has samples of shape {tuple(X.shape[1:])}, but the detector was fitted on "
+                f"{self.input_shape_}; pass data shaped like the training data"
+            )
         X = self.transform_.apply(X)
         names = getattr(self, "feature_names_in_", None)
         problem = self.input_range_.problem(X, names) if self.input_range_ is not None else ""
@@ -184,16 +222,21 @@ class Detector(BaseEstimator):
             warnings.warn(problem, DataWarning, stacklevel=2)
         scaled = self.scaler_.transform(X)
         if not np.isfinite(scaled).all():
-            raise DataError("the detector's input scaling turns X into values that are not finite: its scaler "
-                            "(detector.json) was changed, or X is far beyond the training data; refit or reload "
-                            "the detector")
-        scores = score(self.model_, torch.from_numpy(scaled), self.scorer_, **self.score_options_,
-                       reference=self.reference_codes_)
+            raise DataError(
+                "the detector's input scaling turns X into values that are not finite: its scaler "
+                "(detector.json) was changed, or X is far beyond the training data; refit or reload "
+                "the detector"
+            )
+        scores = score(
+            self.model_, torch.from_numpy(scaled), self.scorer_, **self.score_options_, reference=self.reference_codes_
+        )
         bad = ~np.isfinite(scores)
         if bad.any():
-            raise DataError(f"{int(bad.sum())} of {len(scores)} scores are not finite (first: sample "
-                            f"{int(np.flatnonzero(bad)[0])}): the detector's weights or settings were changed, or "
-                            "the model overflows on these inputs; refit the detector")
+            raise DataError(
+                f"{int(bad.sum())} of {len(scores)} scores are not finite (first: sample "
+                f"{int(np.flatnonzero(bad)[0])}): the detector's weights or settings were changed, or "
+                "the model overflows on these inputs; refit the detector"
+            )
         return scores
 
     def predict(self, X: Any) -> np.ndarray:
@@ -238,12 +281,24 @@ class Detector(BaseEstimator):
         check_is_fitted(self, "model_")
         folder = Path(path)
         names = getattr(self, "feature_names_in_", None)
-        write_detector(folder, DetectorFiles(
-            model=self.model_, scaler=self.scaler_, threshold=self.threshold_, scorer=self.scorer_,
-            score_options=self.score_options_, params=self.get_params(), decision_scores=self.decision_scores_,
-            history=self.history_, train_seconds=self.train_seconds_, reference=self.reference_codes_,
-            transform=self.transform_, feature_names=tuple(map(str, names)) if names is not None else None,
-            input_range=self.input_range_))
+        write_detector(
+            folder,
+            DetectorFiles(
+                model=self.model_,
+                scaler=self.scaler_,
+                threshold=self.threshold_,
+                scorer=self.scorer_,
+                score_options=self.score_options_,
+                params=self.get_params(),
+                decision_scores=self.decision_scores_,
+                history=self.history_,
+                train_seconds=self.train_seconds_,
+                reference=self.reference_codes_,
+                transform=self.transform_,
+                feature_names=tuple(map(str, names)) if names is not None else None,
+                input_range=self.input_range_,
+            ),
+        )
         return folder
 
     def to_onnx(self, path: str | Path, *, bytes_input: bool = False) -> Path:
@@ -269,11 +324,14 @@ class Detector(BaseEstimator):
             params["scorer"] = params.pop("score")
         unknown = sorted(set(params) - set(cls._get_param_names()))
         if unknown:
-            raise DataError(f"{path}: detector.json has an unknown parameter {unknown[0]!r}; valid ones are: "
-                            f"{', '.join(cls._get_param_names())}")
+            raise DataError(
+                f"{path}: detector.json has an unknown parameter {unknown[0]!r}; valid ones are: "
+                f"{', '.join(cls._get_param_names())}"
+            )
         if params.get("model_params"):  # JSON has no tuples; ModelConfig's sequences are tuples
-            params["model_params"] = {k: tuple(v) if isinstance(v, list) else v
-                                      for k, v in params["model_params"].items()}
+            params["model_params"] = {
+                k: tuple(v) if isinstance(v, list) else v for k, v in params["model_params"].items()
+            }
         detector = cls(**params)
         detector._set_files(meta)
         detector.model_ = meta.model.to(resolve_device(device or detector.device)).eval()
@@ -288,25 +346,36 @@ class Detector(BaseEstimator):
     def _check_params(self) -> None:
         if self.model != "auto" and self.model not in available_models():
             raise unknown_name("model", self.model, ("auto", *available_models()))
-        for name, low, high, closed in (("contamination", 0.0, 0.5, "(0, 0.5]"),
-                                        ("validation_fraction", None, 1.0, "[0, 1)")):
+        for name, low, high, closed in (
+            ("contamination", 0.0, 0.5, "(0, 0.5]"),
+            ("validation_fraction", None, 1.0, "[0, 1)"),
+        ):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
-                    (low is None and 0.0 <= value < high) or (low is not None and low < value <= high)):
-                raise ConfigError(f"{name} must be a number in {closed}, got {value!r}"
-                                  + (" (a string: pass a number, e.g. 0.1)" if isinstance(value, str) else ""))
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float, np.number))
+                or not ((low is None and 0.0 <= value < high) or (low is not None and low < value <= high))
+            ):
+                raise ConfigError(
+                    f"{name} must be a number in {closed}, got {value!r}"
+                    + (" (a string: pass a number, e.g. 0.1)" if isinstance(value, str) else "")
+                )
         check_int(self.epochs, "epochs")
         check_int(self.restarts, "restarts")
         check_int(self.batch_size, "batch_size")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr)
-                                                                                   and self.lr > 0):
+        if (
+            isinstance(self.lr, bool)
+            or not isinstance(self.lr, (int, float))
+            or not (math.isfinite(self.lr) and self.lr > 0)
+        ):
             raise ConfigError(f"lr must be a positive, finite number, got {self.lr!r}")
         score_components(self.scorer)
         if self.model == "auto" and self.scorer != "mse":  # else the scorer asked for would be ignored silently
-            raise ConfigError(f"model='auto' chooses the scorer too (among AUTO_CANDIDATES), so scorer="
-                              f"{self.scorer!r} would be ignored; leave scorer at its default or name a model")
+            raise ConfigError(
+                f"model='auto' chooses the scorer too (among AUTO_CANDIDATES), so scorer="
+                f"{self.scorer!r} would be ignored; leave scorer at its default or name a model"
+            )
         resolve_device(self.device)
-
 
     def _validated(self, X: Any, *, reset: bool) -> np.ndarray:
         """``X`` checked by scikit-learn's own helpers (feature count and names, sparse input, complex values,
@@ -314,8 +383,16 @@ class Detector(BaseEstimator):
         if isinstance(X, torch.Tensor):
             X = X.detach().cpu().numpy()
         try:
-            X = validate_data(self, X, reset=reset, accept_sparse=False, allow_nd=True, ensure_all_finite=False,
-                              ensure_min_samples=2 if reset else 1, dtype=None)
+            X = validate_data(
+                self,
+                X,
+                reset=reset,
+                accept_sparse=False,
+                allow_nd=True,
+                ensure_all_finite=False,
+                ensure_min_samples=2 if reset else 1,
+                dtype=None,
+            )
         except (TypeError, ValueError) as e:
             raise DataError(str(e)) from None
         if X.dtype == object:
@@ -347,8 +424,9 @@ def resolve_seed(random_state: Any) -> int:
         return int(random_state.integers(0, 2**31 - 1))
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and random_state >= 0:
         return int(random_state)
-    raise ConfigError(f"random_state must be None, a non-negative integer, a numpy RandomState or Generator; "
-                      f"got {random_state!r}")
+    raise ConfigError(
+        f"random_state must be None, a non-negative integer, a numpy RandomState or Generator; got {random_state!r}"
+    )
 
 
 def as_model_input(X: Any, name: str) -> np.ndarray:
@@ -368,17 +446,20 @@ def as_model_input(X: Any, name: str) -> np.ndarray:
     if X.ndim == 3:
         X = X[:, None]  # (N, H, W) -> (N, 1, H, W)
     if X.ndim == 4 and X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
-        raise DataError(f"{name} looks channels-last {X.shape}; pass (N, C, H, W), e.g. "
-                        f"{name}.transpose(0, 3, 1, 2)")
+        raise DataError(f"{name} looks channels-last {X.shape}; pass (N, C, H, W), e.g. {name}.transpose(0, 3, 1, 2)")
     if X.ndim not in (2, 4) or X.shape[0] == 0 or min(X.shape[1:]) == 0:
-        raise DataError(f"{name} must be a table (n_samples, n_features) or images (n, H, W) or (n, C, H, W) "
-                        f"with at least one sample, got shape {X.shape}")
+        raise DataError(
+            f"{name} must be a table (n_samples, n_features) or images (n, H, W) or (n, C, H, W) "
+            f"with at least one sample, got shape {X.shape}"
+        )
     if X.dtype == np.uint8:  # image bytes: the scaler reads them as values in [0, 1], as image folders are cached
         return X
     X = X.astype(precise_dtype(X), copy=False)  # float32, or float64 where float32 would lose the spread
     bad = ~np.isfinite(X)
     if bad.any():
         first = int(np.flatnonzero(bad.reshape(len(X), -1).any(1))[0])
-        raise DataError(f"{name} contains {int(bad.sum())} NaN or infinite values (first in sample {first}); "
-                        "drop or impute them first")
+        raise DataError(
+            f"{name} contains {int(bad.sum())} NaN or infinite values (first in sample {first}); "
+            "drop or impute them first"
+        )
     return X

@@ -26,13 +26,16 @@ class ScoringGraph(nn.Module):
     """Raw input (N, *input_shape) -> (score (N,), error map (N, *input_shape)), as ``Detector.decision_function``
     computes them: scaling, the posterior mean's reconstruction, optional Heaviside, squared or absolute error."""
 
-    def __init__(self, model: Autoencoder, scaler: Scaler, scorer: str, postprocess: str = "none",
-                 bytes_input: bool = False) -> None:
+    def __init__(
+        self, model: Autoencoder, scaler: Scaler, scorer: str, postprocess: str = "none", bytes_input: bool = False
+    ) -> None:
         super().__init__()
         if scorer not in EXPORTABLE_SCORERS:
-            raise ConfigError(f"ONNX export computes the {' and '.join(EXPORTABLE_SCORERS)} scores; this detector "
-                              f"scores by {scorer!r}, which samples or needs the training loss or codes: refit it with "
-                              "scorer='mse' to export")
+            raise ConfigError(
+                f"ONNX export computes the {' and '.join(EXPORTABLE_SCORERS)} scores; this detector "
+                f"scores by {scorer!r}, which samples or needs the training loss or codes: refit it with "
+                "scorer='mse' to export"
+            )
         self.model, self.kind, self.scorer, self.postprocess = model.eval(), scaler.kind, scorer, postprocess
         self.bytes_input = bytes_input
         self.register_buffer("offset", torch.as_tensor(np.asarray(scaler.offset, dtype=np.float32)))
@@ -59,8 +62,15 @@ class ScoringGraph(nn.Module):
         return error.flatten(1).mean(1), error
 
 
-def write_onnx(model: Autoencoder, scaler: Scaler, scorer: str, score_options: dict[str, Any], path: str | Path,
-               *, bytes_input: bool = False) -> Path:
+def write_onnx(
+    model: Autoencoder,
+    scaler: Scaler,
+    scorer: str,
+    score_options: dict[str, Any],
+    path: str | Path,
+    *,
+    bytes_input: bool = False,
+) -> Path:
     """Write the scoring graph of a fitted model to ``path`` (inputs ``x`` of any batch size; outputs ``score``
     and ``error_map``).
 
@@ -77,12 +87,25 @@ def write_onnx(model: Autoencoder, scaler: Scaler, scorer: str, score_options: d
     path = Path(path)
     refuse_planted(path)  # before minutes of exporting
     chatter = io.StringIO()  # the exporter and its optimiser print their progress
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), torch.no_grad(), \
-            contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        warnings.catch_warnings(),
+        torch.no_grad(),
+        contextlib.redirect_stdout(chatter),
+        contextlib.redirect_stderr(chatter),
+    ):
         warnings.simplefilter("ignore")  # the exporter's notes on its own internals
         staged = Path(tmp) / "model.onnx"  # the exporter writes where it is told, links included: not at `path`
-        torch.onnx.export(graph, (example,), str(staged), input_names=["x"], output_names=["score", "error_map"],
-                          dynamo=True, dynamic_shapes=({0: torch.export.Dim("n", min=1)},), verbose=False)
+        torch.onnx.export(
+            graph,
+            (example,),
+            str(staged),
+            input_names=["x"],
+            output_names=["score", "error_map"],
+            dynamo=True,
+            dynamic_shapes=({0: torch.export.Dim("n", min=1)},),
+            verbose=False,
+        )
         # one self-contained file (weights inside, not in a model.onnx.data beside it), written atomically
         data = onnx.load(str(staged), load_external_data=True).SerializeToString()
     atomic_write_bytes(path, data)

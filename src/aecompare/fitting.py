@@ -118,10 +118,18 @@ class FittedDetector:
         return separation(self.val_scores, self.synthetic_scores)
 
 
-def fit_detector(x_train: np.ndarray, x_val: np.ndarray, settings: FitSettings, *, seed: int,
-                 synthetic_seed: int | None = None, transform: LoaderTransform | None = None,
-                 feature_names: tuple[str, ...] | None = None, progress: bool = False,
-                 name: str = "") -> FittedDetector:
+def fit_detector(
+    x_train: np.ndarray,
+    x_val: np.ndarray,
+    settings: FitSettings,
+    *,
+    seed: int,
+    synthetic_seed: int | None = None,
+    transform: LoaderTransform | None = None,
+    feature_names: tuple[str, ...] | None = None,
+    progress: bool = False,
+    name: str = "",
+) -> FittedDetector:
     """Fit a detector on normal data that is already split into a training and a validation part: train it
     (:func:`train_model`), then score and threshold it (:func:`finish_detector`).
 
@@ -139,25 +147,56 @@ def fit_detector(x_train: np.ndarray, x_val: np.ndarray, settings: FitSettings, 
         progress: show a progress bar.
         name: what is fitted, for warnings.
     """
-    trained = train_model(x_train, x_val, settings, seed=seed, transform=transform, feature_names=feature_names,
-                          progress=progress, name=name)
+    trained = train_model(
+        x_train,
+        x_val,
+        settings,
+        seed=seed,
+        transform=transform,
+        feature_names=feature_names,
+        progress=progress,
+        name=name,
+    )
     return finish_detector(trained, settings, synthetic_seed=synthetic_seed)
 
 
-def train_model(x_train: np.ndarray, x_val: np.ndarray, settings: FitSettings, *, seed: int,
-                transform: LoaderTransform | None = None, feature_names: tuple[str, ...] | None = None,
-                progress: bool = False, name: str = "") -> TrainedModel:
+def train_model(
+    x_train: np.ndarray,
+    x_val: np.ndarray,
+    settings: FitSettings,
+    *,
+    seed: int,
+    transform: LoaderTransform | None = None,
+    feature_names: tuple[str, ...] | None = None,
+    progress: bool = False,
+    name: str = "",
+) -> TrainedModel:
     """Scale on the normal training part and train ``settings.restarts`` model(s); see :func:`fit_detector`."""
     scaler = Scaler.fit(x_train, settings.scaling)  # normal training data only
     xt, xv = (torch.from_numpy(scaler.transform(a)) for a in (x_train, x_val))
-    model, result, train_seed, restarts = train_restarts(settings, tuple(x_train.shape[1:]), xt, xv, seed,
-                                                         progress, name)
-    return TrainedModel(model, result, seed, train_seed, scaler, x_train, x_val, xt, xv, restarts,
-                        transform or LoaderTransform(), feature_names, InputRange.of(x_train))
+    model, result, train_seed, restarts = train_restarts(
+        settings, tuple(x_train.shape[1:]), xt, xv, seed, progress, name
+    )
+    return TrainedModel(
+        model,
+        result,
+        seed,
+        train_seed,
+        scaler,
+        x_train,
+        x_val,
+        xt,
+        xv,
+        restarts,
+        transform or LoaderTransform(),
+        feature_names,
+        InputRange.of(x_train),
+    )
 
 
-def finish_detector(trained: TrainedModel, settings: FitSettings, *, synthetic_seed: int | None = None
-                    ) -> FittedDetector:
+def finish_detector(
+    trained: TrainedModel, settings: FitSettings, *, synthetic_seed: int | None = None
+) -> FittedDetector:
     """Score a trained model by ``settings.scorer`` and threshold it: the latent scores' reference codes (the
     normal training data's), a combination's standardisation and the threshold (normal validation scores),
     and with ``synthetic_seed`` the scores of synthetic anomalies made from the validation part."""
@@ -167,29 +206,51 @@ def finish_detector(trained: TrainedModel, settings: FitSettings, *, synthetic_s
     normal = xv if len(xv) else xt  # what standardisation and the threshold are fitted on
     if len(score_components(settings.scorer)) > 1:  # a combination: each score standardised on normal data
         options["standardisation"] = fit_standardisation(
-            component_scores(model, normal, settings.scorer, **options, reference=reference))
+            component_scores(model, normal, settings.scorer, **options, reference=reference)
+        )
     val_scores = score(model, normal, settings.scorer, **options, reference=reference)
     train_scores = score(model, xt, settings.scorer, **options, reference=reference)
     threshold = normal_threshold(val_scores, settings.contamination)
     synthetic = None
     if synthetic_seed is not None and len(xv):
         fakes = synthetic_anomalies(trained.x_val, trained.x_train, seed=synthetic_seed)
-        synthetic = score(model, torch.from_numpy(trained.scaler.transform(fakes)), settings.scorer, **options,
-                          reference=reference)
+        synthetic = score(
+            model, torch.from_numpy(trained.scaler.transform(fakes)), settings.scorer, **options, reference=reference
+        )
     files = DetectorFiles(
-        model=model, scaler=trained.scaler, threshold=threshold, scorer=settings.scorer, score_options=options,
+        model=model,
+        scaler=trained.scaler,
+        threshold=threshold,
+        scorer=settings.scorer,
+        score_options=options,
         params=params_from_settings(settings, trained.seed),
         decision_scores=np.concatenate([train_scores, val_scores if len(xv) else []]),
-        history=trained.result.history, train_seconds=trained.train_seconds, reference=reference,
-        transform=trained.transform, feature_names=trained.feature_names,
-        input_range=trained.input_range)
-    return FittedDetector(files, trained, train_scores, val_scores,
-                          divergence(trained.result, [val_scores, train_scores], threshold), synthetic)
+        history=trained.result.history,
+        train_seconds=trained.train_seconds,
+        reference=reference,
+        transform=trained.transform,
+        feature_names=trained.feature_names,
+        input_range=trained.input_range,
+    )
+    return FittedDetector(
+        files,
+        trained,
+        train_scores,
+        val_scores,
+        divergence(trained.result, [val_scores, train_scores], threshold),
+        synthetic,
+    )
 
 
-def train_restarts(settings: FitSettings, input_shape: tuple[int, ...], x_train: torch.Tensor,
-                   x_val: torch.Tensor, seed: int, progress: bool = False, name: str = ""
-                   ) -> tuple[Autoencoder, TrainResult, int, dict[str, Any] | None]:
+def train_restarts(
+    settings: FitSettings,
+    input_shape: tuple[int, ...],
+    x_train: torch.Tensor,
+    x_val: torch.Tensor,
+    seed: int,
+    progress: bool = False,
+    name: str = "",
+) -> tuple[Autoencoder, TrainResult, int, dict[str, Any] | None]:
     """Train ``settings.restarts`` models (seeds ``seed * N + i``; ``seed`` alone for one) and keep the one with
     the lowest best validation loss (normal data only; a diverged training only when all diverged).
 
@@ -211,8 +272,15 @@ def train_restarts(settings: FitSettings, input_shape: tuple[int, ...], x_train:
         if kept is None or losses[-1] < min(losses[:-1]):
             kept = (model, result, train_seed)  # only the best so far stays in memory
     assert kept is not None
-    record = None if n == 1 else {"kept": int(np.argmin(losses)), "train_seconds": seconds,
-                                  "best_val_losses": [loss if math.isfinite(loss) else None for loss in losses]}
+    record = (
+        None
+        if n == 1
+        else {
+            "kept": int(np.argmin(losses)),
+            "train_seconds": seconds,
+            "best_val_losses": [loss if math.isfinite(loss) else None for loss in losses],
+        }
+    )
     return (*kept, record)
 
 
@@ -241,18 +309,39 @@ def separation(normal_scores: np.ndarray, fake_scores: np.ndarray) -> float | No
     return float(roc_auc_score(np.r_[np.zeros(len(normal_scores)), np.ones(len(fake_scores))], values))
 
 
-DETECTOR_PARAMS = ("model", "epochs", "batch_size", "lr", "contamination", "validation_fraction", "scorer",
-                   "restarts", "model_params", "random_state", "device", "verbose")
+DETECTOR_PARAMS = (
+    "model",
+    "epochs",
+    "batch_size",
+    "lr",
+    "contamination",
+    "validation_fraction",
+    "scorer",
+    "restarts",
+    "model_params",
+    "random_state",
+    "device",
+    "verbose",
+)
 
 
 def params_from_settings(settings: FitSettings, seed: int) -> dict[str, Any]:
     """The Detector constructor arguments that refit ``settings`` with ``seed`` (what a run folder records, so
     that it loads as a Detector)."""
-    return {"model": settings.model, "epochs": settings.train.epochs, "batch_size": settings.train.batch_size,
-            "lr": settings.train.lr, "contamination": settings.contamination,
-            "validation_fraction": settings.validation_fraction, "scorer": settings.scorer,
-            "restarts": settings.restarts, "model_params": dict(settings.model_params) or None,
-            "random_state": seed, "device": None, "verbose": False}
+    return {
+        "model": settings.model,
+        "epochs": settings.train.epochs,
+        "batch_size": settings.train.batch_size,
+        "lr": settings.train.lr,
+        "contamination": settings.contamination,
+        "validation_fraction": settings.validation_fraction,
+        "scorer": settings.scorer,
+        "restarts": settings.restarts,
+        "model_params": dict(settings.model_params) or None,
+        "random_state": seed,
+        "device": None,
+        "verbose": False,
+    }
 
 
 def settings_from_params(params: dict[str, Any], input_ndim: int) -> FitSettings:
@@ -260,9 +349,14 @@ def settings_from_params(params: dict[str, Any], input_ndim: int) -> FitSettings
     are standardised per column, images scaled to [0, 1] by their range."""
     device = params.get("device") or "auto"
     return FitSettings(
-        model=params["model"], model_params=dict(params.get("model_params") or {}),
-        train=TrainConfig(epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
-                          device=str(device)),
-        scorer=params["scorer"], contamination=params["contamination"],
-        validation_fraction=params["validation_fraction"], restarts=params["restarts"],
-        scaling="standard" if input_ndim == 2 else "minmax")
+        model=params["model"],
+        model_params=dict(params.get("model_params") or {}),
+        train=TrainConfig(
+            epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"], device=str(device)
+        ),
+        scorer=params["scorer"],
+        contamination=params["contamination"],
+        validation_fraction=params["validation_fraction"],
+        restarts=params["restarts"],
+        scaling="standard" if input_ndim == 2 else "minmax",
+    )

@@ -27,8 +27,9 @@ class Sweep:
 
 
 @torch.no_grad()
-def bottleneck_sweep(model: Autoencoder, low: float, high: float, steps: int = 401, unit: int = 0,
-                     base: np.ndarray | None = None) -> Sweep:
+def bottleneck_sweep(
+    model: Autoencoder, low: float, high: float, steps: int = 401, unit: int = 0, base: np.ndarray | None = None
+) -> Sweep:
     """Decode codes whose ``unit`` runs from ``low`` to ``high`` (Patuzzo's Figs. 4-8).
 
     Args:

@@ -29,7 +29,8 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> 
         raise DataError("metrics need both normal (0) and anomalous (1) samples")
     predicted = (scores > threshold).astype(int)
     precision, recall, f1, _ = precision_recall_fscore_support(
-        labels, predicted, average="binary", pos_label=1, zero_division=0)
+        labels, predicted, average="binary", pos_label=1, zero_division=0
+    )
     return {
         "auroc": float(roc_auc_score(labels, scores)),
         "auprc": float(average_precision_score(labels, scores)),

@@ -21,9 +21,16 @@ from aecompare.errors import DataError, DataNotFoundError
 GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2 luma, as Pillow's "L" conversion
 
 
-def score_new_data(run_dir: str | Path, *, images: str | None = None, table: str | None = None,
-                   label: str = "label", output: str | Path | None = None, data_dir: str | None = None,
-                   device: str | None = None) -> str:
+def score_new_data(
+    run_dir: str | Path,
+    *,
+    images: str | None = None,
+    table: str | None = None,
+    label: str = "label",
+    output: str | Path | None = None,
+    data_dir: str | None = None,
+    device: str | None = None,
+) -> str:
     """Score the image files under ``images`` (or the rows of ``table``) with the run in ``run_dir``.
 
     Images are centre-cropped and resized to the run's input size, and made gray for a one-channel model;
@@ -49,13 +56,16 @@ def score_new_data(run_dir: str | Path, *, images: str | None = None, table: str
     shape = detector.input_shape_
     if images is not None:
         if len(shape) != 3:
-            raise DataError(f"the run in {run_dir} was trained on tables of {shape[0]} features; score a table "
-                            "with --table FILE")
+            raise DataError(
+                f"the run in {run_dir} was trained on tables of {shape[0]} features; score a table with --table FILE"
+            )
         ids, x = _read_image_inputs(locate(images, data_dir), shape)
     else:
         if len(shape) != 1:
-            raise DataError(f"the run in {run_dir} was trained on images of shape {shape}; score a folder of "
-                            "images with --images DIR")
+            raise DataError(
+                f"the run in {run_dir} was trained on images of shape {shape}; score a folder of "
+                "images with --images DIR"
+            )
         x, names = read_features(locate(table, data_dir), label)
         x = match_columns(x, names, getattr(detector, "feature_names_in_", None), shape[0], table, label)
         ids = [str(i) for i in range(len(x))]
@@ -68,8 +78,9 @@ def score_new_data(run_dir: str | Path, *, images: str | None = None, table: str
     return text
 
 
-def match_columns(x: np.ndarray, names: tuple[str, ...] | None, trained: Any, n_features: int, table: str,
-                  label: str) -> np.ndarray:
+def match_columns(
+    x: np.ndarray, names: tuple[str, ...] | None, trained: Any, n_features: int, table: str, label: str
+) -> np.ndarray:
     """The columns of a table to score, in the order of the run's training columns: by name where both the file
     and the run name them (a CSV after a CSV), else by position.
 
@@ -84,14 +95,18 @@ def match_columns(x: np.ndarray, names: tuple[str, ...] | None, trained: Any, n_
         missing = [n for n in trained if n not in names]
         extra = [n for n in names if n not in trained]
         if repeated or missing or extra:
-            what = ([f"names {', '.join(repeated)} more than once"] if repeated else []) + (
-                [f"lacks {', '.join(missing[:10])}"] if missing else []) + (
-                [f"has {', '.join(extra[:10])}, which the run was not trained on"] if extra else [])
+            what = (
+                ([f"names {', '.join(repeated)} more than once"] if repeated else [])
+                + ([f"lacks {', '.join(missing[:10])}"] if missing else [])
+                + ([f"has {', '.join(extra[:10])}, which the run was not trained on"] if extra else [])
+            )
             raise DataError(f"{table}: its columns do not match the run's: it {'; it '.join(what)} {hint}")
         return x[:, [names.index(n) for n in trained]]
     if x.shape[1] != n_features:
-        raise DataError(f"{table} has {x.shape[1]} feature columns but the run was trained on {n_features}; pass "
-                        f"a table with the training data's columns {hint}")
+        raise DataError(
+            f"{table} has {x.shape[1]} feature columns but the run was trained on {n_features}; pass "
+            f"a table with the training data's columns {hint}"
+        )
     return x
 
 

@@ -32,8 +32,7 @@ def heaviside(recon: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def reconstruct(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, postprocess: str = "none"
-                ) -> torch.Tensor:
+def reconstruct(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, postprocess: str = "none") -> torch.Tensor:
     """Deterministic reconstructions (N, *input_shape) on the CPU, computed in batches on the model's device.
 
     Args:
@@ -42,8 +41,10 @@ def reconstruct(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, pos
     if postprocess not in POSTPROCESSES:
         raise unknown_name("postprocess", postprocess, POSTPROCESSES)
     if postprocess == "heaviside" and model.config.resolved_output_activation(model.input_shape) != "sigmoid":
-        raise ConfigError("heaviside post-processing inverts a sigmoid output, but this model's output is "
-                          "linear; use it with images (or output_activation: sigmoid)")
+        raise ConfigError(
+            "heaviside post-processing inverts a sigmoid output, but this model's output is "
+            "linear; use it with images (or output_activation: sigmoid)"
+        )
     model.eval()
     device = next(model.parameters()).device
     parts = batched(lambda xb: model(xb).recon.cpu(), x, model.input_shape, batch_size, device)
@@ -67,7 +68,7 @@ def mae_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, postp
 
 
 SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # Wang et al. (2004), as Bergmann et al. (2018) use it for anomaly maps
-SSIM_C1, SSIM_C2 = 0.01 ** 2, 0.03 ** 2  # stabilisers for data in [0, 1]
+SSIM_C1, SSIM_C2 = 0.01**2, 0.03**2  # stabilisers for data in [0, 1]
 
 
 def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -75,21 +76,21 @@ def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     means, variances and covariance under a Gaussian window (11 x 11, sigma 1.5), edges padded by reflection."""
     radius = SSIM_WINDOW // 2
     offsets = torch.arange(SSIM_WINDOW, dtype=a.dtype) - radius
-    g = torch.exp(-offsets.pow(2) / (2 * SSIM_SIGMA ** 2))
+    g = torch.exp(-offsets.pow(2) / (2 * SSIM_SIGMA**2))
     g = g / g.sum()
     channels = a.shape[1]
     kernel = (g[:, None] * g[None, :]).expand(channels, 1, SSIM_WINDOW, SSIM_WINDOW).to(a.device)
 
     def blur(t: torch.Tensor) -> torch.Tensor:  # per channel; reflection needs the image wider than the radius
         mode = "reflect" if min(t.shape[-2:]) > radius else "replicate"
-        return torch.nn.functional.conv2d(torch.nn.functional.pad(t, [radius] * 4, mode=mode), kernel,
-                                          groups=channels)
+        return torch.nn.functional.conv2d(torch.nn.functional.pad(t, [radius] * 4, mode=mode), kernel, groups=channels)
 
     mu_a, mu_b = blur(a), blur(b)
-    var_a, var_b = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2
+    var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
     cov = blur(a * b) - mu_a * mu_b
     return ((2 * mu_a * mu_b + SSIM_C1) * (2 * cov + SSIM_C2)) / (
-        (mu_a ** 2 + mu_b ** 2 + SSIM_C1) * (var_a + var_b + SSIM_C2))
+        (mu_a**2 + mu_b**2 + SSIM_C1) * (var_a + var_b + SSIM_C2)
+    )
 
 
 def ssim_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, postprocess: str = "none") -> np.ndarray:
@@ -113,8 +114,7 @@ def pixel_map(inputs: np.ndarray, recon: np.ndarray, method: str) -> np.ndarray:
 
 
 @torch.no_grad()
-def _per_sample_terms(model: Autoencoder, x: torch.Tensor, batch_size: int, postprocess: str
-                      ) -> dict[str, np.ndarray]:
+def _per_sample_terms(model: Autoencoder, x: torch.Tensor, batch_size: int, postprocess: str) -> dict[str, np.ndarray]:
     """The model's training objective per sample (z = the posterior mean), term by term, as arrays (N,)."""
     if postprocess != "none":
         raise ConfigError("loss-based scores take no post-processing; set postprocess: none")
@@ -141,8 +141,14 @@ def loss_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, post
 
 
 @torch.no_grad()
-def reconstruction_probability_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024,
-                                     postprocess: str = "none", n_samples: int = 100, seed: int = 0) -> np.ndarray:
+def reconstruction_probability_score(
+    model: Autoencoder,
+    x: torch.Tensor,
+    batch_size: int = 1024,
+    postprocess: str = "none",
+    n_samples: int = 100,
+    seed: int = 0,
+) -> np.ndarray:
     """An & Cho's (2015) reconstruction probability, as an anomaly score (N,): ``-log p_hat(x)`` with
 
         p_hat(x) = 1/L sum_l N(x | mean(z_l), exp(logvar(z_l))),   z_l = mu(x) + sigma(x) * eps_l,
@@ -156,9 +162,11 @@ def reconstruction_probability_score(model: Autoencoder, x: torch.Tensor, batch_
         ConfigError: for a model without a posterior (AE, AAE) or without a decoder variance.
     """
     if model.config.bottleneck != "gaussian" or not model.gaussian_decoder:
-        raise ConfigError("the reconstruction probability needs a VAE with a Gaussian decoder (bottleneck: "
-                          "gaussian, decoder_output: gaussian), e.g. 'fiorino-vae'; score other models by "
-                          f"{', '.join(k for k in SCORERS if k != 'reconstruction_probability')}")
+        raise ConfigError(
+            "the reconstruction probability needs a VAE with a Gaussian decoder (bottleneck: "
+            "gaussian, decoder_output: gaussian), e.g. 'fiorino-vae'; score other models by "
+            f"{', '.join(k for k in SCORERS if k != 'reconstruction_probability')}"
+        )
     if postprocess != "none":
         raise ConfigError("the reconstruction probability takes no post-processing; set postprocess: none")
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
@@ -194,19 +202,37 @@ def _codes(model: Autoencoder, x: torch.Tensor, batch_size: int, postprocess: st
     return torch.from_numpy(encode_codes(model, x, batch_size)["mu"]).double()
 
 
-def latent_knn_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, postprocess: str = "none",
-                     reference: np.ndarray | None = None) -> np.ndarray:
+def latent_knn_score(
+    model: Autoencoder,
+    x: torch.Tensor,
+    batch_size: int = 1024,
+    postprocess: str = "none",
+    reference: np.ndarray | None = None,
+) -> np.ndarray:
     """Mean Euclidean distance of each code to its 5 nearest codes of the normal training data (N,)."""
     ref = torch.from_numpy(_reference(reference, "latent_knn")).double()
     codes = _codes(model, x, batch_size, postprocess)
     k = min(KNN_NEIGHBOURS, len(ref))
-    nearest = torch.cat([torch.cdist(part, ref).topk(k, largest=False).values  # (B, k), bounded memory
-                         for part in codes.split(max(1, 2 ** 22 // max(1, len(ref))))]) if len(codes) else codes
+    nearest = (
+        torch.cat(
+            [
+                torch.cdist(part, ref).topk(k, largest=False).values  # (B, k), bounded memory
+                for part in codes.split(max(1, 2**22 // max(1, len(ref))))
+            ]
+        )
+        if len(codes)
+        else codes
+    )
     return nearest.mean(1).numpy() if len(codes) else np.empty(0)
 
 
-def latent_mahalanobis_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, postprocess: str = "none",
-                             reference: np.ndarray | None = None) -> np.ndarray:
+def latent_mahalanobis_score(
+    model: Autoencoder,
+    x: torch.Tensor,
+    batch_size: int = 1024,
+    postprocess: str = "none",
+    reference: np.ndarray | None = None,
+) -> np.ndarray:
     """Mahalanobis distance of each code to the normal training codes' mean, under their covariance (a ridge of
     1e-6 of its mean variance keeps it invertible) (N,)."""
     ref = torch.from_numpy(_reference(reference, "latent_mahalanobis")).double()
@@ -220,8 +246,10 @@ def latent_mahalanobis_score(model: Autoencoder, x: torch.Tensor, batch_size: in
 
 def _reference(reference: np.ndarray | None, method: str) -> np.ndarray:
     if reference is None or len(reference) < 2:
-        raise ConfigError(f"the {method} score needs the codes of the normal training data (reference=, at least "
-                          "2); a Detector and a run keep them")
+        raise ConfigError(
+            f"the {method} score needs the codes of the normal training data (reference=, at least "
+            "2); a Detector and a run keep them"
+        )
     return np.asarray(reference, dtype=np.float64)
 
 
@@ -252,8 +280,7 @@ def score_components(method: Any) -> tuple[str, ...]:
     for part in parts:
         if part not in SCORERS:
             error = unknown_name("score", part, SCORERS)
-            raise ConfigError(f"{error}; combine several with '+', e.g. 'mse+latent_knn'") if len(parts) > 1 \
-                else error
+            raise ConfigError(f"{error}; combine several with '+', e.g. 'mse+latent_knn'") if len(parts) > 1 else error
     if len(set(parts)) != len(parts):
         raise ConfigError(f"score {method!r} names a scorer twice; name each once")
     return parts
@@ -290,16 +317,27 @@ def check_standardisation(method: str, standardisation: Any) -> str:
     if not isinstance(standardisation, dict) or set(standardisation) != set(parts):
         return f"it must map each of {', '.join(parts)} to [mean, std]"
     for name, pair in standardisation.items():
-        if (not isinstance(pair, list) or len(pair) != 2 or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pair)
-                or pair[1] <= 0):
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pair)
+            or pair[1] <= 0
+        ):
             return f"{name}: expected [mean, std] with a finite mean and a positive std, got {pair!r}"
     return ""
 
 
-def score(model: Autoencoder, x: torch.Tensor, method: str = "mse", batch_size: int = 1024,
-          postprocess: str = "none", n_samples: int = 100, seed: int = 0,
-          reference: np.ndarray | None = None, standardisation: dict[str, list[float]] | None = None) -> np.ndarray:
+def score(
+    model: Autoencoder,
+    x: torch.Tensor,
+    method: str = "mse",
+    batch_size: int = 1024,
+    postprocess: str = "none",
+    n_samples: int = 100,
+    seed: int = 0,
+    reference: np.ndarray | None = None,
+    standardisation: dict[str, list[float]] | None = None,
+) -> np.ndarray:
     """Anomaly scores (N,) by the named method after ``postprocess``: one of :data:`SCORERS`, or a combination
     such as ``"mse+latent_knn"``, the mean of its scores each standardised by ``standardisation``.
 
@@ -313,15 +351,24 @@ def score(model: Autoencoder, x: torch.Tensor, method: str = "mse", batch_size: 
         return values[method]
     problem = check_standardisation(method, standardisation)
     if problem:
-        raise ConfigError(f"the combined score {method!r} needs each score's mean and std on normal validation "
-                          f"data (standardisation=, from fit_standardisation): {problem}")
+        raise ConfigError(
+            f"the combined score {method!r} needs each score's mean and std on normal validation "
+            f"data (standardisation=, from fit_standardisation): {problem}"
+        )
     assert standardisation is not None
     return np.mean([standardise(values[p], standardisation[p]) for p in parts], axis=0)
 
 
-def component_scores(model: Autoencoder, x: torch.Tensor, method: str, batch_size: int = 1024,
-                     postprocess: str = "none", n_samples: int = 100, seed: int = 0,
-                     reference: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def component_scores(
+    model: Autoencoder,
+    x: torch.Tensor,
+    method: str,
+    batch_size: int = 1024,
+    postprocess: str = "none",
+    n_samples: int = 100,
+    seed: int = 0,
+    reference: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Each scorer of ``method`` on ``x``, unstandardised: {name: (N,)}."""
     out = {}
     for part in score_components(method):

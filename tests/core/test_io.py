@@ -19,8 +19,7 @@ from aecompare.core.io import (
 from aecompare.errors import ConfigError, DataError
 
 
-@pytest.mark.parametrize("label", ["", "  ", "../../../../victim", "a/b", "/abs/path", "a\\b", "..", ".hidden",
-                                   "x..y"])
+@pytest.mark.parametrize("label", ["", "  ", "../../../../victim", "a/b", "/abs/path", "a\\b", "..", ".hidden", "x..y"])
 def test_safe_name_refuses_names_that_could_leave_their_folder(label: str) -> None:
     with pytest.raises(ConfigError, match="model label"):
         safe_name(label, "model label")
@@ -53,8 +52,10 @@ def test_atomic_writes_honour_the_umask(tmp_path: Path, umask: int, mode: int) -
 
 
 def test_a_second_writer_is_refused_naming_the_lock(tmp_path: Path) -> None:
-    with OutputLock(tmp_path / "out"), \
-            pytest.raises(ConfigError, match=r"another aecompare process \(lock .*\.aecompare\.lock\)"):
+    with (
+        OutputLock(tmp_path / "out"),
+        pytest.raises(ConfigError, match=r"another aecompare process \(lock .*\.aecompare\.lock\)"),
+    ):
         OutputLock(tmp_path / "out").__enter__()
     with OutputLock(tmp_path / "out"):  # released: the next writer gets it
         pass

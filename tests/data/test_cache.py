@@ -15,8 +15,23 @@ from aecompare.data.images import list_images, read_images
 from conftest import run_cli
 from formats import write_images
 
-TINY = ["--set", "image_size=16", "--set", "train.epochs=2", "--set", "train.batch_size=4", "--set", "grid=2",
-        "--set", "model.channels=[4, 8]", "--set", "model.strides=[2, 2]", "--set", "model.latent_dim=3", "-q"]
+TINY = [
+    "--set",
+    "image_size=16",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.batch_size=4",
+    "--set",
+    "grid=2",
+    "--set",
+    "model.channels=[4, 8]",
+    "--set",
+    "model.strides=[2, 2]",
+    "--set",
+    "model.latent_dim=3",
+    "-q",
+]
 
 
 def test_the_cache_holds_what_decoding_gives_and_is_reused_until_a_file_changes(tmp_path: Path, monkeypatch) -> None:
@@ -42,8 +57,18 @@ def test_streamed_generation_trains_as_in_memory(tmp_path: Path, monkeypatch) ->
     monkeypatch.setenv("AECOMPARE_CACHE", str(tmp_path / "cache"))
     write_images(tmp_path / "faces", n=14)
     for name, limit in (("memory", "2048"), ("streamed", "0")):
-        code, _, err = run_cli(["generate", "--images", str(tmp_path / "faces"), "--output", str(tmp_path / name),
-                                *TINY, "--set", f"stream_above_mb={limit}"])
+        code, _, err = run_cli(
+            [
+                "generate",
+                "--images",
+                str(tmp_path / "faces"),
+                "--output",
+                str(tmp_path / name),
+                *TINY,
+                "--set",
+                f"stream_above_mb={limit}",
+            ]
+        )
         assert code == 0, err
     summaries = {n: json.loads((tmp_path / n / "summary.json").read_text()) for n in ("memory", "streamed")}
     assert summaries["memory"]["streamed"] is False

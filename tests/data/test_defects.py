@@ -46,7 +46,7 @@ def test_pasted_objects_change_pixels_only_inside_their_boxes() -> None:
     for img, new, mine in zip(images, out, boxes):
         inside = np.zeros((40, 40), dtype=bool)
         for x0, y0, x1, y1 in mine:
-            inside[y0:y1 + 1, x0:x1 + 1] = True
+            inside[y0 : y1 + 1, x0 : x1 + 1] = True
         changed = (new != img).any(0)
         assert not (changed & ~inside).any()
         assert changed.any()

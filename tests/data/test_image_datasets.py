@@ -54,11 +54,14 @@ def test_per_class_keeps_the_first_images_of_each_class(tmp_path: Path) -> None:
         load_dataset("mnist", tmp_path, per_class=0)
 
 
-@pytest.mark.parametrize(("problem", "message"), [
-    ("labels", "labels range from 0 to 12, expected 0 to 9"),
-    ("count", "30 images but 29 labels"),
-    ("shape", r"images have shape \(28, 27\), expected \(28, 28\)"),
-])
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [
+        ("labels", "labels range from 0 to 12, expected 0 to 9"),
+        ("count", "30 images but 29 labels"),
+        ("shape", r"images have shape \(28, 27\), expected \(28, 28\)"),
+    ],
+)
 def test_idx_files_are_checked_on_load(tmp_path: Path, problem: str, message: str) -> None:
     folder = write_mnist_folder(tmp_path / "mnist")
     labels = np.arange(30) % 10
@@ -169,14 +172,16 @@ def test_download_extracts_archives_in_place_and_refuses_escapes(tmp_path: Path,
     mirror.mkdir()
     good = _tar_bytes({"inner/x.txt": b"x"})
     (mirror / "good.tar.gz").write_bytes(good)
-    monkeypatch.setitem(DOWNLOADS, "tiny", Download(
-        "tiny", (mirror.as_uri(),), (RemoteFile("good.tar.gz", _md5(good), extract=True),)))
+    monkeypatch.setitem(
+        DOWNLOADS, "tiny", Download("tiny", (mirror.as_uri(),), (RemoteFile("good.tar.gz", _md5(good), extract=True),))
+    )
     assert (download("tiny", tmp_path / "data") / "inner" / "x.txt").read_bytes() == b"x"
 
     evil = _tar_bytes({"../escaped.txt": b"x"})
     (mirror / "evil.tar.gz").write_bytes(evil)
-    monkeypatch.setitem(DOWNLOADS, "evil", Download(
-        "evil", (mirror.as_uri(),), (RemoteFile("evil.tar.gz", _md5(evil), extract=True),)))
+    monkeypatch.setitem(
+        DOWNLOADS, "evil", Download("evil", (mirror.as_uri(),), (RemoteFile("evil.tar.gz", _md5(evil), extract=True),))
+    )
     with pytest.raises(DataError, match="refusing to extract '../escaped.txt'"):
         download("evil", tmp_path / "data")
     assert not (tmp_path / "data" / "escaped.txt").exists()

@@ -100,8 +100,9 @@ def test_truncated_idx_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_unknown_dataset_and_parameter_list_the_valid_ones() -> None:
-    with pytest.raises(ConfigError,
-                       match="unknown dataset 'mnsit'; choose one of: casting, cifar10, creditcard, digits"):
+    with pytest.raises(
+        ConfigError, match="unknown dataset 'mnsit'; choose one of: casting, cifar10, creditcard, digits"
+    ):
         load_dataset("mnsit")
     with pytest.raises(ConfigError, match="unknown parameter 'n'; valid parameters are: n_train"):
         load_dataset("lines", n=3)

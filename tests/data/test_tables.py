@@ -65,11 +65,14 @@ def test_npz_mat_and_csv_tables_read_alike(tmp_path: Path) -> None:
         np.testing.assert_array_equal(got_y, y)
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("a,b\n1,0\n", "no label column 'label'; the columns are: a, b"),
-    ("a,label\n1,2\n", r"labels must be 0 \(normal\) or 1 \(anomaly\), found \[2.0\]"),
-    ("a,label\nx,0\n", "every value must be a number"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("a,b\n1,0\n", "no label column 'label'; the columns are: a, b"),
+        ("a,label\n1,2\n", r"labels must be 0 \(normal\) or 1 \(anomaly\), found \[2.0\]"),
+        ("a,label\nx,0\n", "every value must be a number"),
+    ],
+)
 def test_bad_csv_tables_are_named(tmp_path: Path, content: str, message: str) -> None:
     (tmp_path / "bad.csv").write_text(content)
     with pytest.raises(DataError, match=message):

@@ -14,8 +14,8 @@ from conftest import TINY_MODEL
 IMAGE, TABLE = (1, 8, 8), (12,)
 RGB = (3, 8, 8)  # VGG16 encoders take RGB images
 CASES = [(name, RGB if MODELS[name].defaults.get("backbone") == "vgg16" else IMAGE) for name in available_models()] + [
-    (name, TABLE) for name in available_models()
-    if MODELS[name].defaults.get("backbone") not in ("conv", "vgg16")]
+    (name, TABLE) for name in available_models() if MODELS[name].defaults.get("backbone") not in ("conv", "vgg16")
+]
 
 
 def _batch(shape: tuple[int, ...], n: int = 16) -> torch.Tensor:
@@ -144,13 +144,16 @@ def test_mlp_matches_patuzzo_a1_layer_sizes() -> None:
     assert [(m.in_features, m.out_features) for m in linear] == [(1024, 2), (2, 1), (1, 2), (2, 1024)]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"latent_dim": -1}, "latent_dim must be at least 1"),
-    ({"latent_dim": 0, "bottleneck": "gaussian"}, r"0, a feature-map code, is for a deterministic"),
-    ({"latnt_dim": 3}, "unknown key 'latnt_dim'"),
-    ({"activation": "swish"}, "choose one of: relu, leaky_relu"),
-    ({"hidden": "64"}, "expected a list"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"latent_dim": -1}, "latent_dim must be at least 1"),
+        ({"latent_dim": 0, "bottleneck": "gaussian"}, r"0, a feature-map code, is for a deterministic"),
+        ({"latnt_dim": 3}, "unknown key 'latnt_dim'"),
+        ({"activation": "swish"}, "choose one of: relu, leaky_relu"),
+        ({"hidden": "64"}, "expected a list"),
+    ],
+)
 def test_bad_model_config_is_a_clear_error(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build_model("ae", IMAGE, **kwargs)

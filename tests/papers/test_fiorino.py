@@ -12,8 +12,7 @@ from formats import ODDS, write_creditcard
 
 
 def test_fiorino_fraud_without_the_file_fails_clearly(tmp_path: Path) -> None:
-    code, _, err = run_cli(["run", "fiorino-fraud", "--data-dir", str(tmp_path), "-o", str(tmp_path / "runs"),
-                            "-q"])
+    code, _, err = run_cli(["run", "fiorino-fraud", "--data-dir", str(tmp_path), "-o", str(tmp_path / "runs"), "-q"])
     assert code == 2
     assert "creditcard.csv not found" in err
     assert "Traceback" not in err
@@ -21,8 +20,23 @@ def test_fiorino_fraud_without_the_file_fails_clearly(tmp_path: Path) -> None:
 
 def test_fiorino_fraud_runs_on_a_file_of_the_real_schema(tmp_path: Path) -> None:
     write_creditcard(tmp_path / "data" / "creditcard.csv")
-    code, out, _ = run_cli(["run", "fiorino-fraud", "--data-dir", str(tmp_path / "data"), "-o", str(tmp_path / "runs"),
-                            "--set", "train.epochs=3", "--set", "evaluation.n_samples=10", "--workers", "1", "-q"])
+    code, out, _ = run_cli(
+        [
+            "run",
+            "fiorino-fraud",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "-o",
+            str(tmp_path / "runs"),
+            "--set",
+            "train.epochs=3",
+            "--set",
+            "evaluation.n_samples=10",
+            "--workers",
+            "1",
+            "-q",
+        ]
+    )
     assert code == 0
     folder = tmp_path / "runs" / "fiorino-fraud"
     with open(folder / "results.csv") as f:
@@ -42,7 +56,10 @@ def test_fiorino_fraud_runs_on_a_file_of_the_real_schema(tmp_path: Path) -> None
 def test_tabular_spec_compares_three_scorings_on_six_tables() -> None:
     spec = load_spec("tabular")
     assert [(m.label, spec.scorer_of(m)) for m in spec.models][:3] == [
-        ("AE", "mse"), ("VAE-error", "mse"), ("VAE-recprob", "reconstruction_probability")]
+        ("AE", "mse"),
+        ("VAE-error", "mse"),
+        ("VAE-recprob", "reconstruction_probability"),
+    ]
     assert {m.ensemble for m in spec.models[3:]} == {1, 5}  # issue 15's candidates: combinations, ensembles
     assert spec.evaluation.select == "synthetic"
     assert sorted(d.key for d in spec.datasets) == sorted(ODDS)

@@ -32,7 +32,12 @@ def test_casting_specs_use_the_papers_training_and_numbers() -> None:
     full, cpu = load_spec("klimkevicius-casting"), load_spec("klimkevicius-casting-cpu")
     train = full.train_config(full.datasets[0])
     assert (train.epochs, train.batch_size, train.lr, train.lr_patience, train.early_stopping_patience) == (
-        50, 16, 0.003, 2, 7)
+        50,
+        16,
+        0.003,
+        2,
+        7,
+    )
     assert full.seeds == (42,)
     assert [m.label for m in full.models] == ["CAE", "CVAE", "TCAE", "TCVAE"]
     assert full.published["auprc"]["CAE"]["def_front"] == 0.837
@@ -42,18 +47,37 @@ def test_casting_specs_use_the_papers_training_and_numbers() -> None:
 
 def test_casting_cpu_end_to_end_reports_every_defect_kind_beside_the_paper(tmp_path: Path) -> None:
     write_castings(tmp_path / "data")
-    code, _, _ = run_cli(["run", "klimkevicius-casting-cpu", "--data-dir", str(tmp_path / "data"), "-o",
-                          str(tmp_path / "runs"), "--set", "datasets.0.params.size=16", "--set", "train.epochs=1",
-                          "--workers", "1", "-q"])
+    code, _, _ = run_cli(
+        [
+            "run",
+            "klimkevicius-casting-cpu",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "-o",
+            str(tmp_path / "runs"),
+            "--set",
+            "datasets.0.params.size=16",
+            "--set",
+            "train.epochs=1",
+            "--workers",
+            "1",
+            "-q",
+        ]
+    )
     assert code == 0
     folder = tmp_path / "runs" / "klimkevicius-casting-cpu"
     with open(folder / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert {(r["model"], r["group"]) for r in rows} >= {(m, g) for m in ("CAE", "CVAE")
-                                                        for g in ("def_front", "gaussian", "salt_pepper", "objects")}
+    assert {(r["model"], r["group"]) for r in rows} >= {
+        (m, g) for m in ("CAE", "CVAE") for g in ("def_front", "gaussian", "salt_pepper", "objects")
+    }
     report = (folder / "report.md").read_text()
-    for title in ("AUPRC (PR-AUC, average precision) per anomalous class", "Precision at the threshold",
-                  "Recall at the threshold", "F1 at the threshold"):
+    for title in (
+        "AUPRC (PR-AUC, average precision) per anomalous class",
+        "Precision at the threshold",
+        "Recall at the threshold",
+        "F1 at the threshold",
+    ):
         assert title in report
     assert "| def_front | 0.8370 |" in report  # the paper's CAE PR-AUC on real defects
     assert (folder / "figures" / "casting-pr.png").exists()
@@ -63,8 +87,22 @@ def test_casting_cpu_end_to_end_reports_every_defect_kind_beside_the_paper(tmp_p
 
 def test_images_command_on_an_mvtec_folder_gives_pixel_auroc(tmp_path: Path) -> None:
     write_mvtec(tmp_path / "bottle")
-    code, out, _ = run_cli(["images", "--images", str(tmp_path / "bottle"), "-o", str(tmp_path / "runs"),
-                            "--set", "datasets.0.params.size=16", "--set", "train.epochs=1", "--workers", "1", "-q"])
+    code, out, _ = run_cli(
+        [
+            "images",
+            "--images",
+            str(tmp_path / "bottle"),
+            "-o",
+            str(tmp_path / "runs"),
+            "--set",
+            "datasets.0.params.size=16",
+            "--set",
+            "train.epochs=1",
+            "--workers",
+            "1",
+            "-q",
+        ]
+    )
     assert code == 0
     folder = tmp_path / "runs" / "images"
     assert Path(out.splitlines()[-1]) == folder / "report.html"

@@ -39,13 +39,26 @@ def test_a1_loss_is_mse_per_pixel_and_a2_loss_is_the_keras_elbo():
     a2 = build_model("patuzzo-a2", (1, 2, 2)).eval()
     out = a2(x)
     a, b = out.mu, out.logvar  # b: log-variance
-    expected = (out.recon - x).pow(2).flatten(1).mean(1) * 4 - 0.5 * (1 + b - a ** 2 - b.exp()).sum(1)
+    expected = (out.recon - x).pow(2).flatten(1).mean(1) * 4 - 0.5 * (1 + b - a**2 - b.exp()).sum(1)
     assert torch.allclose(autoencoder_loss(a2, x, out)["total"], expected.mean())
 
 
 def test_convergence_study_runs_and_reports(tmp_path, capsys):
-    argv = ["run", "patuzzo-convergence", "--output", str(tmp_path), "--seeds", "30", "-q",
-            "--set", "train.epochs=60", "--set", "lines.seeds=2", "--set", "lines.epochs=1"]
+    argv = [
+        "run",
+        "patuzzo-convergence",
+        "--output",
+        str(tmp_path),
+        "--seeds",
+        "30",
+        "-q",
+        "--set",
+        "train.epochs=60",
+        "--set",
+        "lines.seeds=2",
+        "--set",
+        "lines.epochs=1",
+    ]
     assert main(argv) == 0
     folder = tmp_path / "patuzzo-convergence"
     study = read_study(folder)
@@ -69,8 +82,21 @@ def test_convergence_study_runs_and_reports(tmp_path, capsys):
 
 
 def test_squares_experiment_reports_error_before_and_after_post_processing(tmp_path):
-    argv = ["run", "patuzzo-squares", "--output", str(tmp_path), "--seeds", "1", "-q", "--workers", "1",
-            "--set", "train.epochs=30", "--set", "evaluation.postprocess=heaviside"]
+    argv = [
+        "run",
+        "patuzzo-squares",
+        "--output",
+        str(tmp_path),
+        "--seeds",
+        "1",
+        "-q",
+        "--workers",
+        "1",
+        "--set",
+        "train.epochs=30",
+        "--set",
+        "evaluation.postprocess=heaviside",
+    ]
     assert main(argv) == 0
     folder = tmp_path / "patuzzo-squares"
     metrics = (folder / "squares" / "A1" / "normal-line" / "seed-0" / "metrics.json").read_text()
@@ -84,8 +110,19 @@ def test_squares_experiment_reports_error_before_and_after_post_processing(tmp_p
 
 
 def test_inspect_command_writes_the_views(tmp_path, capsys):
-    argv = ["run", "patuzzo-squares", "--output", str(tmp_path), "--seeds", "1", "-q", "--workers", "1",
-            "--set", "train.epochs=20"]
+    argv = [
+        "run",
+        "patuzzo-squares",
+        "--output",
+        str(tmp_path),
+        "--seeds",
+        "1",
+        "-q",
+        "--workers",
+        "1",
+        "--set",
+        "train.epochs=20",
+    ]
     assert main(argv) == 0
     run = tmp_path / "patuzzo-squares" / "squares" / "A2" / "normal-line" / "seed-0"
     codes = np.load(run / "latent.npz")
@@ -101,12 +138,15 @@ def test_inspect_command_writes_the_views(tmp_path, capsys):
     assert main(["inspect", str(tmp_path)]) == 2  # not a run folder: a clear error
 
 
-@pytest.mark.parametrize(("setting", "message"), [
-    ("train.epochs=0", "train.epochs must be an integer of at least 1"),
-    ("variants.0.name=nope", "model registry"),
-    ("dataset.name=nope", "unknown dataset 'nope'"),
-    ("colour=red", "unknown key 'colour'"),
-])
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("train.epochs=0", "train.epochs must be an integer of at least 1"),
+        ("variants.0.name=nope", "model registry"),
+        ("dataset.name=nope", "unknown dataset 'nope'"),
+        ("colour=red", "unknown key 'colour'"),
+    ],
+)
 def test_convergence_study_rejects_bad_settings(tmp_path, capsys, setting, message):
     assert main(["run", "patuzzo-convergence", "--output", str(tmp_path), "--set", setting]) == 2
     assert message in capsys.readouterr().err

@@ -18,12 +18,18 @@ from formats import write_cifar_folder, write_mnist_folder
 
 SCHNEIDER = [m for m in available_models() if m.startswith("schneider-")]
 TABLES = {  # conv and transposed-conv channels (in, out) and the spatial sizes they produce
-    "mnist": {"convs": [(1, 16), (16, 32), (32, 64), (64, 64), (64, 16)],
-              "deconvs": [(16, 64), (64, 64), (64, 32), (32, 16), (16, 1)],
-              "sizes": {28: [28, 14, 7, 4, 4], 32: [32, 16, 8, 4, 4]}, "flat_hw": {28: 16, 32: 16}},
-    "cifar10": {"convs": [(3, 8), (8, 16), (16, 32), (32, 16)],
-                "deconvs": [(16, 32), (32, 16), (16, 8), (8, 3)],
-                "sizes": {28: [28, 14, 7, 7], 32: [32, 16, 8, 8]}, "flat_hw": {28: 49, 32: 64}},
+    "mnist": {
+        "convs": [(1, 16), (16, 32), (32, 64), (64, 64), (64, 16)],
+        "deconvs": [(16, 64), (64, 64), (64, 32), (32, 16), (16, 1)],
+        "sizes": {28: [28, 14, 7, 4, 4], 32: [32, 16, 8, 4, 4]},
+        "flat_hw": {28: 16, 32: 16},
+    },
+    "cifar10": {
+        "convs": [(3, 8), (8, 16), (16, 32), (32, 16)],
+        "deconvs": [(16, 32), (32, 16), (16, 8), (8, 3)],
+        "sizes": {28: [28, 14, 7, 7], 32: [32, 16, 8, 8]},
+        "flat_hw": {28: 49, 32: 64},
+    },
 }
 
 
@@ -41,10 +47,11 @@ def test_architecture_follows_tables_1_to_4(name: str, input_shape: tuple[int, i
     convs = [m for m in model.encoder.convs if isinstance(m, nn.Conv2d)]
     deconvs = [m for m in model.decoder.deconvs if isinstance(m, nn.ConvTranspose2d)]
     first_in = input_shape[0]
-    assert [(c.in_channels, c.out_channels) for c in convs] == [(first_in, table["convs"][0][1]),
-                                                                *table["convs"][1:]]
-    assert [(c.in_channels, c.out_channels) for c in deconvs] == [*table["deconvs"][:-1],
-                                                                  (table["deconvs"][-1][0], first_in)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(first_in, table["convs"][0][1]), *table["convs"][1:]]
+    assert [(c.in_channels, c.out_channels) for c in deconvs] == [
+        *table["deconvs"][:-1],
+        (table["deconvs"][-1][0], first_in),
+    ]
     assert all(c.kernel_size == (3, 3) for c in convs + deconvs)
     assert [h for h, _ in model.encoder.spatial_sizes[1:]] == table["sizes"][input_shape[1]]
     assert all(isinstance(m, nn.LeakyReLU) for m in model.encoder.convs[1::2])
@@ -115,7 +122,8 @@ FAST = ["seeds=1", "train.epochs=2", "train.batch_size=8"]
 
 @pytest.mark.parametrize(("experiment", "groups"), [("schneider-mnist", 9), ("schneider-cifar10", 9)])
 def test_experiment_end_to_end_shows_the_paper_beside_ours(
-        experiment: str, groups: int, tiny_image_data: Path, tmp_path: Path, capsys) -> None:
+    experiment: str, groups: int, tiny_image_data: Path, tmp_path: Path, capsys
+) -> None:
     argv = ["run", experiment, "-o", str(tmp_path), "--data-dir", str(tiny_image_data), "--workers", "1", "-q"]
     assert main([*argv, *sum((["--set", s] for s in FAST), [])]) == 0
     report = (tmp_path / experiment / "report.md").read_text()

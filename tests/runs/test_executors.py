@@ -12,9 +12,14 @@ from aecompare.errors import ConfigError
 from aecompare.runs.executors import ExecutorOptions
 from conftest import run_cli
 
-SPEC = {"name": "ex", "seeds": 2, "models": ["ae", "vae"], "train": {"epochs": 2},
-        "model": {"hidden": [16], "latent_dim": 2, "backbone": "mlp"},
-        "datasets": [{"name": "digits", "normal": [0, 3]}]}
+SPEC = {
+    "name": "ex",
+    "seeds": 2,
+    "models": ["ae", "vae"],
+    "train": {"epochs": 2},
+    "model": {"hidden": [16], "latent_dim": 2, "backbone": "mlp"},
+    "datasets": [{"name": "digits", "normal": [0, 3]}],
+}
 
 
 def _results(folder: Path) -> list[dict[str, str]]:
@@ -42,7 +47,8 @@ def test_ray_gives_the_same_results_as_the_local_pool(tmp_path: Path, ray_instan
     assert local == on_ray
     run_dir = tmp_path / "ray" / "ex" / "digits" / "vae" / "normal-3" / "seed-1"
     assert sorted(p.name for p in run_dir.iterdir()) == sorted(
-        p.name for p in (tmp_path / "local" / "ex" / "digits" / "vae" / "normal-3" / "seed-1").iterdir())
+        p.name for p in (tmp_path / "local" / "ex" / "digits" / "vae" / "normal-3" / "seed-1").iterdir()
+    )
     # resumed on Ray: nothing left to train, nothing redone
     stamp = (run_dir / "metrics.json").stat().st_mtime_ns
     assert run_cli([*base, "--output", str(tmp_path / "ray"), "--executor", "ray"])[0] == 0

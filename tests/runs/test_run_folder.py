@@ -22,7 +22,8 @@ from aecompare.studies.grid.spec import parse_spec
 from conftest import run_cli
 
 SPEC = {
-    "name": "small", "seeds": 1,
+    "name": "small",
+    "seeds": 1,
     "models": [{"name": "ae", "label": "ae"}, {"name": "vae", "label": "vae"}],
     "model": {"hidden": [16], "latent_dim": 2},
     "train": {"epochs": 2, "batch_size": 64},
@@ -60,10 +61,25 @@ def test_changed_settings_are_refused_naming_the_difference(tmp_path: Path, monk
     stamps = {p: p.stat().st_mtime_ns for p in (out / "small").glob("*/*/*/*/metrics.json")}
     trained: list = []
     original = grid_train.train_group
-    monkeypatch.setattr(grid_train, "train_group", lambda spec, runs, *a: trained.extend(runs) or original(spec, runs, *a))
+    monkeypatch.setattr(
+        grid_train, "train_group", lambda spec, runs, *a: trained.extend(runs) or original(spec, runs, *a)
+    )
 
-    code, _, err = run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1",
-                            "--set", "train.epochs=3", "--set", "model.latent_dim=3"])
+    code, _, err = run_cli(
+        [
+            "run",
+            str(spec_path),
+            "-o",
+            str(out),
+            "-q",
+            "--workers",
+            "1",
+            "--set",
+            "train.epochs=3",
+            "--set",
+            "model.latent_dim=3",
+        ]
+    )
     assert code == 2
     assert "2 of 2 finished runs were made with other settings" in err
     assert "model.latent_dim: 2 → 3; train.epochs: 2 → 3" in err
@@ -73,8 +89,9 @@ def test_changed_settings_are_refused_naming_the_difference(tmp_path: Path, monk
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
     # one model's setting changes: --force retrains that model's run only, the other is kept as it was
-    spec_path = _write(tmp_path, {**SPEC, "models": [{"name": "ae", "label": "ae"},
-                                                     {"name": "vae", "label": "vae", "beta": 2.0}]})
+    spec_path = _write(
+        tmp_path, {**SPEC, "models": [{"name": "ae", "label": "ae"}, {"name": "vae", "label": "vae", "beta": 2.0}]}
+    )
     code, _, err = run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1", "--force"])
     assert code == 0, err
     assert [r.model.label for r in trained] == ["vae"]
@@ -91,9 +108,23 @@ def test_changed_settings_are_refused_naming_the_difference(tmp_path: Path, monk
     # settings that cannot change a number on this machine: a default written out, and device cpu for auto
     # (and the GPU switches, which no CPU run reads); nothing to retrain either
     if not torch.cuda.is_available():
-        code, _, err = run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1",
-                                "--set", "datasets.0.params.test_fraction=0.3", "--set", "train.device=cpu",
-                                "--set", "train.channels_last=true"])
+        code, _, err = run_cli(
+            [
+                "run",
+                str(spec_path),
+                "-o",
+                str(out),
+                "-q",
+                "--workers",
+                "1",
+                "--set",
+                "datasets.0.params.test_fraction=0.3",
+                "--set",
+                "train.device=cpu",
+                "--set",
+                "train.channels_last=true",
+            ]
+        )
         assert code == 0, err
         assert trained == []
         settings = json.loads((ae_metrics.parent / "config.json").read_text())["settings"]
@@ -103,13 +134,16 @@ def test_changed_settings_are_refused_naming_the_difference(tmp_path: Path, monk
         assert len(settings["dataset"]["data"]["content"]) == 16
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"models": [{"name": "ae", "label": "../../../../victim"}]}, "contains a path separator"),
-    ({"models": [{"name": "ae", "label": ".."}]}, "contains '..'"),
-    ({"models": [{"name": "ae", "label": "a/b"}]}, "contains a path separator"),
-    ({"datasets": [{"name": "digits", "label": "/abs/path", "normal": [0]}]}, "contains a path separator"),
-    ({"models": [{"name": "ae", "label": "a b"}, {"name": "vae", "label": "a_b"}]}, "both become the folder"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"models": [{"name": "ae", "label": "../../../../victim"}]}, "contains a path separator"),
+        ({"models": [{"name": "ae", "label": ".."}]}, "contains '..'"),
+        ({"models": [{"name": "ae", "label": "a/b"}]}, "contains a path separator"),
+        ({"datasets": [{"name": "digits", "label": "/abs/path", "normal": [0]}]}, "contains a path separator"),
+        ({"models": [{"name": "ae", "label": "a b"}, {"name": "vae", "label": "a_b"}]}, "both become the folder"),
+    ],
+)
 def test_label_escapes_write_and_delete_nothing(tmp_path: Path, change: dict, message: str) -> None:
     victim = tmp_path / "victim"
     victim.mkdir()
@@ -127,8 +161,14 @@ def test_label_escapes_write_and_delete_nothing(tmp_path: Path, change: dict, me
 
 def test_normal_classes_that_share_a_folder_are_refused_before_training() -> None:
     rng = np.random.default_rng(0)
-    data = Dataset("odd", rng.random((20, 3), dtype=np.float32), np.repeat([0, 1], 10),
-                   rng.random((10, 3), dtype=np.float32), np.repeat([0, 1], 5), ("a b", "a_b"))
+    data = Dataset(
+        "odd",
+        rng.random((20, 3), dtype=np.float32),
+        np.repeat([0, 1], 10),
+        rng.random((10, 3), dtype=np.float32),
+        np.repeat([0, 1], 5),
+        ("a b", "a_b"),
+    )
     spec = parse_spec({**SPEC, "datasets": [{"name": "digits", "label": "odd"}]}, "odd.yaml")
     with pytest.raises(ConfigError, match="'a b'.*'a_b'.*both become the folder"):
         list(expand_runs(spec, {"odd": data}))
@@ -178,8 +218,18 @@ def test_report_and_results_are_readable_by_others(small_run: Path) -> None:
         assert (small_run / name).stat().st_mode & 0o044 == 0o044, name  # group and others may read
 
 
-@pytest.mark.parametrize("name", ["../metrics.json", "member-0/../../x", "other/model.json", "member-x/model.json",
-                                  "member-0/.hidden", "member-0/deep/model.json", "/abs"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../metrics.json",
+        "member-0/../../x",
+        "other/model.json",
+        "member-x/model.json",
+        "member-0/.hidden",
+        "member-0/deep/model.json",
+        "/abs",
+    ],
+)
 def test_files_sent_back_by_a_worker_stay_inside_their_run_folder(tmp_path: Path, name: str) -> None:
     with pytest.raises(DataError, match="malformed run folder"):
         run_folder.write_files(tmp_path, Path("run"), {"metrics.json": b"{}", name: b"x"})

@@ -25,8 +25,16 @@ from aecompare.train.loop import TrainConfig, fit
 from aecompare.train.losses import per_sample_loss
 
 
-@pytest.mark.parametrize("overrides", [{}, {"beta": 4.0}, {"beta": 0.25, "loss_reduction": "sum"},
-                                       {"reconstruction": "bce"}, {"reconstruction_weight": 3.0}])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"beta": 4.0},
+        {"beta": 0.25, "loss_reduction": "sum"},
+        {"reconstruction": "bce"},
+        {"reconstruction_weight": 3.0},
+    ],
+)
 def test_batched_loss_equals_each_models_own_loss(overrides: dict) -> None:
     x = torch.from_numpy(load_dataset("squares").x_train)
     net = build_seeds("patuzzo-a2", tuple(x.shape[1:]), [0, 1], **overrides)
@@ -87,7 +95,8 @@ def test_diagnosis_of_hand_built_initial_weights():
         "L2 and L3 weights of opposite signs": _hand_built(healthy_l1, [1.0, 0.5], [-1.0, -2.0]),
         # L1 rows are pixels: 0011 gives (-1, -0.5) and 1010 (-4, -4), both killed; 1100 and 0101 live.
         "two inputs share their L1 activations": _hand_built(
-            [[-2.0, -2.0], [3.0, 1.0], [-2.0, -2.0], [1.0, 1.5]], [1.0, -1.0], [1.0, -1.0]),
+            [[-2.0, -2.0], [3.0, 1.0], [-2.0, -2.0], [1.0, 1.5]], [1.0, -1.0], [1.0, -1.0]
+        ),
         "none at initialisation": _hand_built(healthy_l1, [1.0, -1.0], [1.0, -1.0]),
     }
     for expected, net in cases.items():

@@ -13,19 +13,36 @@ from aecompare.studies.generation.spec import load_generation_spec
 from conftest import run_cli
 from formats import write_images
 
-TINY_FACE = ["--set", "image_size=16", "--set", "train.epochs=2", "--set", "train.batch_size=4", "--set", "grid=3",
-             "--set", "model.channels=[8, 8]", "--set", "model.strides=[2, 2]", "--set", "model.latent_dim=4"]
+TINY_FACE = [
+    "--set",
+    "image_size=16",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.batch_size=4",
+    "--set",
+    "grid=3",
+    "--set",
+    "model.channels=[8, 8]",
+    "--set",
+    "model.strides=[2, 2]",
+    "--set",
+    "model.latent_dim=4",
+]
 
 
 def test_generate_writes_samples_reconstructions_and_interpolation(tmp_path: Path) -> None:
     write_images(tmp_path / "faces", n=10)
-    code, out, _ = run_cli(["generate", "--images", str(tmp_path / "faces"), "--output", str(tmp_path / "gen"),
-                            *TINY_FACE, "-q"])
+    code, out, _ = run_cli(
+        ["generate", "--images", str(tmp_path / "faces"), "--output", str(tmp_path / "gen"), *TINY_FACE, "-q"]
+    )
     assert code == 0
     folder = tmp_path / "gen"
     assert Path(out.splitlines()[-1]) == folder / "report.html"
-    sizes = {name: Image.open(folder / "figures" / f"{name}.png").size
-             for name in ("samples", "reconstructions", "interpolation")}
+    sizes = {
+        name: Image.open(folder / "figures" / f"{name}.png").size
+        for name in ("samples", "reconstructions", "interpolation")
+    }
     assert sizes["samples"][0] == sizes["samples"][1]  # a 3 x 3 grid of square images
     assert sizes["interpolation"][0] == 10 * sizes["interpolation"][1]  # ten steps in a row
     summary = json.loads((folder / "summary.json").read_text())
@@ -53,8 +70,7 @@ def test_generate_errors_are_clear(tmp_path: Path) -> None:
     assert "image folder" in err
     assert "not found" in err
     write_images(tmp_path / "faces", n=3)
-    code, _, err = run_cli(["generate", "--images", str(tmp_path / "faces"), "--set", "model.name=fiorino-ae",
-                            "-q"])
+    code, _, err = run_cli(["generate", "--images", str(tmp_path / "faces"), "--set", "model.name=fiorino-ae", "-q"])
     assert code == 2
     assert "must be a VAE" in err
     code, _, err = run_cli(["generate", "--images", str(tmp_path / "faces"), "--set", "image_size=2", "-q"])

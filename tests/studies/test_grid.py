@@ -62,22 +62,27 @@ def test_top_level_train_override_beats_a_dataset_setting() -> None:
     assert all(spec.train_config(d).epochs == 1 for d in spec.datasets)
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"trian": {}}, "unknown key 'trian'; valid keys are: name, description, seeds"),
-    ({"train": {"epocs": 3}}, r"spec.yaml: train: unknown key 'epocs'; valid keys are: epochs"),
-    ({"train": {"epochs": "ten"}}, r"train.epochs: expected an integer, got 'ten'"),
-    ({"models": ["ae", "vea"]}, "unknown model 'vea'; choose one of"),
-    ({"model": {"latnt_dim": 2}}, "unknown key 'latnt_dim'"),
-    ({"datasets": [{"name": "digit"}]}, "unknown dataset 'digit'; choose one of: .*digits"),
-    ({"datasets": [{"name": "digits", "params": {"size": 3}}]}, "dataset 'digits': unknown parameter 'size'"),
-    ({"datasets": [{"name": "digits", "normals": [1]}]}, "unknown key 'normals'"),
-    ({"evaluation": {"score": "psnr"}},
-     "unknown score 'psnr'; choose one of: kl, latent_knn, latent_mahalanobis, loss, mae, mse, "
-     "reconstruction_probability, ssim"),
-    ({"seeds": 0}, "seeds must be 1 to 1000 seeds, got 0"),
-    ({"seeds": 10**9}, "seeds must be 1 to 1000 seeds, got 1,000,000,000"),
-    ({"models": ["ae", "ae"]}, "model labels must be unique"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"trian": {}}, "unknown key 'trian'; valid keys are: name, description, seeds"),
+        ({"train": {"epocs": 3}}, r"spec.yaml: train: unknown key 'epocs'; valid keys are: epochs"),
+        ({"train": {"epochs": "ten"}}, r"train.epochs: expected an integer, got 'ten'"),
+        ({"models": ["ae", "vea"]}, "unknown model 'vea'; choose one of"),
+        ({"model": {"latnt_dim": 2}}, "unknown key 'latnt_dim'"),
+        ({"datasets": [{"name": "digit"}]}, "unknown dataset 'digit'; choose one of: .*digits"),
+        ({"datasets": [{"name": "digits", "params": {"size": 3}}]}, "dataset 'digits': unknown parameter 'size'"),
+        ({"datasets": [{"name": "digits", "normals": [1]}]}, "unknown key 'normals'"),
+        (
+            {"evaluation": {"score": "psnr"}},
+            "unknown score 'psnr'; choose one of: kl, latent_knn, latent_mahalanobis, loss, mae, mse, "
+            "reconstruction_probability, ssim",
+        ),
+        ({"seeds": 0}, "seeds must be 1 to 1000 seeds, got 0"),
+        ({"seeds": 10**9}, "seeds must be 1 to 1000 seeds, got 1,000,000,000"),
+        ({"models": ["ae", "ae"]}, "model labels must be unique"),
+    ],
+)
 def test_bad_specs_name_the_problem(tmp_path: Path, change: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_spec(_write_spec(tmp_path, {**TINY_SPEC, **change}))
@@ -112,8 +117,17 @@ def test_runner_writes_results_and_run_folders(tiny_spec, tmp_path: Path) -> Non
     assert {r["normal"] for r in rows} == {"0", "1+7"}
     run_dir = folder / "digits" / "vae-b2" / "normal-1+7" / "seed-0"
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "config.json", "decision_scores.npy", "detector.json", "examples.npz", "history.json", "latent.npz",
-        "metrics.json", "model.json", "model.safetensors", "scores.npz"]
+        "config.json",
+        "decision_scores.npy",
+        "detector.json",
+        "examples.npz",
+        "history.json",
+        "latent.npz",
+        "metrics.json",
+        "model.json",
+        "model.safetensors",
+        "scores.npz",
+    ]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["settings"]["model"]["beta"] == 2.0
     assert config["settings"]["model"]["name"] == "vae"
@@ -131,8 +145,9 @@ def test_runner_resumes_and_ignores_unfinished_folders(tiny_spec, tmp_path: Path
 
     executed: list[Run] = []
     original = grid_train.train_group
-    monkeypatch.setattr(grid_train, "train_group",
-                        lambda spec, runs, *a: executed.extend(runs) or original(spec, runs, *a))
+    monkeypatch.setattr(
+        grid_train, "train_group", lambda spec, runs, *a: executed.extend(runs) or original(spec, runs, *a)
+    )
     run_experiment(tiny_spec, tmp_path, progress=False, workers=1)
     assert [(r.model.label, r.normal) for r in executed] == [("vae-b2", ("0",))]
     assert (finished / "metrics.json").stat().st_mtime_ns == stamp
@@ -154,6 +169,7 @@ def test_process_pool_gives_the_same_numbers_as_one_process(tiny_spec, tmp_path:
     one = run_experiment(tiny_spec, tmp_path / "one", progress=False, workers=1)
     two = run_experiment(tiny_spec, tmp_path / "two", progress=False, workers=2)
     assert (one / "results.csv").read_text().count("\n") == (two / "results.csv").read_text().count("\n")
+
     def without_time(folder: Path) -> list[dict[str, str]]:
         with open(folder / "results.csv") as f:
             return [{k: v for k, v in row.items() if k != "train_seconds"} for row in csv.DictReader(f)]
@@ -168,8 +184,9 @@ def test_test_data_and_labels_reach_no_choice(model: str, tmp_path: Path) -> Non
     spec = parse_spec({**TINY_SPEC, "models": [model]}, "tiny.yaml")
     dataset = load_dataset("digits")
     rng = np.random.default_rng(0)
-    tampered = dataclasses.replace(dataset, x_test=rng.random(dataset.x_test.shape, dtype=np.float32),
-                                   y_test=rng.permutation(dataset.y_test))
+    tampered = dataclasses.replace(
+        dataset, x_test=rng.random(dataset.x_test.shape, dtype=np.float32), y_test=rng.permutation(dataset.y_test)
+    )
     run = Run(spec.datasets[0], ("0",), spec.models[0], 0)
     a = write_files(tmp_path / "a", Path("run"), train_group(spec, [run], dataset, None)[0][1])
     b = write_files(tmp_path / "b", Path("run"), train_group(spec, [run], tampered, None)[0][1])
@@ -189,8 +206,10 @@ def test_report_figures_show_each_models_seed_with_the_lowest_validation_loss(tm
     from aecompare.studies.grid.report import best_seed
 
     for seed, losses in ((0, [0.5, 0.4]), (1, [0.3, 0.2]), (2, [0.9])):
-        write_json(tmp_path / "digits" / "vae" / "normal-0" / f"seed-{seed}" / "history.json",
-                   [{"epoch": i + 1, "val_loss": v} for i, v in enumerate(losses)])
+        write_json(
+            tmp_path / "digits" / "vae" / "normal-0" / f"seed-{seed}" / "history.json",
+            [{"epoch": i + 1, "val_loss": v} for i, v in enumerate(losses)],
+        )
     assert best_seed(tmp_path, "digits", "vae", "0", [0, 1, 2]) == 1
     assert best_seed(tmp_path, "digits", "vae", "0", [0, 2, 3]) == 0  # seed 3 has no run: never chosen
 
@@ -201,20 +220,41 @@ def test_scores_of_one_model_share_one_training(tmp_path: Path) -> None:
     x = np.concatenate([rng.normal(size=(200, 4)), 4 + rng.normal(size=(20, 4))])
     np.savez(tmp_path / "data" / "tabular" / "toy.npz", X=x, y=np.repeat([0, 1], [200, 20]))
     spec = tmp_path / "toy.yaml"
-    spec.write_text("extends: tabular\ndatasets:\n  - {name: tabular, label: toy, normal: normal, "
-                    "params: {table: toy}}\n")
-    code, _, _ = run_cli(["run", str(spec), "--data-dir", str(tmp_path / "data"), "-o", str(tmp_path / "runs"),
-                          "--set", "train.epochs=2", "--set", "evaluation.n_samples=5", "--seeds", "1", "-q"])
+    spec.write_text(
+        "extends: tabular\ndatasets:\n  - {name: tabular, label: toy, normal: normal, params: {table: toy}}\n"
+    )
+    code, _, _ = run_cli(
+        [
+            "run",
+            str(spec),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "-o",
+            str(tmp_path / "runs"),
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "evaluation.n_samples=5",
+            "--seeds",
+            "1",
+            "-q",
+        ]
+    )
     assert code == 0
     run = tmp_path / "runs" / "tabular" / "toy"
-    error, recprob = (json.loads((run / m / "normal-normal" / "seed-0" / "metrics.json").read_text())
-                      for m in ("VAE-error", "VAE-recprob"))
+    error, recprob = (
+        json.loads((run / m / "normal-normal" / "seed-0" / "metrics.json").read_text())
+        for m in ("VAE-error", "VAE-recprob")
+    )
     assert error["train_seconds"] == recprob["train_seconds"]  # one training, two scorings
     assert (error["scorer"], recprob["scorer"]) == ("mse", "reconstruction_probability")
     assert (run / "VAE-error" / "normal-normal" / "seed-0" / "history.json").read_text() == (
-        run / "VAE-recprob" / "normal-normal" / "seed-0" / "history.json").read_text()
-    error_scores, recprob_scores = (np.load(run / m / "normal-normal" / "seed-0" / "scores.npz")["test_scores"]
-                                    for m in ("VAE-error", "VAE-recprob"))
+        run / "VAE-recprob" / "normal-normal" / "seed-0" / "history.json"
+    ).read_text()
+    error_scores, recprob_scores = (
+        np.load(run / m / "normal-normal" / "seed-0" / "scores.npz")["test_scores"]
+        for m in ("VAE-error", "VAE-recprob")
+    )
     assert not np.allclose(error_scores, recprob_scores)
 
 
@@ -232,7 +272,8 @@ def test_normal_override_takes_a_class_name_or_index() -> None:
     assert spec.datasets[0].normal_sets(tuple("0123456789")) == [("7",)]
     with pytest.raises(ConfigError, match="unknown normal class 'wolf'; classes are: airplane, .*indices 0-5"):
         load_spec("schneider-cifar10", ["normal=wolf"]).datasets[0].normal_sets(
-            ("airplane", "automobile", "bird", "cat", "deer", "dog"))
+            ("airplane", "automobile", "bird", "cat", "deer", "dog")
+        )
 
 
 def test_unknown_scaling_lists_the_valid_ones() -> None:
@@ -247,11 +288,14 @@ def test_user_specs_can_extend_a_shipped_one(tmp_path: Path) -> None:
     assert (spec.name, spec.seeds, spec.published["normal"]) == ("mine", (0,), "1")
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ("published.auroc={XAE: {a: 1}}", "none of 'XAE' is a model label; labels are: CAE, VAE, AAE"),
-    ("published.colour=red", "published: unknown key 'colour'"),
-    ("published.auprc.CAE=0.5", r"published.auprc.CAE must be \{group: number\}"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("published.auroc={XAE: {a: 1}}", "none of 'XAE' is a model label; labels are: CAE, VAE, AAE"),
+        ("published.colour=red", "published: unknown key 'colour'"),
+        ("published.auprc.CAE=0.5", r"published.auprc.CAE must be \{group: number\}"),
+    ],
+)
 def test_bad_published_numbers_are_named(change: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_spec("schneider-mnist", [change])
@@ -275,8 +319,14 @@ def test_pixel_auroc_scores_error_maps_against_known_masks_only(monkeypatch) -> 
 def test_latent_scores_in_a_grid_use_the_runs_training_codes(tmp_path: Path) -> None:
     from aecompare import Detector
 
-    spec = parse_spec({**TINY_SPEC, "models": ["ae", {"name": "ae", "label": "ae-knn", "score": "latent_knn"}],
-                       "datasets": [{"name": "digits", "normal": [0]}]}, "tiny.yaml")
+    spec = parse_spec(
+        {
+            **TINY_SPEC,
+            "models": ["ae", {"name": "ae", "label": "ae-knn", "score": "latent_knn"}],
+            "datasets": [{"name": "digits", "normal": [0]}],
+        },
+        "tiny.yaml",
+    )
     folder = run_experiment(spec, tmp_path, progress=False, workers=1)
     run_dir = folder / "digits" / "ae-knn" / "normal-0" / "seed-0"
     assert (run_dir / "reference_codes.npy").exists()
@@ -290,8 +340,15 @@ def test_a_seed_ensemble_scores_by_its_members_standardised_mean_and_keeps_each_
     from aecompare import Detector
     from aecompare.errors import DataNotFoundError as NotFound
 
-    spec = parse_spec({**TINY_SPEC, "seeds": 2, "models": ["ae", {"name": "ae", "label": "ae-x3", "ensemble": 3}],
-                       "datasets": [{"name": "digits", "normal": [0]}]}, "tiny.yaml")
+    spec = parse_spec(
+        {
+            **TINY_SPEC,
+            "seeds": 2,
+            "models": ["ae", {"name": "ae", "label": "ae-x3", "ensemble": 3}],
+            "datasets": [{"name": "digits", "normal": [0]}],
+        },
+        "tiny.yaml",
+    )
     folder = run_experiment(spec, tmp_path, progress=False, workers=1)
     run_dir = folder / "digits" / "ae-x3" / "normal-0" / "seed-1"
     members = [run_folder.member_dir(run_dir, i) for i in range(3)]
@@ -305,8 +362,9 @@ def test_a_seed_ensemble_scores_by_its_members_standardised_mean_and_keeps_each_
     seeds = [json.loads((m / "detector.json").read_text())["params"]["random_state"] for m in members]
     assert seeds == [3, 4, 5]  # seed 1's members; seed 0's trained with 0, 1, 2
     raw = load_dataset("digits").x_test * 16  # the 0-16 intensities load_digits gives
-    np.testing.assert_allclose(Detector.load(members[2]).decision_function(raw),
-                               np.load(members[2] / "scores.npz")["test_scores"], rtol=1e-6)
+    np.testing.assert_allclose(
+        Detector.load(members[2]).decision_function(raw), np.load(members[2] / "scores.npz")["test_scores"], rtol=1e-6
+    )
     with pytest.raises(NotFound, match="seed ensemble"):
         Detector.load(run_dir)
     code, _, err = run_cli(["inspect", str(run_dir), "-o", str(tmp_path / "inspect")])
@@ -322,9 +380,11 @@ def test_a_seed_ensemble_scores_by_its_members_standardised_mean_and_keeps_each_
 
     report = Path(write_report(folder)).with_suffix(".md").read_text()
     assert "| ae-x3 |" in report  # its own row beside the single model, with its cost
-    member_aurocs = [next(r["auroc"] for r in run_folder.read_metrics(m)["rows"] if r["group"] == "all")
-                     for seed in (0, 1) for m in (run_folder.member_dir(run_dir.parent / f"seed-{seed}", i)
-                                                   for i in range(3))]
+    member_aurocs = [
+        next(r["auroc"] for r in run_folder.read_metrics(m)["rows"] if r["group"] == "all")
+        for seed in (0, 1)
+        for m in (run_folder.member_dir(run_dir.parent / f"seed-{seed}", i) for i in range(3))
+    ]
     section = report.split("Seed ensembles against their members")[1]
     assert "| ae-x3 | 3 |" in section  # the single model "ae" has no members: no row
     assert f"| {np.mean(member_aurocs):.4f} | {min(member_aurocs):.4f} – {max(member_aurocs):.4f} |" in section
@@ -346,9 +406,18 @@ def test_restarts_keep_the_training_with_the_lowest_validation_loss(tmp_path: Pa
     from aecompare import Detector
     from aecompare.studies.registry import write_report
 
-    spec = parse_spec({**TINY_SPEC, "seeds": [1], "datasets": [{"name": "digits", "normal": [0]}],
-                       "models": [{"name": "ae", "label": "ae-x3", "ensemble": 3},
-                                  {"name": "ae", "label": "ae-best3", "restarts": 3}]}, "tiny.yaml")
+    spec = parse_spec(
+        {
+            **TINY_SPEC,
+            "seeds": [1],
+            "datasets": [{"name": "digits", "normal": [0]}],
+            "models": [
+                {"name": "ae", "label": "ae-x3", "ensemble": 3},
+                {"name": "ae", "label": "ae-best3", "restarts": 3},
+            ],
+        },
+        "tiny.yaml",
+    )
     folder = run_experiment(spec, tmp_path, progress=False, workers=1)
     members = [run_folder.member_dir(folder / "digits" / "ae-x3" / "normal-0" / "seed-1", i) for i in range(3)]
     losses = [min(e["val_loss"] for e in run_folder.read_history(m)) for m in members]  # the same 3 trainings
@@ -365,8 +434,11 @@ def test_restarts_keep_the_training_with_the_lowest_validation_loss(tmp_path: Pa
     assert pooled(metrics) == pytest.approx(pooled(run_folder.read_metrics(members[kept])), abs=1e-12)
     params = json.loads((run_dir / "detector.json").read_text())["params"]
     assert (params["random_state"], params["restarts"]) == (1, 3)  # Detector(**params) trains seeds 3-5 again
-    np.testing.assert_allclose(Detector.load(run_dir).decision_function(load_dataset("digits").x_test * 16),
-                               np.load(run_dir / "scores.npz")["test_scores"], rtol=1e-6)  # one model: a Detector
+    np.testing.assert_allclose(
+        Detector.load(run_dir).decision_function(load_dataset("digits").x_test * 16),
+        np.load(run_dir / "scores.npz")["test_scores"],
+        rtol=1e-6,
+    )  # one model: a Detector
     report = Path(write_report(folder)).with_suffix(".md").read_text()
     assert "| ae-best3 | 3 (restarts: the lowest validation loss kept) |" in report
 
@@ -374,16 +446,25 @@ def test_restarts_keep_the_training_with_the_lowest_validation_loss(tmp_path: Pa
 def test_selection_scores_synthetic_anomalies_of_validation_data_and_the_report_recommends(tmp_path: Path) -> None:
     from aecompare.studies.registry import write_report
 
-    spec = parse_spec({**TINY_SPEC, "evaluation": {"select": "synthetic"},
-                       "models": ["ae", {"name": "ae", "label": "ae-knn", "score": "mse+latent_knn"}],
-                       "datasets": [{"name": "digits", "normal": [0, 3]}]}, "tiny.yaml")
+    spec = parse_spec(
+        {
+            **TINY_SPEC,
+            "evaluation": {"select": "synthetic"},
+            "models": ["ae", {"name": "ae", "label": "ae-knn", "score": "mse+latent_knn"}],
+            "datasets": [{"name": "digits", "normal": [0, 3]}],
+        },
+        "tiny.yaml",
+    )
     folder = run_experiment(spec, tmp_path, progress=False, workers=1)
     run_dir = folder / "digits" / "ae-knn" / "normal-3" / "seed-0"
     scores = np.load(run_dir / "scores.npz")
     assert len(scores["synthetic_scores"]) == len(scores["val_scores"])  # one synthetic anomaly per validation image
     from sklearn.metrics import roc_auc_score
-    expected = roc_auc_score(np.r_[np.zeros(len(scores["val_scores"])), np.ones(len(scores["synthetic_scores"]))],
-                             np.r_[scores["val_scores"], scores["synthetic_scores"]])
+
+    expected = roc_auc_score(
+        np.r_[np.zeros(len(scores["val_scores"])), np.ones(len(scores["synthetic_scores"]))],
+        np.r_[scores["val_scores"], scores["synthetic_scores"]],
+    )
     assert run_folder.read_metrics(run_dir)["synthetic_auroc"] == pytest.approx(expected)
     with open(folder / "results.csv") as f:
         assert all(float(r["synthetic_auroc"]) > 0 for r in csv.DictReader(f))
@@ -402,13 +483,26 @@ def test_an_ensembles_members_score_the_same_synthetic_anomalies(tmp_path: Path,
 
     real = fitting.synthetic_anomalies
     monkeypatch.setattr(fitting, "synthetic_anomalies", recording)
-    spec = parse_spec({**TINY_SPEC, "seeds": [1], "evaluation": {"select": "synthetic"},
-                       "models": [{"name": "ae", "label": "ae-x2", "ensemble": 2}],
-                       "datasets": [{"name": "digits", "normal": [0]}]}, "tiny.yaml")
+    spec = parse_spec(
+        {
+            **TINY_SPEC,
+            "seeds": [1],
+            "evaluation": {"select": "synthetic"},
+            "models": [{"name": "ae", "label": "ae-x2", "ensemble": 2}],
+            "datasets": [{"name": "digits", "normal": [0]}],
+        },
+        "tiny.yaml",
+    )
     folder = run_experiment(spec, tmp_path, progress=False, workers=1)
     assert seeds == [1, 1]  # the run's seed for both members (they train with seeds 2 and 3)
     run_dir = folder / "digits" / "ae-x2" / "normal-0" / "seed-1"
     members = [np.load(run_folder.member_dir(run_dir, i) / "scores.npz") for i in range(2)]
-    expected = np.mean([(m["synthetic_scores"] - m["val_scores"].astype(np.float64).mean())
-                        / m["val_scores"].astype(np.float64).std() for m in members], axis=0)
+    expected = np.mean(
+        [
+            (m["synthetic_scores"] - m["val_scores"].astype(np.float64).mean())
+            / m["val_scores"].astype(np.float64).std()
+            for m in members
+        ],
+        axis=0,
+    )
     np.testing.assert_allclose(np.load(run_dir / "scores.npz")["synthetic_scores"], expected, rtol=1e-6)

@@ -15,18 +15,53 @@ from safetensors.torch import load_file
 from aecompare.train.distributed import shard, world
 from formats import write_images
 
-SETTINGS = ["--set", "image_size=16", "--set", "train.epochs=3", "--set", "train.batch_size=6", "--set", "grid=2",
-            "--set", "model.channels=[4, 8]", "--set", "model.strides=[2, 2]", "--set", "model.latent_dim=3",
-            "--set", "val_fraction=0.2", "--device", "cpu", "-q"]
+SETTINGS = [
+    "--set",
+    "image_size=16",
+    "--set",
+    "train.epochs=3",
+    "--set",
+    "train.batch_size=6",
+    "--set",
+    "grid=2",
+    "--set",
+    "model.channels=[4, 8]",
+    "--set",
+    "model.strides=[2, 2]",
+    "--set",
+    "model.latent_dim=3",
+    "--set",
+    "val_fraction=0.2",
+    "--device",
+    "cpu",
+    "-q",
+]
 
 
 def _generate(tmp_path: Path, name: str, processes: int) -> dict[str, torch.Tensor]:
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
-                if processes > 1 else [sys.executable])
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
+        if processes > 1
+        else [sys.executable]
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([*launcher, "-m", "aecompare", "generate", "--images", str(tmp_path / "faces"),
-                           "--output", str(tmp_path / name), *SETTINGS], capture_output=True, text=True, env=env,
-                          timeout=300)
+    done = subprocess.run(
+        [
+            *launcher,
+            "-m",
+            "aecompare",
+            "generate",
+            "--images",
+            str(tmp_path / "faces"),
+            "--output",
+            str(tmp_path / name),
+            *SETTINGS,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return load_file(tmp_path / name / "model" / "model.safetensors")
 

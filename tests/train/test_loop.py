@@ -16,8 +16,9 @@ def _train(split, name: str = "ae", seed: int = 0, **train) -> tuple[torch.nn.Mo
     seed_everything(seed)
     model = build_model(name, split.input_shape, **TINY_MODEL)
     config = TrainConfig(**{"epochs": 3, "batch_size": 32, "device": "cpu", **train})
-    result = fit(model, torch.from_numpy(split.x_train), torch.from_numpy(split.x_val), config, seed=seed,
-                 progress=False)
+    result = fit(
+        model, torch.from_numpy(split.x_train), torch.from_numpy(split.x_val), config, seed=seed, progress=False
+    )
     return model, result
 
 
@@ -98,8 +99,9 @@ def test_a_collapsed_model_is_flagged_with_a_hint(digits_split, caplog) -> None:
     with torch.no_grad():
         model.bottleneck.proj.weight.zero_()
     config = TrainConfig(epochs=1, lr=1e-12, device="cpu")
-    result = fit(model, torch.from_numpy(digits_split.x_train), torch.from_numpy(digits_split.x_val), config,
-                 progress=False)
+    result = fit(
+        model, torch.from_numpy(digits_split.x_train), torch.from_numpy(digits_split.x_val), config, progress=False
+    )
     assert result.collapsed
     assert "learned the mean" in caplog.text
     assert "weight_init: kaiming" in caplog.text

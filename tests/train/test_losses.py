@@ -18,8 +18,13 @@ def test_decoder_variance_is_learned_even_under_an_rmse_loss() -> None:
     x = torch.cat([signal, signal, torch.randn(2048, 1, generator=g)], dim=1)
     torch.manual_seed(0)
     model = build_model("fiorino-vae", (3,), latent_dim=1)
-    fit(model, x, None, TrainConfig(epochs=40, batch_size=128, lr=3e-3, lr_patience=0, early_stopping_patience=0),
-        progress=False)
+    fit(
+        model,
+        x,
+        None,
+        TrainConfig(epochs=40, batch_size=128, lr=3e-3, lr_patience=0, early_stopping_patience=0),
+        progress=False,
+    )
     variance = model(x).recon_logvar.exp().mean(0)
     assert 0.5 < variance[2] < 2.0  # the noise's variance, 1
     assert variance[2] > 4 * variance[:2].max()
@@ -49,8 +54,7 @@ def test_training_loss_is_the_models_loss_unless_warm_up_or_free_bits_are_asked_
     assert training_loss(plain, x, out, epoch=1)["total"] == autoencoder_loss(plain, x, out)["total"]
 
     torch.manual_seed(0)
-    warm = build_model("mlp-vae", (6,), hidden=(8,), latent_dim=3, beta=2.0, kl_warmup_epochs=4,
-                       free_bits=0.0).eval()
+    warm = build_model("mlp-vae", (6,), hidden=(8,), latent_dim=3, beta=2.0, kl_warmup_epochs=4, free_bits=0.0).eval()
     terms = autoencoder_loss(warm, x, out)
     for epoch, share in ((1, 0.25), (2, 0.5), (4, 1.0), (9, 1.0)):  # beta rises linearly, then stays
         expected = terms["reconstruction"] + 2.0 * share * terms["kl"]
@@ -60,8 +64,10 @@ def test_training_loss_is_the_models_loss_unless_warm_up_or_free_bits_are_asked_
     floored = build_model("mlp-vae", (6,), hidden=(8,), latent_dim=3, free_bits=5.0).eval()
     per_dim = 0.5 * (out.mu.pow(2) + out.logvar.exp() - 1.0 - out.logvar).mean(0)
     assert (per_dim < 5.0).all()  # every dimension is below the floor, so each counts 5 nats
-    torch.testing.assert_close(training_loss(floored, x, out, 1)["total"],
-                               autoencoder_loss(floored, x, out)["reconstruction"] + torch.tensor(15.0))
+    torch.testing.assert_close(
+        training_loss(floored, x, out, 1)["total"],
+        autoencoder_loss(floored, x, out)["reconstruction"] + torch.tensor(15.0),
+    )
 
 
 def test_generic_vaes_default_to_free_bits_and_the_papers_models_keep_their_settings() -> None:
@@ -69,8 +75,7 @@ def test_generic_vaes_default_to_free_bits_and_the_papers_models_keep_their_sett
 
     assert {model_config(n).free_bits for n in ("vae", "mlp-vae", "conv-vae")} == {0.5}
     assert any("free bits" in note for note in MODELS["vae"].notes)  # the choice is stated where reports show it
-    for paper_vae in ("patuzzo-a2", "schneider-mnist-vae", "schneider-cifar10-vae", "fiorino-vae",
-                      "klimkevicius-cvae"):
+    for paper_vae in ("patuzzo-a2", "schneider-mnist-vae", "schneider-cifar10-vae", "fiorino-vae", "klimkevicius-cvae"):
         assert model_config(paper_vae).free_bits == 0.0
 
 
@@ -80,8 +85,11 @@ def test_warm_up_and_free_bits_change_training_and_bad_values_are_refused() -> N
     histories = []
     for extra in ({}, {"kl_warmup_epochs": 3}):
         torch.manual_seed(0)
-        histories.append(fit(build_model("mlp-vae", (6,), hidden=(8,), latent_dim=2, **extra), x, None, config,
-                             progress=False).history)
+        histories.append(
+            fit(
+                build_model("mlp-vae", (6,), hidden=(8,), latent_dim=2, **extra), x, None, config, progress=False
+            ).history
+        )
     assert histories[1][0]["train_loss"] < histories[0][0]["train_loss"]  # a third of the KL in epoch 1
     with pytest.raises(ConfigError, match="kl_warmup_epochs and free_bits must be 0"):
         build_model("mlp-vae", (6,), free_bits=-1.0)

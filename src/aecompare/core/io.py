@@ -70,8 +70,10 @@ def refuse_planted(path: Path) -> None:
         DataError: naming the path.
     """
     if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise DataError(f"{path} is a symbolic link or not a file; aecompare writes only files of its own there: "
-                        "remove it, or use an output folder you trust")
+        raise DataError(
+            f"{path} is a symbolic link or not a file; aecompare writes only files of its own there: "
+            "remove it, or use an output folder you trust"
+        )
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -99,8 +101,10 @@ def read_file(path: str | Path, limit: int = READ_LIMIT) -> bytes:
     """
     path = Path(path)
     if path.is_symlink():  # also where the system has no O_NOFOLLOW
-        raise DataError(f"{path} is a symbolic link; aecompare reads only files it wrote in this folder: "
-                        "remove the link or use a folder you trust")
+        raise DataError(
+            f"{path} is a symbolic link; aecompare reads only files it wrote in this folder: "
+            "remove the link or use a folder you trust"
+        )
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)
@@ -111,12 +115,16 @@ def read_file(path: str | Path, limit: int = READ_LIMIT) -> bytes:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise DataError(f"{path} is not a regular file (a pipe, device or folder); aecompare reads only files "
-                        "it wrote: remove it or use a folder you trust")
+        raise DataError(
+            f"{path} is not a regular file (a pipe, device or folder); aecompare reads only files "
+            "it wrote: remove it or use a folder you trust"
+        )
     with os.fdopen(fd, "rb") as f:
         if info.st_size > limit:
-            raise DataError(f"{path} holds {info.st_size} bytes, more than the {limit} a file of aecompare's "
-                            "holds; it was not written by aecompare")
+            raise DataError(
+                f"{path} holds {info.st_size} bytes, more than the {limit} a file of aecompare's "
+                "holds; it was not written by aecompare"
+            )
         data = f.read(limit + 1)
     if len(data) > limit:
         raise DataError(f"{path} holds more than {limit} bytes; it was not written by aecompare")
@@ -133,8 +141,9 @@ def read_json(path: str | Path, limit: int = JSON_LIMIT) -> Any:
     try:
         value = json.loads(read_file(path, limit).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path} is not valid JSON ({e}); it may be truncated: delete the folder it is in "
-                        "and run again") from None
+        raise DataError(
+            f"{path} is not valid JSON ({e}); it may be truncated: delete the folder it is in and run again"
+        ) from None
     except RecursionError:
         raise deep from None
     if _depth(value) > JSON_DEPTH:
@@ -168,8 +177,10 @@ def read_arrays(path: str | Path, limit: int = READ_LIMIT) -> dict[str, np.ndarr
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for member in archive.infolist():
                 if member.file_size > limit:
-                    raise DataError(f"{path}: member {member.filename} unpacks to {member.file_size} bytes; the "
-                                    "file was not written by aecompare")
+                    raise DataError(
+                        f"{path}: member {member.filename} unpacks to {member.file_size} bytes; the "
+                        "file was not written by aecompare"
+                    )
                 arrays[member.filename.removesuffix(".npy")] = _npy_array(archive.read(member), path)
         return arrays
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
@@ -193,8 +204,10 @@ def _npy_array(data: bytes, path: str | Path) -> np.ndarray:
     if dtype.hasobject:
         raise DataError(f"{path}: holds Python objects; aecompare writes numbers only")
     if int(np.prod(shape, dtype=object)) * dtype.itemsize > len(data) - stream.tell():
-        raise DataError(f"{path}: an array header promises {shape} values, more than the file holds; it is "
-                        "damaged or was not written by aecompare")
+        raise DataError(
+            f"{path}: an array header promises {shape} values, more than the file holds; it is "
+            "damaged or was not written by aecompare"
+        )
     stream.seek(0)
     return np.load(stream, allow_pickle=False)
 
@@ -252,11 +265,15 @@ def safe_name(text: str, what: str, *, allow_separators: bool = False) -> str:
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"{what} {text!r} is empty; give it a name of letters, digits, '-', '_' or '.'")
     if not allow_separators and ("/" in text or "\\" in text or os.path.isabs(text)):
-        raise ConfigError(f"{what} {text!r} contains a path separator; a label names one folder inside the "
-                          "output folder: use letters, digits, '-', '_', '+' or '.'")
+        raise ConfigError(
+            f"{what} {text!r} contains a path separator; a label names one folder inside the "
+            "output folder: use letters, digits, '-', '_', '+' or '.'"
+        )
     if text.startswith(".") or ".." in text:
-        raise ConfigError(f"{what} {text!r} starts with '.' or contains '..'; use letters, digits, '-', '_' "
-                          "or '+' (a leading dot would hide the folder, '..' would leave it)")
+        raise ConfigError(
+            f"{what} {text!r} starts with '.' or contains '..'; use letters, digits, '-', '_' "
+            "or '+' (a leading dot would hide the folder, '..' would leave it)"
+        )
     return _UNSAFE.sub("_", text)
 
 
@@ -269,8 +286,9 @@ def check_distinct_names(names: dict[str, str], what: str) -> None:
     seen: dict[str, str] = {}
     for original, folder in names.items():
         if folder in seen and seen[folder] != original:
-            raise ConfigError(f"{what}s {seen[folder]!r} and {original!r} both become the folder {folder!r}; "
-                              "rename one of them")
+            raise ConfigError(
+                f"{what}s {seen[folder]!r} and {original!r} both become the folder {folder!r}; rename one of them"
+            )
         seen[folder] = original
 
 
@@ -307,14 +325,18 @@ class OutputLock:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / LOCK_FILE
         if path.is_symlink() or (path.exists() and not path.is_file()):
-            raise ConfigError(f"{path} is a symbolic link or not a file; aecompare's lock file is one it makes "
-                              "itself: remove it, or pass another --output")
+            raise ConfigError(
+                f"{path} is a symbolic link or not a file; aecompare's lock file is one it makes "
+                "itself: remove it, or pass another --output"
+            )
         lock = FileLock(str(path), timeout=0, thread_local=False)
         try:
             lock.acquire()
         except Timeout:
-            raise ConfigError(f"{self.folder} is being written by another aecompare process (lock {path}); wait "
-                              "for it to finish, or pass another --output") from None
+            raise ConfigError(
+                f"{self.folder} is being written by another aecompare process (lock {path}); wait "
+                "for it to finish, or pass another --output"
+            ) from None
         self._lock = lock
         return self
 

@@ -11,7 +11,7 @@ import torch
 
 from aecompare.errors import ConfigError
 
-ELEMENT_BUDGET = 2 ** 24  # input values per inference batch: 64 MB of float32, whatever the image size
+ELEMENT_BUDGET = 2**24  # input values per inference batch: 64 MB of float32, whatever the image size
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -50,8 +50,10 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     if resolved.type not in ("cpu", "cuda", "mps"):
         raise ConfigError(f"device {device!r} is not supported; choose one of: {', '.join(DEVICE_NAMES)}")
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asks for CUDA, but this machine has no usable CUDA GPU (torch "
-                          f"{torch.__version__}); use device: cpu, or auto to take a GPU where there is one")
+        raise ConfigError(
+            f"device {device!r} asks for CUDA, but this machine has no usable CUDA GPU (torch "
+            f"{torch.__version__}); use device: cpu, or auto to take a GPU where there is one"
+        )
     if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
         raise ConfigError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if resolved.type == "mps" and not torch.backends.mps.is_available():
@@ -72,13 +74,17 @@ def one_thread() -> Iterator[None]:
 
 
 @torch.no_grad()
-def batched(fn: Callable[[torch.Tensor], torch.Tensor | dict[str, torch.Tensor]], x: torch.Tensor,
-            sample_shape: tuple[int, ...], requested: int = 1024,
-            device: torch.device | None = None) -> list:
+def batched(
+    fn: Callable[[torch.Tensor], torch.Tensor | dict[str, torch.Tensor]],
+    x: torch.Tensor,
+    sample_shape: tuple[int, ...],
+    requested: int = 1024,
+    device: torch.device | None = None,
+) -> list:
     """Apply ``fn`` without gradients to ``x`` in batches of :func:`inference_rows` samples, each moved to
     ``device`` first (None: where ``x`` is); returns the list of ``fn``'s results, one per batch, in order.
 
     The one inference loop of aecompare: scores, reconstructions, validation losses and codes all use it.
     """
     rows = inference_rows(sample_shape, requested)
-    return [fn(x[i:i + rows] if device is None else x[i:i + rows].to(device)) for i in range(0, len(x), rows)]
+    return [fn(x[i : i + rows] if device is None else x[i : i + rows].to(device)) for i in range(0, len(x), rows)]

@@ -45,14 +45,13 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in data if k not in fields]
     if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}; valid keys are: {', '.join(fields)}"
-        )
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys are: {', '.join(fields)}")
     values = {}
     for name, value in data.items():
         values[name] = coerce(value, hints[name], f"{where}.{name}")
     missing = [
-        n for n, f in fields.items()
+        n
+        for n, f in fields.items()
         if n not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:

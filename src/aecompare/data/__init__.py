@@ -12,6 +12,13 @@ from aecompare.data.sources import (
 from aecompare.data.split import OneClassSplit, one_class_split
 
 __all__ = [
-    "DATA_ENV", "SOURCES", "Dataset", "OneClassSplit", "Scaler", "available_datasets", "load_dataset",
-    "one_class_split", "resolve_data_dir",
+    "DATA_ENV",
+    "SOURCES",
+    "Dataset",
+    "OneClassSplit",
+    "Scaler",
+    "available_datasets",
+    "load_dataset",
+    "one_class_split",
+    "resolve_data_dir",
 ]

@@ -42,8 +42,9 @@ def cache_key(paths: Sequence[Path], size: int) -> str:
     return digest.hexdigest()[:20]
 
 
-def cached_images(paths: Sequence[Path], size: int, on_error: str = "raise", threads: int = 4
-                  ) -> tuple[DiskImages, list[Path]]:
+def cached_images(
+    paths: Sequence[Path], size: int, on_error: str = "raise", threads: int = 4
+) -> tuple[DiskImages, list[Path]]:
     """``paths`` decoded as :func:`~aecompare.data.images.read_images` does, into (or from) the cache.
 
     Returns:
@@ -65,7 +66,7 @@ def _decode_into(data: Path, record: Path, paths: Sequence[Path], size: int, on_
     the record, written last, names the files kept."""
     partial = data.with_name(f".{data.name}.{os.getpid()}.partial")
     kept: list[str] = []
-    chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     try:
         with open(partial, "wb") as out, ThreadPoolExecutor(threads) as pool:
             for pixels, files in pool.map(lambda chunk: read_images(chunk, size, on_error), chunks):
@@ -84,8 +85,9 @@ class DiskImages:
     ``rows`` restricts the view to some rows (a training or validation subset) without reading anything.
     """
 
-    def __init__(self, path: Path, shape: tuple[int, ...], rows: np.ndarray | None = None,
-                 device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, path: Path, shape: tuple[int, ...], rows: np.ndarray | None = None, device: torch.device | str = "cpu"
+    ) -> None:
         self.path, self.full_shape, self.device = Path(path), tuple(shape), torch.device(device)
         self.rows = np.arange(shape[0]) if rows is None else np.asarray(rows)
         self._map: mmap.mmap | None = None

@@ -55,6 +55,7 @@ class Dataset:
             if 0 < len(self.files) <= NAMED_FILES:
                 self._fingerprint["files"] = {p.name: _file_digest(p) for p in self.files}
         return self._fingerprint
+
     @property
     def kind(self) -> str:
         """``"image"`` for (N, C, H, W) data, ``"table"`` for (N, D)."""

@@ -46,8 +46,14 @@ def salt_and_pepper(images: np.ndarray, *, fraction: float = 0.05, seed: int = 0
     return np.where(hit & ~white, 0.0, out).astype(np.float32)
 
 
-def pasted_objects(images: np.ndarray, *, n_objects: tuple[int, int] = (1, 3), size: tuple[float, float] = (0.1, 0.3),
-                   seed: int = 0, return_boxes: bool = False) -> np.ndarray | tuple[np.ndarray, list]:
+def pasted_objects(
+    images: np.ndarray,
+    *,
+    n_objects: tuple[int, int] = (1, 3),
+    size: tuple[float, float] = (0.1, 0.3),
+    seed: int = 0,
+    return_boxes: bool = False,
+) -> np.ndarray | tuple[np.ndarray, list]:
     """Draw random objects on each image with Pillow: ellipses, rectangles, lines and polygons of a random
     colour, size (``size`` as a fraction of the image side) and position; between ``n_objects[0]`` and
     ``n_objects[1]`` per image.
@@ -68,8 +74,11 @@ def pasted_objects(images: np.ndarray, *, n_objects: tuple[int, int] = (1, 3), s
     n, c, h, w = out.shape
     boxes: list[list[tuple[int, int, int, int]]] = []
     for i in range(n):
-        canvas = Image.fromarray((out[i].transpose(1, 2, 0) * 255).round().astype(np.uint8).squeeze(-1)
-                                 if c == 1 else (out[i].transpose(1, 2, 0) * 255).round().astype(np.uint8))
+        canvas = Image.fromarray(
+            (out[i].transpose(1, 2, 0) * 255).round().astype(np.uint8).squeeze(-1)
+            if c == 1
+            else (out[i].transpose(1, 2, 0) * 255).round().astype(np.uint8)
+        )
         before = np.asarray(canvas).copy()
         draw = ImageDraw.Draw(canvas)
         mine = []
@@ -87,8 +96,11 @@ def pasted_objects(images: np.ndarray, *, n_objects: tuple[int, int] = (1, 3), s
             elif shape == "line":  # inset by the half width, so the stroke stays inside the box
                 width = max(1, min(bw, bh) // 4)
                 inset = width // 2 + 1
-                draw.line((x0 + inset, y0 + inset, max(x0 + inset, x1 - inset), max(y0 + inset, y1 - inset)),
-                          fill=fill, width=width)
+                draw.line(
+                    (x0 + inset, y0 + inset, max(x0 + inset, x1 - inset), max(y0 + inset, y1 - inset)),
+                    fill=fill,
+                    width=width,
+                )
             else:
                 corners = rng.integers((x0, y0), (x1 + 1, y1 + 1), size=(int(rng.integers(3, 7)), 2))
                 draw.polygon([tuple(int(v) for v in p) for p in corners], fill=fill)
@@ -125,8 +137,9 @@ def perturbed_rows(rows: np.ndarray, reference: np.ndarray, *, seed: int = 0) ->
     rows = np.asarray(rows, dtype=np.float64)
     reference = np.asarray(reference, dtype=np.float64)
     if rows.ndim != 2 or reference.ndim != 2 or rows.shape[1] != reference.shape[1] or not len(reference):
-        raise DataError(f"perturbed_rows needs tables (N, D) with the same columns, got {rows.shape} and "
-                        f"{reference.shape}")
+        raise DataError(
+            f"perturbed_rows needs tables (N, D) with the same columns, got {rows.shape} and {reference.shape}"
+        )
     rng = np.random.default_rng(seed)
     n, d = rows.shape
     n_changed = rng.integers(1, max(1, d // 2) + 1, size=n)  # (N,) columns to change per row

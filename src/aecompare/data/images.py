@@ -63,8 +63,9 @@ def _decode_square(path: Path, size: int) -> np.ndarray:
             return np.asarray(square, dtype=np.uint8).transpose(2, 0, 1)  # (3, size, size)
 
 
-def read_images(paths: Sequence[Path], size: int, on_error: str = "raise", desc: str = ""
-                ) -> tuple[np.ndarray, list[Path]]:
+def read_images(
+    paths: Sequence[Path], size: int, on_error: str = "raise", desc: str = ""
+) -> tuple[np.ndarray, list[Path]]:
     """Decode ``paths`` as RGB, centre-crop each to a square and resize it to ``size`` x ``size``.
 
     Args:
@@ -91,11 +92,19 @@ def read_images(paths: Sequence[Path], size: int, on_error: str = "raise", desc:
         try:
             images.append(_decode_square(path, size))
             kept.append(path)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
-                Image.DecompressionBombWarning) as e:
+        except (
+            UnidentifiedImageError,
+            OSError,
+            ValueError,
+            SyntaxError,
+            Image.DecompressionBombError,
+            Image.DecompressionBombWarning,
+        ) as e:
             if on_error == "raise":
-                raise DataError(f"{path}: cannot read this image ({type(e).__name__}: {e}); remove or replace the "
-                                "file, or skip unreadable files (on_error: skip)") from None
+                raise DataError(
+                    f"{path}: cannot read this image ({type(e).__name__}: {e}); remove or replace the "
+                    "file, or skip unreadable files (on_error: skip)"
+                ) from None
             log.warning("skipping unreadable image %s (%s)", path, e)
     if not images:
         raise DataError(f"none of the {len(paths)} image files could be read")
@@ -105,9 +114,17 @@ def read_images(paths: Sequence[Path], size: int, on_error: str = "raise", desc:
 CASTING_FOLDER = "casting/casting_data"
 
 
-def image_folder(data_dir: Path | None = None, *, path: str = "", size: int = 256, synthetic: list[str] | None = None,
-                 defect_seed: int = 0, salt_pepper_fraction: float = 0.05, on_error: str = "raise",
-                 per_class: int | None = None) -> Dataset:
+def image_folder(
+    data_dir: Path | None = None,
+    *,
+    path: str = "",
+    size: int = 256,
+    synthetic: list[str] | None = None,
+    defect_seed: int = 0,
+    salt_pepper_fraction: float = 0.05,
+    on_error: str = "raise",
+    per_class: int | None = None,
+) -> Dataset:
     """A folder in the castings or MVTec AD layout (see the module's docstring), images resized to ``size``.
 
     Args:
@@ -128,14 +145,23 @@ def image_folder(data_dir: Path | None = None, *, path: str = "", size: int = 25
         raise DataNotFoundError(
             f"image-folder: {path} (as given, or under the data directory) has no train/ and test/ folders; the "
             "layout is train/<good class>/, test/<good class>/ and test/<defect>/ (castings: train/ok_front, "
-            "test/ok_front, test/def_front; MVTec AD: train/good, test/good, test/<defect>)")
-    return _folder_dataset(root, root.name, size, synthetic or [], defect_seed, salt_pepper_fraction, on_error,
-                           per_class)
+            "test/ok_front, test/def_front; MVTec AD: train/good, test/good, test/<defect>)"
+        )
+    return _folder_dataset(
+        root, root.name, size, synthetic or [], defect_seed, salt_pepper_fraction, on_error, per_class
+    )
 
 
-def casting(data_dir: Path | None = None, *, size: int = 256, synthetic: list[str] | None = None,
-            defect_seed: int = 0, salt_pepper_fraction: float = 0.05, on_error: str = "raise",
-            per_class: int | None = None) -> Dataset:
+def casting(
+    data_dir: Path | None = None,
+    *,
+    size: int = 256,
+    synthetic: list[str] | None = None,
+    defect_seed: int = 0,
+    salt_pepper_fraction: float = 0.05,
+    on_error: str = "raise",
+    per_class: int | None = None,
+) -> Dataset:
     """Kaggle's casting product images (ravirajsinh45): ``<data dir>/casting/casting_data/`` with
     ``train/ok_front`` (2875 good parts), ``test/ok_front`` (262) and ``test/def_front`` (453 real defects).
     ``synthetic`` adds Klimkevicius's synthetic defect sets (default: all three); the rest as for
@@ -146,13 +172,22 @@ def casting(data_dir: Path | None = None, *, size: int = 256, synthetic: list[st
             f"casting: {root / 'train' / 'ok_front'} not found. Download 'casting product image data for quality "
             "inspection' from https://www.kaggle.com/datasets/ravirajsinh45/real-life-industrial-dataset-of-"
             f"casting-product (a Kaggle account is needed) and extract its casting_data/ folder into "
-            f"{root.parent}, or point --data-dir / $AECOMPARE_DATA at a folder that has casting/casting_data/.")
+            f"{root.parent}, or point --data-dir / $AECOMPARE_DATA at a folder that has casting/casting_data/."
+        )
     kinds = list(DEFECTS) if synthetic is None else synthetic
     return _folder_dataset(root, "casting", size, kinds, defect_seed, salt_pepper_fraction, on_error, per_class)
 
 
-def _folder_dataset(root: Path, name: str, size: int, synthetic: list[str], defect_seed: int,
-                    salt_pepper_fraction: float, on_error: str, per_class: int | None = None) -> Dataset:
+def _folder_dataset(
+    root: Path,
+    name: str,
+    size: int,
+    synthetic: list[str],
+    defect_seed: int,
+    salt_pepper_fraction: float,
+    on_error: str,
+    per_class: int | None = None,
+) -> Dataset:
     if per_class is not None:
         check_int(per_class, "image-folder: per_class")
     if isinstance(synthetic, str) or not isinstance(synthetic, (list, tuple)):
@@ -223,7 +258,9 @@ def _read_masks(root: Path, files: list[Path], labels: list[str], normal: list[s
                     square = ImageOps.fit(m.convert("L"), (size, size), Image.Resampling.NEAREST)
                     masks[i] = (np.asarray(square) > 127).astype(np.float32)
             except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-                raise DataError(f"{mask_file}: cannot read this ground-truth mask ({type(e).__name__}: {e}); "
-                                "replace it with the dataset's original, or delete it (the image then counts "
-                                "as a defect with an unknown mask)") from None
+                raise DataError(
+                    f"{mask_file}: cannot read this ground-truth mask ({type(e).__name__}: {e}); "
+                    "replace it with the dataset's original, or delete it (the image then counts "
+                    "as a defect with an unknown mask)"
+                ) from None
     return masks

@@ -184,19 +184,27 @@ class InputRange:
         if far_rows.mean() > 0.5:
             if x.ndim == 2:
                 column = int(np.argmax(beyond.sum(axis=0)))
-                what = f"column {names[column] if names else column!r} spans [{flat[:, column].min():.4g}, " \
-                       f"{flat[:, column].max():.4g}], the training data [{self.low[column]:.4g}, " \
-                       f"{self.high[column]:.4g}]"
+                what = (
+                    f"column {names[column] if names else column!r} spans [{flat[:, column].min():.4g}, "
+                    f"{flat[:, column].max():.4g}], the training data [{self.low[column]:.4g}, "
+                    f"{self.high[column]:.4g}]"
+                )
             else:
-                what = (f"they span [{flat.min():.4g}, {flat.max():.4g}], the training data "
-                        f"[{float(self.low):.4g}, {float(self.high):.4g}]")
-            return (f"{int(far_rows.sum())} of {len(x)} inputs lie far outside the training range ({what}): were "
-                    "they scaled differently? Their scores extrapolate")
+                what = (
+                    f"they span [{flat.min():.4g}, {flat.max():.4g}], the training data "
+                    f"[{float(self.low):.4g}, {float(self.high):.4g}]"
+                )
+            return (
+                f"{int(far_rows.sum())} of {len(x)} inputs lie far outside the training range ({what}): were "
+                "they scaled differently? Their scores extrapolate"
+            )
         low, high = float(flat.min()), float(flat.max())
         if x.ndim != 2 and len(x) > 1 and float(spread) > 0 and high - low < 0.1 * float(spread):
-            return (f"all inputs lie within [{low:.4g}, {high:.4g}], a tenth of the training data's range "
-                    f"[{float(self.low):.4g}, {float(self.high):.4g}]: were they scaled already? Pass values as "
-                    "the dataset stores them")
+            return (
+                f"all inputs lie within [{low:.4g}, {high:.4g}], a tenth of the training data's range "
+                f"[{float(self.low):.4g}, {float(self.high):.4g}]: were they scaled already? Pass values as "
+                "the dataset stores them"
+            )
         return ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,7 +221,11 @@ class InputRange:
         if not isinstance(d, dict) or set(d) != {"low", "high"}:
             raise ValueError(f"expected a mapping with low and high, got {d!r:.80}")
         low, high = np.asarray(d["low"], dtype=np.float64), np.asarray(d["high"], dtype=np.float64)
-        if low.shape != high.shape or low.ndim > 1 or not (np.isfinite(low).all() and np.isfinite(high).all()) \
-                or (low > high).any():
+        if (
+            low.shape != high.shape
+            or low.ndim > 1
+            or not (np.isfinite(low).all() and np.isfinite(high).all())
+            or (low > high).any()
+        ):
             raise ValueError("low and high must be finite numbers of one shape, low <= high")
         return cls(low, high)

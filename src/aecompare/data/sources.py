@@ -29,8 +29,9 @@ from aecompare.errors import ConfigError, DataError, DataNotFoundError, unknown_
 LINE_CLASSES = ("line", "defect", "offcentre")
 
 
-def _line_images(n: int, size: int, rng: np.random.Generator, offset: np.ndarray | float = 0.0,
-                 white: str = "random") -> np.ndarray:
+def _line_images(
+    n: int, size: int, rng: np.random.Generator, offset: np.ndarray | float = 0.0, white: str = "random"
+) -> np.ndarray:
     """Binary (n, size, size) images split into a white and a black half by a line at a random angle.
 
     The line passes ``offset`` pixels from the centre (0: through it, as in Patuzzo 2020). ``white``:
@@ -45,8 +46,16 @@ def _line_images(n: int, size: int, rng: np.random.Generator, offset: np.ndarray
     return (signed > np.asarray(offset).reshape(-1, 1, 1)).astype(np.float32)
 
 
-def lines(data_dir: Path | None = None, *, n_train: int = 1000, n_test: int = 200, n_anomalies: int = 100,
-          size: int = 32, white: str = "random", seed: int = 0) -> Dataset:
+def lines(
+    data_dir: Path | None = None,
+    *,
+    n_train: int = 1000,
+    n_test: int = 200,
+    n_anomalies: int = 100,
+    size: int = 32,
+    white: str = "random",
+    seed: int = 0,
+) -> Dataset:
     """Patuzzo's lines: binary ``size`` x ``size`` images cut in two by a line through the centre.
 
     ``white``: ``"random"`` (either half white) or ``"below"`` (the white half below the line, so each slope
@@ -109,16 +118,26 @@ def digits(data_dir: Path | None = None, *, test_fraction: float = 0.3, seed: in
     bunch = load_digits()
     x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8) in [0, 1]
     x_train, x_test, y_train, y_test = train_test_split(
-        x, bunch.target, test_size=test_fraction, stratify=bunch.target, random_state=seed)
-    return Dataset("digits", x_train, y_train, x_test, y_test, tuple(str(i) for i in range(10)),
-                   transform=LoaderTransform(divide_by=16.0))  # load_digits' intensities are 0-16
+        x, bunch.target, test_size=test_fraction, stratify=bunch.target, random_state=seed
+    )
+    return Dataset(
+        "digits",
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        tuple(str(i) for i in range(10)),
+        transform=LoaderTransform(divide_by=16.0),
+    )  # load_digits' intensities are 0-16
 
 
 # --- files ----------------------------------------------------------------------------------------------
 
 MNIST_FILES = {
-    "x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
-    "x_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz",
+    "x_train": "train-images-idx3-ubyte.gz",
+    "y_train": "train-labels-idx1-ubyte.gz",
+    "x_test": "t10k-images-idx3-ubyte.gz",
+    "y_test": "t10k-labels-idx1-ubyte.gz",
 }
 
 
@@ -129,12 +148,14 @@ def read_idx(path: Path) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError; a truncated file, EOFError
-        raise DataError(f"{path} cannot be read ({type(e).__name__}: {e}): the file is damaged or was not "
-                        "downloaded completely; delete it and fetch it again (aecompare data download)") from None
+        raise DataError(
+            f"{path} cannot be read ({type(e).__name__}: {e}): the file is damaged or was not "
+            "downloaded completely; delete it and fetch it again (aecompare data download)"
+        ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number {raw[:4]!r})")
     ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
         raise DataError(f"{path} is truncated: header says {dims}, found {data.size} values")
@@ -142,19 +163,36 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 MNIST_CLASSES = tuple(str(i) for i in range(10))
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                         "Ankle boot")
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
-def _idx_dataset(name: str, folder: Path, class_names: tuple[str, ...], how_to_get: str,
-                 per_class: int | None, binarize: bool = False) -> Dataset:
+def _idx_dataset(
+    name: str,
+    folder: Path,
+    class_names: tuple[str, ...],
+    how_to_get: str,
+    per_class: int | None,
+    binarize: bool = False,
+) -> Dataset:
     """The four MNIST-layout IDX files in ``folder`` as a checked :class:`Dataset` of (N, 1, 28, 28) images."""
     missing = [file for file in MNIST_FILES.values() if not (folder / file).exists()]
     if missing:
         raise DataNotFoundError(
             f"{name}: file {missing[0]} not found in {folder}. Put the four IDX files "
             f"({', '.join(MNIST_FILES.values())}) there ({how_to_get}), or point --data-dir / ${DATA_ENV} at "
-            f"a folder with a {folder.name}/ subfolder that holds them.")
+            f"a folder with a {folder.name}/ subfolder that holds them."
+        )
     arrays = {key: read_idx(folder / file) for key, file in MNIST_FILES.items()}
     parts = {}
     for part in ("train", "test"):
@@ -166,9 +204,14 @@ def _idx_dataset(name: str, folder: Path, class_names: tuple[str, ...], how_to_g
         if binarize:
             x = (x >= 0.5).astype(np.float32)
         parts[part] = (x, y.astype(np.int64))
-    return Dataset(name, *parts["train"], *parts["test"], class_names,
-                   transform=LoaderTransform(divide_by=255.0, binarize_at=0.5 if binarize else None),
-                   files=tuple(folder / file for file in MNIST_FILES.values()))
+    return Dataset(
+        name,
+        *parts["train"],
+        *parts["test"],
+        class_names,
+        transform=LoaderTransform(divide_by=255.0, binarize_at=0.5 if binarize else None),
+        files=tuple(folder / file for file in MNIST_FILES.values()),
+    )
 
 
 def _first_per_class(x: np.ndarray, y: np.ndarray, per_class: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -203,8 +246,14 @@ def mnist(data_dir: Path | None = None, *, per_class: int | None = None, binariz
     """
     if not isinstance(binarize, bool):
         raise ConfigError(f"mnist: binarize must be true or false, got {binarize!r}")
-    return _idx_dataset("mnist", (data_dir or resolve_data_dir()) / "mnist", MNIST_CLASSES,
-                        "`aecompare data download mnist` fetches them", per_class, binarize)
+    return _idx_dataset(
+        "mnist",
+        (data_dir or resolve_data_dir()) / "mnist",
+        MNIST_CLASSES,
+        "`aecompare data download mnist` fetches them",
+        per_class,
+        binarize,
+    )
 
 
 def fashion_mnist(data_dir: Path | None = None, *, per_class: int | None = None) -> Dataset:
@@ -212,8 +261,13 @@ def fashion_mnist(data_dir: Path | None = None, *, per_class: int | None = None)
 
     The files have MNIST's names and format; the classes are clothing items. ``per_class`` as for MNIST.
     """
-    return _idx_dataset("fashion-mnist", (data_dir or resolve_data_dir()) / "fashion-mnist", FASHION_MNIST_CLASSES,
-                        "`aecompare data download fashion-mnist` fetches them", per_class)
+    return _idx_dataset(
+        "fashion-mnist",
+        (data_dir or resolve_data_dir()) / "fashion-mnist",
+        FASHION_MNIST_CLASSES,
+        "`aecompare data download fashion-mnist` fetches them",
+        per_class,
+    )
 
 
 CIFAR10_FOLDER = "cifar-10-batches-py"
@@ -225,9 +279,15 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles plain containers and numpy arrays only: a batch file cannot run code when loaded."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+    }
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
@@ -247,11 +307,18 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
     if data.dtype != np.uint8:  # a silent cast would wrap 256 to 0 and -1 to 255
         outside = data.dtype.kind not in "biu" or data.size and (data.min() < 0 or data.max() > 255)
-        raise DataError(f"{path}: data is {data.dtype}, expected uint8 pixels 0-255"
-                        + (" (it holds values outside 0-255)" if outside else "") + "; the file is not an original "
-                        "CIFAR-10 batch: fetch it again (aecompare data download cifar10)")
-    if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != len(data) or (
-            labels.size and (labels.min() < 0 or labels.max() > 9)):
+        raise DataError(
+            f"{path}: data is {data.dtype}, expected uint8 pixels 0-255"
+            + (" (it holds values outside 0-255)" if outside else "")
+            + "; the file is not an original "
+            "CIFAR-10 batch: fetch it again (aecompare data download cifar10)"
+        )
+    if (
+        labels.ndim != 1
+        or labels.dtype.kind not in "iu"
+        or len(labels) != len(data)
+        or (labels.size and (labels.min() < 0 or labels.max() > 9))
+    ):
         raise DataError(f"{path}: labels must be {len(data)} integers 0-9, one per image")
     labels = labels.astype(np.int64)
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
@@ -271,7 +338,8 @@ def cifar10(data_dir: Path | None = None, *, per_class: int | None = None) -> Da
             f"cifar10: file {missing[0]} not found in {folder}. Extract the python version of CIFAR-10 "
             f"(cifar-10-python.tar.gz, which holds {CIFAR10_FOLDER}/) into the data directory's cifar10/ "
             f"folder (`aecompare data download cifar10` does this), or point --data-dir / ${DATA_ENV} at a "
-            "folder that has it.")
+            "folder that has it."
+        )
     parts = {}
     for part, files in (("train", CIFAR10_TRAIN), ("test", CIFAR10_TEST)):
         batches = [read_cifar_batch(folder / file) for file in files]
@@ -280,9 +348,14 @@ def cifar10(data_dir: Path | None = None, *, per_class: int | None = None) -> Da
         _check_images(x, y, (3, 32, 32), len(CIFAR10_CLASSES), f"cifar10 {part} batches in {folder}")
         x, y = _first_per_class(x, y, per_class)
         parts[part] = (x.astype(np.float32) / 255.0, y)  # (N, 3, 32, 32) in [0, 1]
-    return Dataset("cifar10", *parts["train"], *parts["test"], CIFAR10_CLASSES,
-                   transform=LoaderTransform(divide_by=255.0),
-                   files=tuple(folder / file for file in (*CIFAR10_TRAIN, *CIFAR10_TEST)))
+    return Dataset(
+        "cifar10",
+        *parts["train"],
+        *parts["test"],
+        CIFAR10_CLASSES,
+        transform=LoaderTransform(divide_by=255.0),
+        files=tuple(folder / file for file in (*CIFAR10_TRAIN, *CIFAR10_TEST)),
+    )
 
 
 # --- tables ---------------------------------------------------------------------------------------------
@@ -292,8 +365,7 @@ TABLE_SUFFIXES = (".csv", ".npz", ".mat")
 CREDITCARD_COLUMNS = ("Time", *(f"V{i}" for i in range(1, 29)), "Amount", "Class")
 
 
-def read_table(path: str | os.PathLike, label: str = "label"
-               ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None]:
+def read_table(path: str | os.PathLike, label: str = "label") -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None]:
     """A labelled table from a CSV, NPZ or MAT file: features X (N, D) float32, labels y (N,) with 1 =
     anomaly, 0 = normal, and the feature names (a CSV's header; None for NPZ and MAT, which name no columns).
 
@@ -314,8 +386,10 @@ def read_table(path: str | os.PathLike, label: str = "label"
         arrays = _read_npz(path) if suffix == ".npz" else _read_mat(path)
         missing = [k for k in ("X", "y") if k not in arrays]
         if missing:
-            raise DataError(f"{path} has no array {missing[0]!r} (found {', '.join(sorted(arrays)) or 'none'}); "
-                            "a table file holds X (samples x features) and y (1 = anomaly, 0 = normal)")
+            raise DataError(
+                f"{path} has no array {missing[0]!r} (found {', '.join(sorted(arrays)) or 'none'}); "
+                "a table file holds X (samples x features) and y (1 = anomaly, 0 = normal)"
+            )
         x = np.asarray(arrays["X"])
         y = np.asarray(arrays["y"]).reshape(-1)
         if x.ndim != 2 or len(x) != len(y):
@@ -333,17 +407,23 @@ def read_table(path: str | os.PathLike, label: str = "label"
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     if not zipfile.is_zipfile(path):
-        raise DataError(f"{path} is not a readable .npz file (not a zip archive): it is damaged, truncated or of "
-                        "another format; write it again with numpy.savez(path, X=X, y=y)")
+        raise DataError(
+            f"{path} is not a readable .npz file (not a zip archive): it is damaged, truncated or of "
+            "another format; write it again with numpy.savez(path, X=X, y=y)"
+        )
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
     except ValueError:  # an object array: loading it would unpickle, which could run code
-        raise DataError(f"{path} holds Python objects, not plain numeric arrays; aecompare does not unpickle "
-                        "files. Save X and y as numeric arrays (numpy.savez(path, X=X, y=y))") from None
+        raise DataError(
+            f"{path} holds Python objects, not plain numeric arrays; aecompare does not unpickle "
+            "files. Save X and y as numeric arrays (numpy.savez(path, X=X, y=y))"
+        ) from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:  # not a zip, or truncated
-        raise DataError(f"{path} is not a readable .npz file ({type(e).__name__}): it is damaged, truncated or "
-                        "of another format; write it again with numpy.savez(path, X=X, y=y)") from None
+        raise DataError(
+            f"{path} is not a readable .npz file ({type(e).__name__}): it is damaged, truncated or "
+            "of another format; write it again with numpy.savez(path, X=X, y=y)"
+        ) from None
 
 
 def _read_mat(path: Path) -> dict[str, np.ndarray]:
@@ -353,11 +433,15 @@ def _read_mat(path: Path) -> dict[str, np.ndarray]:
     try:
         return {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
     except NotImplementedError:
-        raise DataError(f"{path} is a MATLAB v7.3 (HDF5) file, which scipy cannot read; open it with h5py and "
-                        "save X and y with numpy.savez") from None
+        raise DataError(
+            f"{path} is a MATLAB v7.3 (HDF5) file, which scipy cannot read; open it with h5py and "
+            "save X and y with numpy.savez"
+        ) from None
     except (MatReadError, ValueError, OSError, TypeError, EOFError, IndexError, KeyError) as e:  # empty, truncated
-        raise DataError(f"{path} is not a readable MATLAB .mat file ({type(e).__name__}: {e}); it is empty, "
-                        "damaged or of another format: save X and y with scipy.io.savemat") from None
+        raise DataError(
+            f"{path} is not a readable MATLAB .mat file ({type(e).__name__}: {e}); it is empty, "
+            "damaged or of another format: save X and y with scipy.io.savemat"
+        ) from None
 
 
 def read_features(path: str | os.PathLike, label: str = "label") -> tuple[np.ndarray, tuple[str, ...] | None]:
@@ -381,13 +465,15 @@ def read_features(path: str | os.PathLike, label: str = "label") -> tuple[np.nda
     arrays = _read_npz(path) if suffix == ".npz" else _read_mat(path)
     x = np.asarray(arrays.get("X", np.empty(0)))
     if "X" not in arrays or x.ndim != 2 or x.dtype.kind not in "biuf":
-        raise DataError(f"{path}: expected a numeric array X (samples x features), found "
-                        f"{', '.join(sorted(arrays)) or 'no arrays'}")
+        raise DataError(
+            f"{path}: expected a numeric array X (samples x features), found {', '.join(sorted(arrays)) or 'no arrays'}"
+        )
     return x.astype(precise_dtype(x)), None
 
 
-def _read_csv_table(path: Path, label: str, required: bool = True
-                    ) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
+def _read_csv_table(
+    path: Path, label: str, required: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
     import csv
 
     try:  # utf-8-sig: a byte-order mark (Excel's CSV export) is read as such, not as part of the first name
@@ -399,11 +485,14 @@ def _read_csv_table(path: Path, label: str, required: bool = True
         raise DataError(f"{path} is empty; a CSV table needs a header row and data rows")
     header = [h.strip() for h in header]
     if label not in header and required:
-        raise DataError(f"{path}: no label column {label!r}; the columns are: {', '.join(header[:40])}. Name the "
-                        "column that marks anomalies (1) and normal rows (0), e.g. params: {label: Class}")
+        raise DataError(
+            f"{path}: no label column {label!r}; the columns are: {', '.join(header[:40])}. Name the "
+            "column that marks anomalies (1) and normal rows (0), e.g. params: {label: Class}"
+        )
     try:  # numpy's C parser: 284,807 rows in a few seconds
-        values = np.loadtxt(path, delimiter=",", skiprows=1, quotechar='"', dtype=np.float64, ndmin=2,
-                            encoding="utf-8-sig")
+        values = np.loadtxt(
+            path, delimiter=",", skiprows=1, quotechar='"', dtype=np.float64, ndmin=2, encoding="utf-8-sig"
+        )
     except (ValueError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: every value must be a number ({e})") from None
     if values.shape[1] != len(header):
@@ -415,22 +504,39 @@ def _read_csv_table(path: Path, label: str, required: bool = True
     return np.delete(values, column, axis=1), values[:, column], names
 
 
-def _table_dataset(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int,
-                   feature_names: tuple[str, ...] | None = None, file: Path | None = None) -> Dataset:
+def _table_dataset(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    test_fraction: float,
+    seed: int,
+    feature_names: tuple[str, ...] | None = None,
+    file: Path | None = None,
+) -> Dataset:
     """The one-class partition of a labelled table: a seeded ``test_fraction`` of the normal rows and every
     anomaly form the test set; the other normal rows are the training partition (validation is cut from it)."""
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"{name}: test_fraction must be in (0, 1), got {test_fraction}")
     normal, anomalous = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
     if len(normal) < 2 or len(anomalous) == 0:
-        raise DataError(f"{name}: a one-class table needs at least 2 normal rows and 1 anomaly, found "
-                        f"{len(normal)} and {len(anomalous)}")
+        raise DataError(
+            f"{name}: a one-class table needs at least 2 normal rows and 1 anomaly, found "
+            f"{len(normal)} and {len(anomalous)}"
+        )
     normal = np.random.default_rng(seed).permutation(normal)
     n_test = min(max(1, int(round(test_fraction * len(normal)))), len(normal) - 1)
     test = np.concatenate([normal[:n_test], anomalous])
     train = np.sort(normal[n_test:])
-    return Dataset(name, x[train], np.zeros(len(train), dtype=np.int64), x[test], y[test], TABLE_CLASSES,
-                   feature_names=feature_names, files=(file,) if file else ())
+    return Dataset(
+        name,
+        x[train],
+        np.zeros(len(train), dtype=np.int64),
+        x[test],
+        y[test],
+        TABLE_CLASSES,
+        feature_names=feature_names,
+        files=(file,) if file else (),
+    )
 
 
 def tabular(data_dir: Path | None = None, *, table: str = "", test_fraction: float = 0.3, seed: int = 0) -> Dataset:
@@ -442,13 +548,16 @@ def tabular(data_dir: Path | None = None, *, table: str = "", test_fraction: flo
     folder = (data_dir or resolve_data_dir()) / "tabular"
     found = {_table_name(p): p for p in sorted(folder.glob("*")) if p.suffix.lower() in TABLE_SUFFIXES}
     if not table:
-        raise ConfigError(f"tabular: name a table, e.g. params: {{table: cardio}}; tables in {folder}: "
-                          f"{', '.join(sorted(found)) or '(none)'}")
+        raise ConfigError(
+            f"tabular: name a table, e.g. params: {{table: cardio}}; tables in {folder}: "
+            f"{', '.join(sorted(found)) or '(none)'}"
+        )
     if table not in found:
         raise DataNotFoundError(
             f"tabular: no table {table!r} in {folder} (looked for {table}.npz or <number>_{table}.npz, .mat, .csv); "
             f"tables there: {', '.join(sorted(found)) or '(none)'}. ADBench's Classical/*.npz and ODDS's .mat "
-            f"files work as they are; put them in that folder or point --data-dir / ${DATA_ENV} elsewhere.")
+            f"files work as they are; put them in that folder or point --data-dir / ${DATA_ENV} elsewhere."
+        )
     x, y, names = read_table(found[table])
     return _table_dataset(table, x, y, test_fraction, seed, names, found[table])
 
@@ -460,16 +569,18 @@ def _table_name(path: Path) -> str:
     return rest if prefix.isdigit() and rest else stem
 
 
-def table(data_dir: Path | None = None, *, path: str = "", label: str = "label", test_fraction: float = 0.3,
-          seed: int = 0) -> Dataset:
+def table(
+    data_dir: Path | None = None, *, path: str = "", label: str = "label", test_fraction: float = 0.3, seed: int = 0
+) -> Dataset:
     """Any labelled table (CSV with a ``label`` column, NPZ or MAT with ``X``, ``y``): ``path`` as given, or
     relative to the data directory. The one-class partition as in :func:`tabular`."""
     if not path:
         raise ConfigError("table: give the file, e.g. params: {path: my_data.csv, label: is_fraud}")
     file = locate(path, data_dir)
     if not file.is_file():
-        raise DataNotFoundError(f"table: {path} not found (as given, or in the data directory "
-                                f"{data_dir or resolve_data_dir()})")
+        raise DataNotFoundError(
+            f"table: {path} not found (as given, or in the data directory {data_dir or resolve_data_dir()})"
+        )
     x, y, names = read_table(file, label)
     return _table_dataset(file.stem, x, y, test_fraction, seed, names, file)
 
@@ -486,21 +597,32 @@ def creditcard(data_dir: Path | None = None, *, test_fraction: float = 0.3, seed
             f"creditcard: creditcard.csv not found (looked at {candidates[0]} and {candidates[1]}). It needs a "
             "Kaggle account, so aecompare cannot fetch it: download it from "
             "https://www.kaggle.com/mlg-ulb/creditcardfraud and put creditcard.csv (columns Time, V1..V28, "
-            "Amount, Class) at one of those places, or point --data-dir / $AECOMPARE_DATA at its folder.")
+            "Amount, Class) at one of those places, or point --data-dir / $AECOMPARE_DATA at its folder."
+        )
     with open(file, encoding="utf-8") as f:
         header = tuple(h.strip().strip('"') for h in f.readline().strip().split(","))
     if header != CREDITCARD_COLUMNS:
         missing = [c for c in CREDITCARD_COLUMNS if c not in header]
-        raise DataError(f"{file} does not have the credit-card schema (Time, V1..V28, Amount, Class): "
-                        + (f"column {missing[0]!r} is missing" if missing else f"the columns are {header}"))
+        raise DataError(
+            f"{file} does not have the credit-card schema (Time, V1..V28, Amount, Class): "
+            + (f"column {missing[0]!r} is missing" if missing else f"the columns are {header}")
+        )
     x, y, names = read_table(file, "Class")
     return _table_dataset("creditcard", x, y, test_fraction, seed, names, file)
 
 
 SOURCES: dict[str, Callable[..., Dataset]] = {
-    "casting": casting, "cifar10": cifar10, "creditcard": creditcard, "digits": digits,
-    "fashion-mnist": fashion_mnist, "image-folder": image_folder, "lines": lines, "mnist": mnist, "squares": squares,
-    "table": table, "tabular": tabular,
+    "casting": casting,
+    "cifar10": cifar10,
+    "creditcard": creditcard,
+    "digits": digits,
+    "fashion-mnist": fashion_mnist,
+    "image-folder": image_folder,
+    "lines": lines,
+    "mnist": mnist,
+    "squares": squares,
+    "table": table,
+    "tabular": tabular,
 }
 
 
@@ -524,8 +646,11 @@ def source_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
     """``params`` with every parameter of the source ``name`` that they leave out at its default: the same data
     asked for with or without its defaults written out gives the same settings."""
     check_source_params(name, params)
-    defaults = {p.name: p.default for p in inspect.signature(SOURCES[name]).parameters.values()
-                if p.name != "data_dir" and p.default is not inspect.Parameter.empty}
+    defaults = {
+        p.name: p.default
+        for p in inspect.signature(SOURCES[name]).parameters.values()
+        if p.name != "data_dir" and p.default is not inspect.Parameter.empty
+    }
     return {**defaults, **params}
 
 
@@ -536,5 +661,7 @@ def check_source_params(name: str, params: dict[str, Any], where: str = "") -> N
     valid = [p for p in inspect.signature(SOURCES[name]).parameters if p != "data_dir"]
     for key in params:
         if key not in valid:
-            raise ConfigError(f"{where}dataset {name!r}: unknown parameter {key!r}; "
-                              f"valid parameters are: {', '.join(valid) or '(none)'}")
+            raise ConfigError(
+                f"{where}dataset {name!r}: unknown parameter {key!r}; "
+                f"valid parameters are: {', '.join(valid) or '(none)'}"
+            )

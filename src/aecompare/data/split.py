@@ -70,13 +70,17 @@ def one_class_split(
         bad = ~np.isfinite(x)
         if bad.any():
             first = int(np.flatnonzero(bad.reshape(len(x), -1).any(1))[0])
-            raise DataError(f"{dataset.name}: the {part} data has {int(bad.sum())} NaN or infinite values "
-                            f"(first in sample {first}); clean the source files or drop those samples")
+            raise DataError(
+                f"{dataset.name}: the {part} data has {int(bad.sum())} NaN or infinite values "
+                f"(first in sample {first}); clean the source files or drop those samples"
+            )
     normal_idx = [dataset.class_names.index(c) for c in normal]
     x_normal = dataset.x_train[np.isin(dataset.y_train, normal_idx)]
     if len(x_normal) == 0:
-        raise DataError(f"{dataset.name}: the normal class(es) {', '.join(normal)} have no training samples; "
-                        "choose classes present in the training data")
+        raise DataError(
+            f"{dataset.name}: the normal class(es) {', '.join(normal)} have no training samples; "
+            "choose classes present in the training data"
+        )
     train_idx, val_idx = validation_split(len(x_normal), val_fraction, seed)
     y_test = (~np.isin(dataset.y_test, normal_idx)).astype(int)
     if y_test.min() == y_test.max():
@@ -84,7 +88,12 @@ def one_class_split(
         raise DataError(f"{dataset.name}: the test set has no {side} samples with normal classes {normal}")
     names = np.asarray(dataset.class_names)
     return OneClassSplit(
-        dataset=dataset.name, normal=normal,
-        x_train=x_normal[train_idx], x_val=x_normal[val_idx],
-        x_test=dataset.x_test, y_test=y_test, group_test=names[dataset.y_test], masks_test=dataset.masks_test,
+        dataset=dataset.name,
+        normal=normal,
+        x_train=x_normal[train_idx],
+        x_val=x_normal[val_idx],
+        x_test=dataset.x_test,
+        y_test=y_test,
+        group_test=names[dataset.y_test],
+        masks_test=dataset.masks_test,
     )

@@ -14,6 +14,16 @@ from aecompare.models.registry import (
 from aecompare.models.serialization import load_model, save_model
 
 __all__ = [
-    "MODELS", "Autoencoder", "AutoencoderOutput", "BottleneckOutput", "ModelConfig", "available_models",
-    "build_from_config", "build_model", "config_to_dict", "load_model", "model_config", "save_model",
+    "MODELS",
+    "Autoencoder",
+    "AutoencoderOutput",
+    "BottleneckOutput",
+    "ModelConfig",
+    "available_models",
+    "build_from_config",
+    "build_model",
+    "config_to_dict",
+    "load_model",
+    "model_config",
+    "save_model",
 ]

@@ -46,8 +46,9 @@ class Autoencoder(nn.Module):
         if config.bottleneck == "gaussian":
             self.bottleneck = GaussianBottleneck(features, config.latent_dim, config.logvar_clamp)
         elif config.bottleneck == "adversarial":
-            self.bottleneck = AdversarialBottleneck(features, config.latent_dim, config.critic_hidden,
-                                                    config.activation)
+            self.bottleneck = AdversarialBottleneck(
+                features, config.latent_dim, config.critic_hidden, config.activation
+            )
         else:
             self.bottleneck = DeterministicBottleneck(features, config.latent_dim)
         self.decoder = decoder  # registered last so modules() and print() follow the data's path
@@ -93,8 +94,9 @@ class Autoencoder(nn.Module):
         critic = {id(p) for p in self.critic.parameters()} if self.critic is not None else set()
         return [p for p in params if id(p) not in critic]
 
-    def encode(self, x: torch.Tensor, sample: bool | None = None, noise: torch.Tensor | None = None
-               ) -> BottleneckOutput:
+    def encode(
+        self, x: torch.Tensor, sample: bool | None = None, noise: torch.Tensor | None = None
+    ) -> BottleneckOutput:
         """(B, *input_shape) -> codes; a VAE samples only while training or when ``sample`` is True, from
         ``noise`` (B, latent) when given."""
         if noise is not None:
@@ -114,8 +116,9 @@ class Autoencoder(nn.Module):
         mean, logvar = out.chunk(2, dim=1)  # channels (or features) [0, C) are the mean, [C, 2C) the log-variance
         return self.mean_activation(mean), logvar.clamp(*self.config.logvar_clamp)
 
-    def forward(self, x: torch.Tensor, sample: bool | None = None, noise: torch.Tensor | None = None
-                ) -> AutoencoderOutput:
+    def forward(
+        self, x: torch.Tensor, sample: bool | None = None, noise: torch.Tensor | None = None
+    ) -> AutoencoderOutput:
         code = self.encode(x, sample=sample, noise=noise)
         recon, recon_logvar = self.decode_distribution(code.z)
         return AutoencoderOutput(recon=recon, z=code.z, mu=code.mu, logvar=code.logvar, recon_logvar=recon_logvar)

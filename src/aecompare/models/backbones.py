@@ -57,16 +57,24 @@ class ConvEncoder(nn.Module):
     dense layers: (B, C, H, W) -> (B, F)."""
 
     def __init__(
-        self, input_shape: tuple[int, int, int], channels: tuple[int, ...], strides: tuple[int, ...],
-        kernel_size: int, fc: tuple[int, ...], activation: str, pool: tuple[int, ...] = (),
+        self,
+        input_shape: tuple[int, int, int],
+        channels: tuple[int, ...],
+        strides: tuple[int, ...],
+        kernel_size: int,
+        fc: tuple[int, ...],
+        activation: str,
+        pool: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = input_shape[0]
         block_ends = []  # index of each conv block's last layer, where its output size is read
         for c_out, stride, factor in zip(channels, strides, pool or (1,) * len(channels)):
-            layers += [nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=kernel_size // 2),
-                       ACTIVATIONS[activation]()]
+            layers += [
+                nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=kernel_size // 2),
+                ACTIVATIONS[activation](),
+            ]
             if factor > 1:  # no module for factor 1, so models without pooling keep their weights' names
                 layers.append(nn.MaxPool2d(factor, ceil_mode=True))
             block_ends.append(len(layers) - 1)
@@ -137,9 +145,11 @@ class VGG16Encoder(nn.Module):
         return self.features((x - self.mean) / self.std).flatten(1)
 
 
-NO_TORCHVISION = ("pretrained: true loads VGG16's ImageNet weights from torchvision, which is not installed; "
-                  "install it (pip install 'aecompare[vgg]') or set pretrained: false to train with a randomly "
-                  "initialised frozen VGG16 encoder")
+NO_TORCHVISION = (
+    "pretrained: true loads VGG16's ImageNet weights from torchvision, which is not installed; "
+    "install it (pip install 'aecompare[vgg]') or set pretrained: false to train with a randomly "
+    "initialised frozen VGG16 encoder"
+)
 
 
 def check_pretrained_available(config: ModelConfig) -> None:
@@ -167,8 +177,10 @@ def load_imagenet_vgg16(encoder: VGG16Encoder) -> None:
     try:
         state = vgg16(weights=VGG16_Weights.IMAGENET1K_V1).features.state_dict()
     except Exception as e:  # noqa: BLE001 - a download error can be any of several types
-        raise ConfigError(f"could not get VGG16's ImageNet weights through torchvision ({e}); put them in "
-                          "torchvision's cache (TORCH_HOME) or set pretrained: false") from None
+        raise ConfigError(
+            f"could not get VGG16's ImageNet weights through torchvision ({e}); put them in "
+            "torchvision's cache (TORCH_HOME) or set pretrained: false"
+        ) from None
     mine = encoder.features.state_dict()
     encoder.features.load_state_dict({k: state[k] for k in mine})
 
@@ -178,13 +190,25 @@ class ConvDecoder(nn.Module):
     block, each upsampling by that block's stride x pooling factor. ``latent_dim`` 0: the code is the encoder's
     feature map itself, reshaped."""
 
-    def __init__(self, encoder: ConvEncoder | VGG16Encoder, latent_dim: int, channels: tuple[int, ...],
-                 strides: tuple[int, ...], kernel_size: int, fc: tuple[int, ...], out_channels: int, activation: str,
-                 output: str) -> None:
+    def __init__(
+        self,
+        encoder: ConvEncoder | VGG16Encoder,
+        latent_dim: int,
+        channels: tuple[int, ...],
+        strides: tuple[int, ...],
+        kernel_size: int,
+        fc: tuple[int, ...],
+        out_channels: int,
+        activation: str,
+        output: str,
+    ) -> None:
         super().__init__()
         self.conv_shape = encoder.conv_shape
-        self.fc = nn.Identity() if latent_dim == 0 else _mlp([latent_dim, *reversed(fc), math.prod(self.conv_shape)],
-                                                             activation, last_activation=True)
+        self.fc = (
+            nn.Identity()
+            if latent_dim == 0
+            else _mlp([latent_dim, *reversed(fc), math.prod(self.conv_shape)], activation, last_activation=True)
+        )
         targets = list(reversed(encoder.spatial_sizes[:-1]))  # the sizes to restore, innermost first
         c_outs = [*reversed(channels[:-1]), out_channels]
         layers: list[nn.Module] = []
@@ -195,8 +219,9 @@ class ConvDecoder(nn.Module):
             # output padding that lands on the encoder's size exactly.
             natural = [(s - 1) * stride - 2 * pad + kernel_size for s in size]
             output_padding = tuple(t - n for t, n in zip(target, natural))
-            layers.append(nn.ConvTranspose2d(c_in, c_out, kernel_size, stride=stride, padding=pad,
-                                             output_padding=output_padding))
+            layers.append(
+                nn.ConvTranspose2d(c_in, c_out, kernel_size, stride=stride, padding=pad, output_padding=output_padding)
+            )
             if i < len(c_outs) - 1:
                 layers.append(ACTIVATIONS[activation]())
             c_in, size = c_out, target
@@ -208,8 +233,9 @@ class ConvDecoder(nn.Module):
         return self.output(self.deconvs(h))
 
 
-def build_backbone(config: ModelConfig, input_shape: tuple[int, ...], pretrained_weights: bool = True
-                   ) -> tuple[nn.Module, nn.Module, int]:
+def build_backbone(
+    config: ModelConfig, input_shape: tuple[int, ...], pretrained_weights: bool = True
+) -> tuple[nn.Module, nn.Module, int]:
     """The encoder, the decoder and the encoder's feature width for ``input_shape``.
 
     A Gaussian decoder (``decoder_output: gaussian``) gives twice the channels (or features), the mean's and
@@ -228,13 +254,38 @@ def build_backbone(config: ModelConfig, input_shape: tuple[int, ...], pretrained
         encoder = VGG16Encoder(input_shape, config.vgg_blocks)
         if config.pretrained and pretrained_weights:
             load_imagenet_vgg16(encoder)
-        decoder = ConvDecoder(encoder, config.latent_dim, encoder.block_channels, (2,) * config.vgg_blocks,
-                              config.kernel_size, config.fc, output_shape[0], config.activation, output)
+        decoder = ConvDecoder(
+            encoder,
+            config.latent_dim,
+            encoder.block_channels,
+            (2,) * config.vgg_blocks,
+            config.kernel_size,
+            config.fc,
+            output_shape[0],
+            config.activation,
+            output,
+        )
         return encoder, decoder, encoder.out_features
     # each block shrinks by its stride times its pooling factor; the decoder undoes both in one step
     strides = tuple(s * p for s, p in zip(config.resolved_strides(), config.resolved_pool()))
-    encoder = ConvEncoder(input_shape, config.channels, config.resolved_strides(), config.kernel_size, config.fc,
-                          config.activation, config.pool)
-    decoder = ConvDecoder(encoder, config.latent_dim, config.channels, strides, config.kernel_size, config.fc,
-                          output_shape[0], config.activation, output)
+    encoder = ConvEncoder(
+        input_shape,
+        config.channels,
+        config.resolved_strides(),
+        config.kernel_size,
+        config.fc,
+        config.activation,
+        config.pool,
+    )
+    decoder = ConvDecoder(
+        encoder,
+        config.latent_dim,
+        config.channels,
+        strides,
+        config.kernel_size,
+        config.fc,
+        output_shape[0],
+        config.activation,
+        output,
+    )
     return encoder, decoder, encoder.out_features

@@ -48,8 +48,9 @@ class GaussianBottleneck(nn.Module):
         self.logvar = nn.Linear(in_features, latent_dim)
         self.logvar_clamp = logvar_clamp
 
-    def forward(self, h: torch.Tensor, sample: bool | None = None, noise: torch.Tensor | None = None
-                ) -> BottleneckOutput:
+    def forward(
+        self, h: torch.Tensor, sample: bool | None = None, noise: torch.Tensor | None = None
+    ) -> BottleneckOutput:
         """``noise`` (B, latent): the standard normal draws to use instead of fresh ones (data-parallel
         training draws a global batch's noise on every process and gives each its rows)."""
         mu = self.mu(h)
@@ -66,8 +67,10 @@ class Critic(nn.Module):
 
     def __init__(self, latent_dim: int, hidden: tuple[int, ...], activation: str) -> None:
         super().__init__()
-        self.net = nn.Sequential(_mlp([latent_dim, *hidden], activation, last_activation=True),
-                                 nn.Linear(hidden[-1] if hidden else latent_dim, 1))
+        self.net = nn.Sequential(
+            _mlp([latent_dim, *hidden], activation, last_activation=True),
+            nn.Linear(hidden[-1] if hidden else latent_dim, 1),
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).squeeze(1)

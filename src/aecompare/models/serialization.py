@@ -27,8 +27,14 @@ def save_model(model: Autoencoder, folder: str | Path) -> None:
     # copies: parameters may be views into one training buffer, and safetensors refuses shared memory
     state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(folder / WEIGHTS, save_safetensors(state))
-    write_json(folder / CONFIG, {"format_version": FORMAT_VERSION, "config": config_to_dict(model.config),
-                                 "input_shape": list(model.input_shape)})
+    write_json(
+        folder / CONFIG,
+        {
+            "format_version": FORMAT_VERSION,
+            "config": config_to_dict(model.config),
+            "input_shape": list(model.input_shape),
+        },
+    )
 
 
 def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
@@ -48,14 +54,21 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Autoen
     where = folder / CONFIG
     if not isinstance(meta, dict) or set(meta) != set(MODEL_KEYS):
         keys = sorted(meta) if isinstance(meta, dict) else type(meta).__name__
-        raise DataError(f"{where}: expected exactly the keys {', '.join(MODEL_KEYS)}, found {keys}; the file was "
-                        "not written by aecompare or was changed")
+        raise DataError(
+            f"{where}: expected exactly the keys {', '.join(MODEL_KEYS)}, found {keys}; the file was "
+            "not written by aecompare or was changed"
+        )
     if meta["format_version"] != FORMAT_VERSION:
-        raise DataError(f"{where}: format_version {meta['format_version']!r}, this aecompare reads "
-                        f"{FORMAT_VERSION}; save the model again with this version")
+        raise DataError(
+            f"{where}: format_version {meta['format_version']!r}, this aecompare reads "
+            f"{FORMAT_VERSION}; save the model again with this version"
+        )
     shape = meta["input_shape"]
-    if not isinstance(shape, list) or len(shape) not in (1, 3) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
+    if (
+        not isinstance(shape, list)
+        or len(shape) not in (1, 3)
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+    ):
         raise DataError(f"{where}: input_shape must be [D] or [C, H, W] of positive integers, got {shape!r}")
     try:
         config = from_dict(ModelConfig, meta["config"], f"{where}: config")
@@ -76,20 +89,30 @@ def read_weights(path: Path, expected: dict[str, torch.Tensor]) -> dict[str, tor
     try:
         tensors = load_safetensors(read_file(path))
     except Exception as e:  # safetensors raises its own SafetensorError for truncated or foreign files
-        raise DataError(f"{path} is not a readable safetensors file ({type(e).__name__}: {e}); it is truncated "
-                        "or damaged: train or save the model again") from None
+        raise DataError(
+            f"{path} is not a readable safetensors file ({type(e).__name__}: {e}); it is truncated "
+            "or damaged: train or save the model again"
+        ) from None
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or unexpected:
-        raise DataError(f"{path}: the tensors do not fit the model's config (missing: {missing[:3]}, unexpected: "
-                        f"{unexpected[:3]}); the weights belong to another model")
+        raise DataError(
+            f"{path}: the tensors do not fit the model's config (missing: {missing[:3]}, unexpected: "
+            f"{unexpected[:3]}); the weights belong to another model"
+        )
     for name, tensor in tensors.items():
         if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise DataError(f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, the config gives "
-                            f"{tuple(expected[name].shape)}; the weights belong to another model")
+            raise DataError(
+                f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, the config gives "
+                f"{tuple(expected[name].shape)}; the weights belong to another model"
+            )
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise DataError(f"{path}: tensor {name!r} holds NaN or infinite values; the model is damaged or "
-                            "diverged in training: train it again")
+            raise DataError(
+                f"{path}: tensor {name!r} holds NaN or infinite values; the model is damaged or "
+                "diverged in training: train it again"
+            )
         if tensor.is_floating_point() and tensor.numel() and tensor.abs().max() > WEIGHT_BOUND:
-            raise DataError(f"{path}: tensor {name!r} holds a value beyond {WEIGHT_BOUND:g}, which no trained "
-                            "model has; the file was changed: train or save the model again")
+            raise DataError(
+                f"{path}: tensor {name!r} holds a value beyond {WEIGHT_BOUND:g}, which no trained "
+                "model has; the file was changed: train or save the model again"
+            )
     return tensors

@@ -59,10 +59,17 @@ def render_markdown(blocks: list[Block]) -> str:
         elif b.kind == "p":
             out.append(b.text)
         elif b.kind == "list":
-            out.append("\n".join(f"- {item}" for item, in b.rows))
+            out.append("\n".join(f"- {item}" for (item,) in b.rows))
         elif b.kind == "table":
-            out.append("\n".join(["| " + " | ".join(b.header) + " |", "|" + "---|" * len(b.header),
-                                  *["| " + " | ".join(r) + " |" for r in b.rows]]))
+            out.append(
+                "\n".join(
+                    [
+                        "| " + " | ".join(b.header) + " |",
+                        "|" + "---|" * len(b.header),
+                        *["| " + " | ".join(r) + " |" for r in b.rows],
+                    ]
+                )
+            )
         elif b.kind == "figure":
             out.append(f"![{b.text}]({b.path.as_posix()})\n\n*{b.text}*")
     return "\n\n".join(out) + "\n"
@@ -76,23 +83,27 @@ figcaption{font-style:italic;color:#555}"""
 
 def render_html(blocks: list[Block], folder: Path, title: str) -> str:
     """The blocks as one HTML page with figures embedded as base64 PNGs (no external files)."""
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{CSS}</style></head><body>"]
+    out = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body>"
+    ]
     for b in blocks:
         if b.kind in ("h1", "h2", "h3"):
             out.append(f"<{b.kind} id='{anchor(b.text)}'>{html.escape(b.text)}</{b.kind}>")
         elif b.kind == "p":
             out.append(f"<p>{html.escape(b.text)}</p>")
         elif b.kind == "list":
-            out.append("<ul>" + "".join(f"<li>{_link(item)}</li>" for item, in b.rows) + "</ul>")
+            out.append("<ul>" + "".join(f"<li>{_link(item)}</li>" for (item,) in b.rows) + "</ul>")
         elif b.kind == "table":
             head = "".join(f"<th>{_inline(h)}</th>" for h in b.header)
             body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in b.rows)
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif b.kind == "figure":
             data = base64.b64encode(read_file(folder / b.path)).decode("ascii")
-            out.append(f"<figure><img alt='{html.escape(b.text)}' src='data:image/png;base64,{data}'>"
-                       f"<figcaption>{html.escape(b.text)}</figcaption></figure>")
+            out.append(
+                f"<figure><img alt='{html.escape(b.text)}' src='data:image/png;base64,{data}'>"
+                f"<figcaption>{html.escape(b.text)}</figcaption></figure>"
+            )
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 

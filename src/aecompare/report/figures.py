@@ -58,7 +58,7 @@ def write_roc_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
             ax.plot(fpr, tpr, color=COLORS[i % len(COLORS)], label=_literal(model), lw=1.3)
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
         ax.set_title(f"normal: {_literal(normal)}", fontsize=9)
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("false-positive rate")
@@ -90,7 +90,7 @@ def write_pr_curves(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
         ax.set_xlabel("recall")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=7, loc="lower left")
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("precision")
@@ -104,8 +104,12 @@ def write_error_maps(inputs: np.ndarray, maps: dict[str, np.ndarray], groups: np
     fig, axes = plt.subplots(1 + len(maps), k, figsize=(1.2 * k, 1.25 * (1 + len(maps))), squeeze=False)
     gray = np.clip(inputs, 0.0, 1.0).mean(1)  # (K, H, W)
     for c in range(k):
-        axes[0, c].imshow(np.transpose(np.clip(inputs[c], 0, 1), (1, 2, 0)) if inputs.shape[1] == 3 else gray[c],
-                          cmap=None if inputs.shape[1] == 3 else "gray", vmin=0, vmax=1)
+        axes[0, c].imshow(
+            np.transpose(np.clip(inputs[c], 0, 1), (1, 2, 0)) if inputs.shape[1] == 3 else gray[c],
+            cmap=None if inputs.shape[1] == 3 else "gray",
+            vmin=0,
+            vmax=1,
+        )
         axes[0, c].set_title(_literal(groups[c]), fontsize=7)
     for r, (model, heat) in enumerate(maps.items(), start=1):
         top = float(np.percentile(heat, 99.5)) or 1.0  # one scale per model, so columns compare
@@ -152,8 +156,9 @@ def write_score_histograms(models: dict[str, tuple[np.ndarray, np.ndarray, float
     return _save(fig, path)
 
 
-def write_reconstruction_grid(inputs: np.ndarray, recons: dict[str, np.ndarray], groups: np.ndarray,
-                              path: Path) -> Path:
+def write_reconstruction_grid(
+    inputs: np.ndarray, recons: dict[str, np.ndarray], groups: np.ndarray, path: Path
+) -> Path:
     """Rows: the test inputs, then each model's reconstructions; columns: examples titled by group.
 
     Args:
@@ -190,12 +195,13 @@ def write_image_grid(images: np.ndarray, cols: int, path: Path) -> Path:
     canvas = np.ones((rows * h, cols * w, c), dtype=np.float32)
     for i, img in enumerate(images):
         r, k = divmod(i, cols)
-        canvas[r * h:(r + 1) * h, k * w:(k + 1) * w] = img.transpose(1, 2, 0)
+        canvas[r * h : (r + 1) * h, k * w : (k + 1) * w] = img.transpose(1, 2, 0)
     scale = max(1.0, 64.0 / h)  # small images drawn at least 64 pixels a side
     fig = plt.figure(figsize=(cols * w * scale / 90, rows * h * scale / 90), dpi=90)
     ax = fig.add_axes((0, 0, 1, 1))
-    ax.imshow(canvas[:, :, 0] if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=1,
-              interpolation="nearest")
+    ax.imshow(
+        canvas[:, :, 0] if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=1, interpolation="nearest"
+    )
     ax.axis("off")
     return _save(fig, path, bbox_inches=None)
 
@@ -207,8 +213,16 @@ def write_training_curves(histories: dict[str, list[dict[str, float]]], path: Pa
         epochs = [h["epoch"] for h in history]
         every = max(1, len(epochs) // 15)  # markers stay readable at 5 epochs or 500
         ax.plot(epochs, [h["train_loss"] for h in history], color=COLORS[i % len(COLORS)], lw=1.0, ls=":")
-        ax.plot(epochs, [h["val_loss"] for h in history], color=COLORS[i % len(COLORS)], lw=1.3, marker="o",
-                markersize=3, markevery=every, label=_literal(model))
+        ax.plot(
+            epochs,
+            [h["val_loss"] for h in history],
+            color=COLORS[i % len(COLORS)],
+            lw=1.3,
+            marker="o",
+            markersize=3,
+            markevery=every,
+            label=_literal(model),
+        )
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs on a linear axis
     ax.set_xlabel("epoch")
@@ -248,8 +262,9 @@ def write_sweep_figure(sweep, image_shape: tuple[int, ...], path: Path) -> Path:
     return _save(fig, path)
 
 
-def write_output_weights_figure(z: np.ndarray, logits: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]],
-                          path: Path) -> Path:
+def write_output_weights_figure(
+    z: np.ndarray, logits: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]], path: Path
+) -> Path:
     """Patuzzo's Figs. 4-7: per output neuron, its pre-sigmoid value against the bottleneck (a sign change
     is a flip), titled with the weights and biases from the bottleneck into it.
 
@@ -290,8 +305,9 @@ def write_code_histograms(codes: dict[str, np.ndarray], path: Path) -> Path:
     return _save(fig, path)
 
 
-def write_inspection_figures(model: Autoencoder, codes: dict[str, np.ndarray], out_dir: Path,
-                             prefix: str = "") -> list[tuple[str, Path]]:
+def write_inspection_figures(
+    model: Autoencoder, codes: dict[str, np.ndarray], out_dir: Path, prefix: str = ""
+) -> list[tuple[str, Path]]:
     """Patuzzo's views inside one trained model; returns (caption, path) pairs.
 
     Figures: the decoder's outputs as the first bottleneck unit sweeps the training codes' range, with
@@ -306,15 +322,29 @@ def write_inspection_figures(model: Autoencoder, codes: dict[str, np.ndarray], o
     """
     out_dir = Path(out_dir)
     sweep = bottleneck_sweep(model, *sweep_range(codes["mu"]), base=codes["mu"].mean(0))
-    written = [("outputs as bottleneck unit 0 sweeps the training codes' range (others at their mean)",
-                write_sweep_figure(sweep, model.input_shape, out_dir / f"{prefix}sweep.png"))]
-    if model.config.latent_dim == 1 and int(np.prod(model.input_shape)) <= 16 \
-            and model.config.resolved_backbone(model.input_shape) == "mlp":
+    written = [
+        (
+            "outputs as bottleneck unit 0 sweeps the training codes' range (others at their mean)",
+            write_sweep_figure(sweep, model.input_shape, out_dir / f"{prefix}sweep.png"),
+        )
+    ]
+    if (
+        model.config.latent_dim == 1
+        and int(np.prod(model.input_shape)) <= 16
+        and model.config.resolved_backbone(model.input_shape) == "mlp"
+    ):
         logits = np.stack([output_logit(model, sweep.z, d) for d in range(sweep.outputs.shape[1])], 1)
         layers = [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in decoder_linears(model)]
-        written.append(("each output's pre-sigmoid value against the bottleneck, with the weights into it",
-                        write_output_weights_figure(sweep.z, logits, layers, out_dir / f"{prefix}weights.png")))
-    written.append(("the codes of the normal training images" + (" and their posterior spreads"
-                                                                          if "std" in codes else ""),
-                    write_code_histograms(codes, out_dir / f"{prefix}codes.png")))
+        written.append(
+            (
+                "each output's pre-sigmoid value against the bottleneck, with the weights into it",
+                write_output_weights_figure(sweep.z, logits, layers, out_dir / f"{prefix}weights.png"),
+            )
+        )
+    written.append(
+        (
+            "the codes of the normal training images" + (" and their posterior spreads" if "std" in codes else ""),
+            write_code_histograms(codes, out_dir / f"{prefix}codes.png"),
+        )
+    )
     return written

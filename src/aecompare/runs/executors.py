@@ -48,8 +48,13 @@ class ExecutorOptions:
             raise ConfigError("--cpus-per-run must be positive and --gpus-per-run 0 or more (fractions allowed)")
 
 
-def run_tasks(fn: Callable[..., Any], tasks: Sequence[tuple], on_result: Callable[[int, Any], None],
-              options: ExecutorOptions, init: Callable[[], None] | None = None) -> None:
+def run_tasks(
+    fn: Callable[..., Any],
+    tasks: Sequence[tuple],
+    on_result: Callable[[int, Any], None],
+    options: ExecutorOptions,
+    init: Callable[[], None] | None = None,
+) -> None:
     """Call ``fn(*task)`` for every task and ``on_result(index, result)`` in the driver as each finishes.
 
     Args:
@@ -103,16 +108,26 @@ def _init_lane(devices: list[int], lanes: Any, init: Callable[[], None] | None) 
         init()
 
 
-def _run_in_processes(fn: Callable[..., Any], tasks: Sequence[tuple], on_result: Callable[[int, Any], None],
-                      workers: int, devices: list[int], init: Callable[[], None] | None) -> None:
+def _run_in_processes(
+    fn: Callable[..., Any],
+    tasks: Sequence[tuple],
+    on_result: Callable[[int, Any], None],
+    workers: int,
+    devices: list[int],
+    init: Callable[[], None] | None,
+) -> None:
     # spawn, not fork: forking a process that has started torch's thread pools (or CUDA) can deadlock.
     context = multiprocessing.get_context("spawn")
     manager_lanes = context.Manager()
     lanes = manager_lanes.Queue()
     for lane in range(workers):
         lanes.put(lane)
-    with manager_lanes, ProcessPoolExecutor(workers, mp_context=context, initializer=_init_lane,
-                                            initargs=(devices, lanes, init)) as pool:
+    with (
+        manager_lanes,
+        ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_lane, initargs=(devices, lanes, init)
+        ) as pool,
+    ):
         futures = {pool.submit(fn, *task): i for i, task in enumerate(tasks)}
         try:
             for future in as_completed(futures):
@@ -123,18 +138,23 @@ def _run_in_processes(fn: Callable[..., Any], tasks: Sequence[tuple], on_result:
             raise
 
 
-def _run_on_ray(fn: Callable[..., Any], tasks: Sequence[tuple], on_result: Callable[[int, Any], None],
-                options: ExecutorOptions) -> None:
+def _run_on_ray(
+    fn: Callable[..., Any], tasks: Sequence[tuple], on_result: Callable[[int, Any], None], options: ExecutorOptions
+) -> None:
     """One Ray task per item with declared resources; results are handed over as they finish, Ctrl-C cancels
     what is still outstanding, and a task whose worker died is retried."""
     ray = require_ray()
     if not ray.is_initialized():
-        ray.init(address=options.address, log_to_driver=False,
-                 **({} if options.address else {"num_cpus": os.cpu_count()}))
-    log.info("ray: %s", ", ".join(f"{k} {v:g}" for k, v in sorted(ray.cluster_resources().items())
-                                  if k in ("CPU", "GPU", "memory")))
-    remote = ray.remote(num_cpus=options.cpus_per_run, num_gpus=options.gpus_per_run,
-                        max_retries=options.max_retries)(_ray_task)
+        ray.init(
+            address=options.address, log_to_driver=False, **({} if options.address else {"num_cpus": os.cpu_count()})
+        )
+    log.info(
+        "ray: %s",
+        ", ".join(f"{k} {v:g}" for k, v in sorted(ray.cluster_resources().items()) if k in ("CPU", "GPU", "memory")),
+    )
+    remote = ray.remote(num_cpus=options.cpus_per_run, num_gpus=options.gpus_per_run, max_retries=options.max_retries)(
+        _ray_task
+    )
     pending = {remote.remote(fn, *task): i for i, task in enumerate(tasks)}
     try:
         while pending:

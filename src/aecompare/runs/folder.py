@@ -56,8 +56,14 @@ from aecompare.version import __version__
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # 1: before the settings hash and detector.json (aecompare 0.1's first runs)
-CONFIG, HISTORY, SCORES, EXAMPLES, CODES, METRICS = ("config.json", "history.json", "scores.npz", "examples.npz",
-                                                     "latent.npz", "metrics.json")
+CONFIG, HISTORY, SCORES, EXAMPLES, CODES, METRICS = (
+    "config.json",
+    "history.json",
+    "scores.npz",
+    "examples.npz",
+    "latent.npz",
+    "metrics.json",
+)
 DETECTOR, DECISION_SCORES, REFERENCE = "detector.json", "decision_scores.npy", "reference_codes.npy"
 MEMBER = "member-"  # member-0, member-1, ...: the models of a seed-ensemble run
 EXPERIMENT = "experiment.json"  # the experiment folder's record of what was asked for
@@ -94,8 +100,9 @@ def relative_dir(dataset: str, model: str, normal: Sequence[str], seed: int) -> 
     Labels go through :func:`~aecompare.core.io.safe_name` (which refuses escapes); class names may hold a
     separator (Fashion-MNIST's ``T-shirt/top``), which becomes ``_``.
     """
-    return Path(safe_name(dataset, "dataset label"), safe_name(model, "model label"), normal_dir(normal),
-                f"seed-{int(seed)}")
+    return Path(
+        safe_name(dataset, "dataset label"), safe_name(model, "model label"), normal_dir(normal), f"seed-{int(seed)}"
+    )
 
 
 def normal_dir(normal: Sequence[str]) -> str:
@@ -109,16 +116,37 @@ def write_detector(folder: Path, files: DetectorFiles) -> None:
     atomic_write_bytes(folder / DECISION_SCORES, array_bytes(files.decision_scores))
     if files.reference is not None:
         atomic_write_bytes(folder / REFERENCE, array_bytes(files.reference))
-    write_json(folder / DETECTOR, {
-        "format_version": FORMAT_VERSION, "params": files.params, "threshold_": files.threshold,
-        "scorer": files.scorer, "score_options": files.score_options, "scaler": files.scaler.to_dict(),
-        "transform": files.transform.to_dict(), "feature_names": files.feature_names,
-        "input_range": files.input_range.to_dict() if files.input_range is not None else None,
-        "train_seconds_": files.train_seconds, "history_": files.history})
+    write_json(
+        folder / DETECTOR,
+        {
+            "format_version": FORMAT_VERSION,
+            "params": files.params,
+            "threshold_": files.threshold,
+            "scorer": files.scorer,
+            "score_options": files.score_options,
+            "scaler": files.scaler.to_dict(),
+            "transform": files.transform.to_dict(),
+            "feature_names": files.feature_names,
+            "input_range": files.input_range.to_dict() if files.input_range is not None else None,
+            "train_seconds_": files.train_seconds,
+            "history_": files.history,
+        },
+    )
 
 
-DETECTOR_KEYS = ("format_version", "params", "threshold_", "scorer", "score_options", "scaler", "transform",
-                 "feature_names", "input_range", "train_seconds_", "history_")
+DETECTOR_KEYS = (
+    "format_version",
+    "params",
+    "threshold_",
+    "scorer",
+    "score_options",
+    "scaler",
+    "transform",
+    "feature_names",
+    "input_range",
+    "train_seconds_",
+    "history_",
+)
 SCALE_BOUNDS = (1e-30, 1e30)  # a fitted scale is a spread of real data; beyond these inputs become inf or 0
 SCORE_OPTION_TYPES = {"postprocess": str, "n_samples": int, "seed": int, "standardisation": dict}
 
@@ -134,13 +162,17 @@ def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
     folder = Path(folder)
     if not (folder / DETECTOR).exists():
         if (member_dir(folder, 0) / DETECTOR).exists():
-            hint = (f": this run is a seed ensemble, which no single Detector holds; each of its members "
-                    f"({member_dir(folder, 0)}, ...) loads as one")
+            hint = (
+                f": this run is a seed ensemble, which no single Detector holds; each of its members "
+                f"({member_dir(folder, 0)}, ...) loads as one"
+            )
         elif (folder / METRICS).exists():
             hint = " (a run folder written before aecompare 0.1.x saved detectors: run the experiment again)"
         else:
-            hint = ("; pass a folder written by Detector.save or a finished run folder such as "
-                    "runs/quick/digits/ae/normal-0/seed-0")
+            hint = (
+                "; pass a folder written by Detector.save or a finished run folder such as "
+                "runs/quick/digits/ae/normal-0/seed-0"
+            )
         raise DataNotFoundError(f"no saved detector in {folder}: {DETECTOR} is missing{hint}")
     _refuse_failed_run(folder)
     meta = _checked_detector_json(folder / DETECTOR)
@@ -150,12 +182,18 @@ def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
     params = meta["params"]
     reference = read_array(folder / REFERENCE) if (folder / REFERENCE).exists() else None
     return DetectorFiles(
-        model=model, scaler=scaler, threshold=float(meta["threshold_"]),
+        model=model,
+        scaler=scaler,
+        threshold=float(meta["threshold_"]),
         scorer=meta.get("scorer", params.get("scorer", params.get("score", "mse"))),
         score_options=meta.get("score_options", {}),
-        params=params, decision_scores=decision_scores, history=meta.get("history_", []),
-        train_seconds=meta.get("train_seconds_", 0.0), reference=reference,
-        **_checked_inputs(meta, model.input_shape, folder / DETECTOR))
+        params=params,
+        decision_scores=decision_scores,
+        history=meta.get("history_", []),
+        train_seconds=meta.get("train_seconds_", 0.0),
+        reference=reference,
+        **_checked_inputs(meta, model.input_shape, folder / DETECTOR),
+    )
 
 
 def _checked_scores(path: Path, threshold: float) -> np.ndarray:
@@ -169,13 +207,17 @@ def _checked_scores(path: Path, threshold: float) -> np.ndarray:
         raise DataError(f"{path}: expected a non-empty 1-d array of scores; save the detector again")
     scores = scores.astype(np.float64)
     if not np.isfinite(scores).all():
-        raise DataError(f"{path}: the saved training scores are not all finite; the model diverged or the file "
-                        "was changed: train it again")
+        raise DataError(
+            f"{path}: the saved training scores are not all finite; the model diverged or the file "
+            "was changed: train it again"
+        )
     low, high = scores.min(), scores.max()
     margin = max(high - low, abs(high), 1.0)
     if not low - margin <= threshold <= high + margin:
-        raise DataError(f"{path.parent / DETECTOR}: threshold_ {threshold:g} lies far outside the training scores "
-                        f"[{low:g}, {high:g}]; the file was changed: save the detector again")
+        raise DataError(
+            f"{path.parent / DETECTOR}: threshold_ {threshold:g} lies far outside the training scores "
+            f"[{low:g}, {high:g}]; the file was changed: save the detector again"
+        )
     return scores
 
 
@@ -186,25 +228,34 @@ def _refuse_failed_run(folder: Path) -> None:
         return  # a Detector.save folder: no run record
     metrics = read_metrics(folder)
     if metrics.get("diverged"):
-        raise DataError(f"the run in {folder} diverged ({metrics['diverged']}); its model scores nothing: train it "
-                        "again, e.g. with a lower learning rate")
+        raise DataError(
+            f"the run in {folder} diverged ({metrics['diverged']}); its model scores nothing: train it "
+            "again, e.g. with a lower learning rate"
+        )
     if metrics.get("collapsed"):
-        log.warning("the run in %s collapsed: its model gives one reconstruction for every input, so its scores "
-                    "are distances to the mean", folder)
+        log.warning(
+            "the run in %s collapsed: its model gives one reconstruction for every input, so its scores "
+            "are distances to the mean",
+            folder,
+        )
 
 
 def _checked_detector_json(path: Path) -> dict[str, Any]:
     """``detector.json`` after checking its keys, threshold, scorer and score options."""
     meta = read_json(path)
     if not isinstance(meta, dict) or not {"params", "threshold_", "scaler"} <= set(meta):
-        raise DataError(f"{path}: expected a mapping with params, threshold_ and scaler; the file was not "
-                        "written by aecompare or was changed")
+        raise DataError(
+            f"{path}: expected a mapping with params, threshold_ and scaler; the file was not "
+            "written by aecompare or was changed"
+        )
     unknown = sorted(set(meta) - set(DETECTOR_KEYS))
     if unknown:
         raise DataError(f"{path}: unknown key {unknown[0]!r}; valid keys are: {', '.join(DETECTOR_KEYS)}")
     if meta.get("format_version", 1) not in (1, FORMAT_VERSION):
-        raise DataError(f"{path}: format_version {meta['format_version']!r}, this aecompare reads up to "
-                        f"{FORMAT_VERSION}; save the detector again with this version")
+        raise DataError(
+            f"{path}: format_version {meta['format_version']!r}, this aecompare reads up to "
+            f"{FORMAT_VERSION}; save the detector again with this version"
+        )
     threshold = meta["threshold_"]
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
         raise DataError(f"{path}: threshold_ must be a finite number, got {threshold!r}")
@@ -215,14 +266,18 @@ def _checked_detector_json(path: Path) -> dict[str, Any]:
     except ConfigError:
         parts = ()
     if not isinstance(meta["params"], dict) or not parts:
-        raise DataError(f"{path}: params must be a mapping and the scorer one of {', '.join(SCORERS)} (or several "
-                        f"joined by '+'), got {scorer!r}")
+        raise DataError(
+            f"{path}: params must be a mapping and the scorer one of {', '.join(SCORERS)} (or several "
+            f"joined by '+'), got {scorer!r}"
+        )
     options = meta.get("score_options") or {}
     for key, value in options.items():
         kind = SCORE_OPTION_TYPES.get(key)
         if kind is None or not isinstance(value, kind) or isinstance(value, bool):
-            raise DataError(f"{path}: score_options.{key} = {value!r} is not valid; valid options are "
-                            f"{', '.join(f'{k} ({t.__name__})' for k, t in SCORE_OPTION_TYPES.items())}")
+            raise DataError(
+                f"{path}: score_options.{key} = {value!r} is not valid; valid options are "
+                f"{', '.join(f'{k} ({t.__name__})' for k, t in SCORE_OPTION_TYPES.items())}"
+            )
     if not 1 <= options.get("n_samples", 1) <= MAX_SAMPLES:
         raise DataError(f"{path}: score_options.n_samples must be 1 to {MAX_SAMPLES}, got {options['n_samples']}")
     problem = check_standardisation(scorer, options.get("standardisation")) if len(parts) > 1 else ""
@@ -240,14 +295,24 @@ def _checked_inputs(meta: dict[str, Any], input_shape: tuple[int, ...], path: Pa
     except ValueError as e:
         raise DataError(f"{path}: {e}") from None
     names = meta.get("feature_names")
-    if names is not None and (not isinstance(names, list) or len(input_shape) != 1 or len(names) != input_shape[0]
-                              or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names)):
-        raise DataError(f"{path}: feature_names must be {input_shape[0] if len(input_shape) == 1 else 'no'} "
-                        "distinct strings, one per column of the model's input")
+    if names is not None and (
+        not isinstance(names, list)
+        or len(input_shape) != 1
+        or len(names) != input_shape[0]
+        or not all(isinstance(n, str) for n in names)
+        or len(set(names)) != len(names)
+    ):
+        raise DataError(
+            f"{path}: feature_names must be {input_shape[0] if len(input_shape) == 1 else 'no'} "
+            "distinct strings, one per column of the model's input"
+        )
     if input_range is not None and input_range.low.shape != ((input_shape[0],) if len(input_shape) == 1 else ()):
         raise DataError(f"{path}: input_range does not fit inputs of shape {tuple(input_shape)}")
-    return {"transform": transform, "feature_names": tuple(names) if names is not None else None,
-            "input_range": input_range}
+    return {
+        "transform": transform,
+        "feature_names": tuple(names) if names is not None else None,
+        "input_range": input_range,
+    }
 
 
 def _checked_scaler(values: Any, input_shape: tuple[int, ...], path: Path) -> Scaler:
@@ -262,9 +327,11 @@ def _checked_scaler(values: Any, input_shape: tuple[int, ...], path: Path) -> Sc
     if not np.isfinite(offset).all() or not np.isfinite(scale).all() or (scale <= 0).any():
         raise DataError(f"{path}: the scaler needs finite offsets and positive, finite scales")
     if (scale < SCALE_BOUNDS[0]).any() or (scale > SCALE_BOUNDS[1]).any() or (np.abs(offset) > SCALE_BOUNDS[1]).any():
-        raise DataError(f"{path}: the scaler's scales lie outside [{SCALE_BOUNDS[0]:g}, {SCALE_BOUNDS[1]:g}] (or an "
-                        "offset beyond it), which turns inputs into infinities; the file was changed")
-    if offset.ndim and (offset.shape != scale.shape or offset.shape != tuple(input_shape[-offset.ndim:])):
+        raise DataError(
+            f"{path}: the scaler's scales lie outside [{SCALE_BOUNDS[0]:g}, {SCALE_BOUNDS[1]:g}] (or an "
+            "offset beyond it), which turns inputs into infinities; the file was changed"
+        )
+    if offset.ndim and (offset.shape != scale.shape or offset.shape != tuple(input_shape[-offset.ndim :])):
         raise DataError(f"{path}: the scaler's {offset.shape} values do not fit inputs of shape {input_shape}")
     return scaler
 
@@ -338,10 +405,14 @@ def run_files(record: RunRecord) -> dict[str, bytes]:
 def write_files(experiment_dir: Path, relative: Path, files: dict[str, bytes]) -> Path:
     """Put a run folder's files (from :func:`run_files`) at ``experiment_dir / relative``, as :func:`write_run`
     does: a temporary folder, ``metrics.json`` last, then in place in one step."""
+
     def malformed(name: str) -> bool:  # only plain names, or member-<i>/<plain name>
         parts = name.split("/")
-        return (not 1 <= len(parts) <= 2 or any(not part or part.startswith(".") for part in parts)
-                or (len(parts) == 2 and not (parts[0].startswith(MEMBER) and parts[0][len(MEMBER):].isdigit())))
+        return (
+            not 1 <= len(parts) <= 2
+            or any(not part or part.startswith(".") for part in parts)
+            or (len(parts) == 2 and not (parts[0].startswith(MEMBER) and parts[0][len(MEMBER) :].isdigit()))
+        )
 
     if METRICS not in files or any(malformed(name) for name in files):
         raise DataError(f"a worker sent back an incomplete or malformed run folder for {relative}")
@@ -385,8 +456,10 @@ def read_settings(run_dir: Path) -> dict[str, Any]:
     """
     settings = read_config(run_dir).get("settings")
     if settings is None:
-        raise DataError(f"{run_dir} was written by aecompare 0.1 and records no settings; run the experiment "
-                        "again with --force (or into another --output) to rewrite it")
+        raise DataError(
+            f"{run_dir} was written by aecompare 0.1 and records no settings; run the experiment "
+            "again with --force (or into another --output) to rewrite it"
+        )
     return settings
 
 
@@ -399,8 +472,9 @@ def settings_scorer(settings: dict[str, Any]) -> str:
 def model_folder(run_dir: Path) -> Path:
     """The folder holding a run's model: the run folder, or a seed ensemble's first member (its members share
     the model config and the input scaling)."""
-    return member_dir(run_dir, 0) if not (run_dir / MODEL_CONFIG).exists() and member_dir(run_dir, 0).exists() \
-        else run_dir
+    return (
+        member_dir(run_dir, 0) if not (run_dir / MODEL_CONFIG).exists() and member_dir(run_dir, 0).exists() else run_dir
+    )
 
 
 def read_detector_scaling(run_dir: Path) -> str:
@@ -450,14 +524,18 @@ def load_run_model(run_dir: str | Path) -> tuple[Autoencoder, dict[str, np.ndarr
     """
     run_dir = Path(run_dir)
     if not (run_dir / MODEL_CONFIG).exists():
-        hint = (f"it is a seed ensemble: pass one of its members, e.g. {member_dir(run_dir, 0)}"
-                if member_dir(run_dir, 0).exists() else
-                "pass a run folder such as runs/patuzzo-lines/lines/A1/normal-line/seed-0")
+        hint = (
+            f"it is a seed ensemble: pass one of its members, e.g. {member_dir(run_dir, 0)}"
+            if member_dir(run_dir, 0).exists()
+            else "pass a run folder such as runs/patuzzo-lines/lines/A1/normal-line/seed-0"
+        )
         raise DataNotFoundError(f"{run_dir} holds no {MODEL_CONFIG}; {hint}")
     codes = read_codes(run_dir)
     if codes is None:
-        raise DataNotFoundError(f"{run_dir / CODES} not found: the run has no dense code (latent_dim 0) or was "
-                                "written before the inspection tools; run the experiment again into a new folder")
+        raise DataNotFoundError(
+            f"{run_dir / CODES} not found: the run has no dense code (latent_dim 0) or was "
+            "written before the inspection tools; run the experiment again into a new folder"
+        )
     return load_model(run_dir), codes
 
 

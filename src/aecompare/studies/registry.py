@@ -53,8 +53,16 @@ class Study:
 
 
 def _run_grid(spec: Any, o: RunOptions) -> Path:
-    return run_experiment(spec, o.output, data_dir=o.data_dir, progress=o.progress, workers=o.workers,
-                          force=o.force, yes=o.yes, executor=o.executor)
+    return run_experiment(
+        spec,
+        o.output,
+        data_dir=o.data_dir,
+        progress=o.progress,
+        workers=o.workers,
+        force=o.force,
+        yes=o.yes,
+        executor=o.executor,
+    )
 
 
 def _run_convergence(spec: Any, o: RunOptions) -> Path:
@@ -68,8 +76,12 @@ def _run_generation(spec: Any, o: RunOptions) -> Path:
 STUDIES: dict[str, Study] = {
     "grid": Study("grid", load_spec, _run_grid, grid_report.report_blocks),
     "convergence": Study("convergence", load_convergence_spec, _run_convergence, convergence_report.report_blocks),
-    "generate": Study("generate", lambda name, overrides, seeds: load_generation_spec(name, overrides),
-                      _run_generation, generation_report.report_blocks),
+    "generate": Study(
+        "generate",
+        lambda name, overrides, seeds: load_generation_spec(name, overrides),
+        _run_generation,
+        generation_report.report_blocks,
+    ),
 }
 
 
@@ -91,8 +103,11 @@ def write_report(folder: str | Path) -> Path:
     folder = Path(folder)
     if not (folder / EXPERIMENT).exists():
         inner = sorted(p.parent.name for p in folder.glob(f"*/{EXPERIMENT}"))
-        hint = (f"; it holds the experiment folders {', '.join(inner)}: pass one of them, e.g. {folder / inner[0]}"
-                if inner else "; pass an experiment folder such as runs/quick")
+        hint = (
+            f"; it holds the experiment folders {', '.join(inner)}: pass one of them, e.g. {folder / inner[0]}"
+            if inner
+            else "; pass an experiment folder such as runs/quick"
+        )
         raise DataNotFoundError(f"{folder} is not an experiment folder (no {EXPERIMENT}){hint}")
     record = read_json(folder / EXPERIMENT)
     kind = record.get("study") or "grid"

@@ -13,8 +13,9 @@ import yaml
 from aecompare.errors import AecompareError, ConfigError, DataNotFoundError, unknown_name
 
 
-def read_spec(name_or_path: str | Path, keys: tuple[str, ...], overrides: list[str] | None = None
-              ) -> tuple[dict[str, Any], str]:
+def read_spec(
+    name_or_path: str | Path, keys: tuple[str, ...], overrides: list[str] | None = None
+) -> tuple[dict[str, Any], str]:
     """A spec as a mapping with ``extends`` resolved and ``overrides`` applied, its keys checked against ``keys``;
     and where it came from, for error messages.
 
@@ -46,13 +47,18 @@ def parse_yaml(text: str, where: str) -> Any:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         size = _expanded_size(root, {}, set(), where) if root is not None else 0
         if size > MAX_SPEC_NODES:
-            raise ConfigError(f"{where}: its aliases expand to {size:,} values (at most {MAX_SPEC_NODES:,}); "
-                              "a spec that large is a mistake or an attack, so it is not read")
+            raise ConfigError(
+                f"{where}: its aliases expand to {size:,} values (at most {MAX_SPEC_NODES:,}); "
+                "a spec that large is a mistake or an attack, so it is not read"
+            )
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
         problem = " ".join(str(e).split())
-        hint = (" (aecompare reads plain YAML values only: tags such as !!python/... are refused)"
-                if "tag" in problem else "")
+        hint = (
+            " (aecompare reads plain YAML values only: tags such as !!python/... are refused)"
+            if "tag" in problem
+            else ""
+        )
         raise ConfigError(f"{where} is not valid YAML: {problem}{hint}") from None
 
 
@@ -68,8 +74,10 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int],
     if isinstance(node, yaml.SequenceNode):
         size = 1 + sum(_expanded_size(child, sizes, open_nodes, where) for child in node.value)
     elif isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, sizes, open_nodes, where) + _expanded_size(v, sizes, open_nodes, where)
-                       for k, v in node.value)
+        size = 1 + sum(
+            _expanded_size(k, sizes, open_nodes, where) + _expanded_size(v, sizes, open_nodes, where)
+            for k, v in node.value
+        )
     else:
         size = 1
     open_nodes.discard(key)
@@ -88,7 +96,6 @@ def builtin_specs() -> dict[str, Path]:
     """The experiments shipped with aecompare, by name."""
     folder = resources.files("aecompare.studies") / "specs"
     return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
-
 
 
 def read_spec_mapping(name_or_path: str | Path, keys: tuple[str, ...]) -> tuple[dict[str, Any], str]:
@@ -171,5 +178,3 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         else:
             node[last] = parsed
     return raw
-
-

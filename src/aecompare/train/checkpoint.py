@@ -40,23 +40,33 @@ def read_checkpoint(folder: Path, fingerprint: dict, device: torch.device) -> di
         return None
     saved = read_json(folder / CHECKPOINT_STATE)
     if not isinstance(saved, dict) or not {"fingerprint", "epoch", "state"} <= set(saved):
-        raise DataError(f"{folder / CHECKPOINT_STATE} is not a training checkpoint (fingerprint, epoch and state "
-                        f"expected); delete {folder} to start afresh")
+        raise DataError(
+            f"{folder / CHECKPOINT_STATE} is not a training checkpoint (fingerprint, epoch and state "
+            f"expected); delete {folder} to start afresh"
+        )
     if saved["fingerprint"] != json.loads(json.dumps(fingerprint)):
-        raise ConfigError(f"the checkpoint in {folder} belongs to another model, data size or training setting; "
-                          "delete that folder to start afresh, or restore the settings it was made with")
+        raise ConfigError(
+            f"the checkpoint in {folder} belongs to another model, data size or training setting; "
+            "delete that folder to start afresh, or restore the settings it was made with"
+        )
     tensors_file = folder / f"epoch-{saved['epoch']}.{CHECKPOINT_TENSORS}"
     try:
         tensors = load_safetensors(read_file(tensors_file))
     except Exception as e:  # missing (OSError), truncated or foreign (SafetensorError)
-        raise DataError(f"{tensors_file} cannot be read ({type(e).__name__}: {e}); the checkpoint is incomplete: "
-                        f"delete {folder} to start afresh") from None
+        raise DataError(
+            f"{tensors_file} cannot be read ({type(e).__name__}: {e}); the checkpoint is incomplete: "
+            f"delete {folder} to start afresh"
+        ) from None
     try:
-        return _join_tensors(saved["state"], {k: v.to(device) if k.startswith(("model", "best_state", "optimizers"))
-                                              else v for k, v in tensors.items()})
+        return _join_tensors(
+            saved["state"],
+            {k: v.to(device) if k.startswith(("model", "best_state", "optimizers")) else v for k, v in tensors.items()},
+        )
     except (KeyError, TypeError, ValueError) as e:
-        raise DataError(f"{folder / CHECKPOINT_STATE} does not match its tensors ({type(e).__name__}: {e}); "
-                        f"delete {folder} to start afresh") from None
+        raise DataError(
+            f"{folder / CHECKPOINT_STATE} does not match its tensors ({type(e).__name__}: {e}); "
+            f"delete {folder} to start afresh"
+        ) from None
 
 
 def _split_tensors(obj: Any, key: str, tensors: dict[str, torch.Tensor]) -> Any:

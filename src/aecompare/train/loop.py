@@ -111,8 +111,10 @@ class Optimisation:
         """Optimisers for ``model``; the AAE's share parameters, so only one-optimiser models get a flat buffer."""
         adversarial = model.critic is not None
         if (adversarial or model.config.free_bits) and world()[1] > 1:
-            raise ConfigError("data-parallel training (torchrun) covers AEs and VAEs without free bits; train this "
-                              "model in one process, or set free_bits: 0 (the generic VAEs use 0.5)")
+            raise ConfigError(
+                "data-parallel training (torchrun) covers AEs and VAEs without free bits; train this "
+                "model in one process, or set free_bits: 0 (the generic VAEs use 0.5)"
+            )
         optimizer_class = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam}[config.optimizer]
         flat = None if adversarial else FlatParameters(model.autoencoder_parameters())
         params = model.autoencoder_parameters() if flat is None else [flat.flat]
@@ -120,13 +122,19 @@ class Optimisation:
         if adversarial:
             optimizers["critic"] = torch.optim.Adam(model.critic.parameters(), lr=config.lr)
             optimizers["encoder"] = torch.optim.Adam(model.encoder_parameters(), lr=config.lr)
-        schedulers = [torch.optim.lr_scheduler.ReduceLROnPlateau(o, factor=config.lr_factor,
-                                                                 patience=config.lr_patience)
-                      for o in optimizers.values()] if config.lr_patience else []
+        schedulers = (
+            [
+                torch.optim.lr_scheduler.ReduceLROnPlateau(o, factor=config.lr_factor, patience=config.lr_patience)
+                for o in optimizers.values()
+            ]
+            if config.lr_patience
+            else []
+        )
         return cls(optimizers, schedulers, flat)
 
-    def step(self, model: Autoencoder, train_x: torch.Tensor, rows: torch.Tensor, epoch: int = 1
-             ) -> dict[str, torch.Tensor]:
+    def step(
+        self, model: Autoencoder, train_x: torch.Tensor, rows: torch.Tensor, epoch: int = 1
+    ) -> dict[str, torch.Tensor]:
         """One global batch's step (``rows`` index ``train_x``); its detached loss terms, each the batch's mean
         (under ``torchrun``: this process's share of it)."""
         if world()[1] > 1:
@@ -134,8 +142,9 @@ class Optimisation:
             noise = None
             if model.config.bottleneck == "gaussian":  # the global batch's draws, as one process would make them
                 noise = torch.randn(len(rows), model.config.latent_dim, device=train_x.device)[shard(len(rows))]
-            return sharded_step(model, train_x[mine], len(rows), self.optimizers["autoencoder"], self.flat, noise,
-                                epoch)
+            return sharded_step(
+                model, train_x[mine], len(rows), self.optimizers["autoencoder"], self.flat, noise, epoch
+            )
         if model.critic is not None:
             return adversarial_step(model, train_x[rows], self.optimizers)
         return standard_step(model, train_x[rows], self.optimizers["autoencoder"], self.flat, epoch)
@@ -150,9 +159,17 @@ class Progress:
     bad_epochs: int = 0
 
 
-def fit(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, config: TrainConfig, *,
-        seed: int = 0, progress: bool | None = None, checkpoint_dir: str | Path | None = None,
-        name: str = "") -> TrainResult:
+def fit(
+    model: Autoencoder,
+    train_x: torch.Tensor,
+    val_x: torch.Tensor | None,
+    config: TrainConfig,
+    *,
+    seed: int = 0,
+    progress: bool | None = None,
+    checkpoint_dir: str | Path | None = None,
+    name: str = "",
+) -> TrainResult:
     """Train ``model`` in place on in-memory normal data and load the best validation checkpoint.
 
     Args:
@@ -182,13 +199,17 @@ def fit(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, c
     train_x, val_x = to_device(train_x, device, config), to_device(val_x, device, config)
     opt, state = Optimisation.build(model, config), Progress()
     checkpoint = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    fingerprint = {"model": repr(model.config), "input_shape": list(model.input_shape), "n_train": len(train_x),
-                   "train": {k: v for k, v in vars(config).items() if k != "epochs"}, "seed": seed}
+    fingerprint = {
+        "model": repr(model.config),
+        "input_shape": list(model.input_shape),
+        "n_train": len(train_x),
+        "train": {k: v for k, v in vars(config).items() if k != "epochs"},
+        "seed": seed,
+    }
     spent = _resume(checkpoint, fingerprint, model, opt, state, generator, device) if checkpoint else 0.0
     first_epoch = config.epochs + 1 if state.result.stopped_early else len(state.result.history) + 1
     if not state.result.history:  # deterministic and draws no random numbers: training is unchanged by it
-        state.result.initial_loss = validation_loss(model, val_x if val_x is not None else train_x,
-                                                    config.batch_size)
+        state.result.initial_loss = validation_loss(model, val_x if val_x is not None else train_x, config.batch_size)
     start = time.perf_counter() - spent
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(range(first_epoch, config.epochs + 1), desc="train", disable=not show, leave=False)
@@ -200,8 +221,9 @@ def fit(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, c
         stop = _record_epoch(state, row, model, opt, config) or _diverged(state.result, name)
         bar.set_postfix(loss=f"{row['train_loss']:.4g}", val=f"{row['val_loss']:.4g}")
         if checkpoint is not None and is_main():  # one writer: the processes hold the same state
-            _save_training_state(checkpoint, fingerprint, model, opt, state, generator, device, stop,
-                        time.perf_counter() - start)
+            _save_training_state(
+                checkpoint, fingerprint, model, opt, state, generator, device, stop, time.perf_counter() - start
+            )
         if stop:
             state.result.stopped_early = True
             if not state.result.diverged:
@@ -218,10 +240,12 @@ def _diverged(result: TrainResult, name: str) -> bool:
     last = result.history[-1]["train_loss"]
     if abs(last) <= DIVERGENCE_FACTOR * max(abs(start), 1e-8):
         return False
-    result.diverged = (f"the training loss grew from {start:.4g} before training to {last:.4g} at epoch "
-                       f"{result.history[-1]['epoch']}")
-    log.warning("%sdiverged: %s; training stopped. Try a lower learning rate.", f"{name}: " if name else "",
-                result.diverged)
+    result.diverged = (
+        f"the training loss grew from {start:.4g} before training to {last:.4g} at epoch {result.history[-1]['epoch']}"
+    )
+    log.warning(
+        "%sdiverged: %s; training stopped. Try a lower learning rate.", f"{name}: " if name else "", result.diverged
+    )
     return True
 
 
@@ -237,8 +261,15 @@ def to_device(x: torch.Tensor | None, device: torch.device, config: TrainConfig)
     return x.contiguous(memory_format=torch.channels_last) if config.channels_last and x.ndim == 4 else x
 
 
-def train_epoch(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, opt: Optimisation,
-                generator: torch.Generator, config: TrainConfig, epoch: int) -> dict[str, float]:
+def train_epoch(
+    model: Autoencoder,
+    train_x: torch.Tensor,
+    val_x: torch.Tensor | None,
+    opt: Optimisation,
+    generator: torch.Generator,
+    config: TrainConfig,
+    epoch: int,
+) -> dict[str, float]:
     """One pass over ``train_x`` in shuffled minibatches; the epoch's history row (mean training terms,
     validation loss, learning rate).
 
@@ -250,7 +281,7 @@ def train_epoch(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor |
     order = torch.randperm(n, generator=generator).to(train_x.device)
     sums, names = None, []
     for i in range(0, n, config.batch_size):  # the last batch may be partial: tiny sets keep every row
-        rows = order[i:i + config.batch_size]
+        rows = order[i : i + config.batch_size]
         with autocast(train_x, config):
             terms = opt.step(model, train_x, rows, epoch)
         names = list(terms)
@@ -265,7 +296,8 @@ def train_epoch(model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor |
             raise TrainingError(
                 f"the {key.replace('_', ' ')} became {row[key]} at epoch {epoch} of {config.epochs}; "
                 f"try a lower learning rate (lr is {config.lr:g}; e.g. --set train.lr={config.lr / 10:g}) "
-                "or check the inputs for extreme values")
+                "or check the inputs for extreme values"
+            )
     return row
 
 
@@ -275,8 +307,9 @@ def autocast(x: torch.Tensor, config: TrainConfig) -> Any:
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled) if enabled else contextlib.nullcontext()
 
 
-def _record_epoch(state: Progress, row: dict[str, float], model: Autoencoder, opt: Optimisation,
-                  config: TrainConfig) -> bool:
+def _record_epoch(
+    state: Progress, row: dict[str, float], model: Autoencoder, opt: Optimisation, config: TrainConfig
+) -> bool:
     """Append ``row``, step the schedules, keep the best weights; True when early stopping says stop."""
     result = state.result
     result.history.append(row)
@@ -290,23 +323,49 @@ def _record_epoch(state: Progress, row: dict[str, float], model: Autoencoder, op
     return bool(config.early_stopping_patience and state.bad_epochs >= config.early_stopping_patience)
 
 
-def _save_training_state(folder: Path, fingerprint: dict, model: Autoencoder, opt: Optimisation, state: Progress,
-                generator: torch.Generator, device: torch.device, stop: bool, seconds: float) -> None:
+def _save_training_state(
+    folder: Path,
+    fingerprint: dict,
+    model: Autoencoder,
+    opt: Optimisation,
+    state: Progress,
+    generator: torch.Generator,
+    device: torch.device,
+    stop: bool,
+    seconds: float,
+) -> None:
     result = state.result
-    write_checkpoint(folder, fingerprint, {
-        "model": model.state_dict(), "best_state": state.best_state,
-        "optimizers": {k: o.state_dict() for k, o in opt.optimizers.items()},
-        "schedulers": [sch.state_dict() for sch in opt.schedulers], "generator": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-        "history": result.history, "best_epoch": result.best_epoch,
-        "best_val_loss": result.best_val_loss, "bad_epochs": state.bad_epochs, "stopped_early": stop,
-        "initial_loss": result.initial_loss,
-        "seconds": seconds})
+    write_checkpoint(
+        folder,
+        fingerprint,
+        {
+            "model": model.state_dict(),
+            "best_state": state.best_state,
+            "optimizers": {k: o.state_dict() for k, o in opt.optimizers.items()},
+            "schedulers": [sch.state_dict() for sch in opt.schedulers],
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "history": result.history,
+            "best_epoch": result.best_epoch,
+            "best_val_loss": result.best_val_loss,
+            "bad_epochs": state.bad_epochs,
+            "stopped_early": stop,
+            "initial_loss": result.initial_loss,
+            "seconds": seconds,
+        },
+    )
 
 
-def _resume(folder: Path, fingerprint: dict, model: Autoencoder, opt: Optimisation, state: Progress,
-            generator: torch.Generator, device: torch.device) -> float:
+def _resume(
+    folder: Path,
+    fingerprint: dict,
+    model: Autoencoder,
+    opt: Optimisation,
+    state: Progress,
+    generator: torch.Generator,
+    device: torch.device,
+) -> float:
     """Load the checkpoint in ``folder`` into the model, optimisers, generators and ``state``; returns the
     seconds already spent (0 when there is no checkpoint)."""
     saved = read_checkpoint(folder, fingerprint, device)
@@ -323,16 +382,20 @@ def _resume(folder: Path, fingerprint: dict, model: Autoencoder, opt: Optimisati
         torch.cuda.set_rng_state(saved["cuda_rng"], device)
     state.best_state, state.bad_epochs = saved["best_state"], saved["bad_epochs"]
     result = state.result
-    result.history, result.best_epoch, result.best_val_loss = saved["history"], saved["best_epoch"], \
-        saved["best_val_loss"]
+    result.history, result.best_epoch, result.best_val_loss = (
+        saved["history"],
+        saved["best_epoch"],
+        saved["best_val_loss"],
+    )
     result.stopped_early = saved["stopped_early"]
     result.initial_loss = saved.get("initial_loss", math.nan)
     log.info("resuming from the checkpoint in %s after epoch %d", folder, len(result.history))
     return saved["seconds"]
 
 
-def _finish(model: Autoencoder, state: Progress, spread_x: torch.Tensor, device: torch.device,
-            start: float, name: str = "") -> TrainResult:
+def _finish(
+    model: Autoencoder, state: Progress, spread_x: torch.Tensor, device: torch.device, start: float, name: str = ""
+) -> TrainResult:
     """Load the best weights, time the training, and check the model for collapse."""
     result = state.result
     if state.best_state is not None:
@@ -343,10 +406,13 @@ def _finish(model: Autoencoder, state: Progress, spread_x: torch.Tensor, device:
     result.train_seconds = time.perf_counter() - start
     result.output_spread = output_spread(model, spread_x)
     if result.collapsed:
-        log.warning("%sthe model gives nearly the same reconstruction for every input (spread %.3g of the "
-                    "inputs'): it learned the mean, and its scores are distances to the mean. Try "
-                    "weight_init: kaiming, a lower learning rate, or more epochs.", f"{name}: " if name else "",
-                    result.output_spread)
+        log.warning(
+            "%sthe model gives nearly the same reconstruction for every input (spread %.3g of the "
+            "inputs'): it learned the mean, and its scores are distances to the mean. Try "
+            "weight_init: kaiming, a lower learning rate, or more epochs.",
+            f"{name}: " if name else "",
+            result.output_spread,
+        )
     return result
 
 
@@ -372,8 +438,9 @@ def validation_loss(model: Autoencoder, x: torch.Tensor, batch_size: int) -> flo
     """
     model.eval()
     # no gradients: larger batches are cheap; one sum on the device per batch
-    sums = batched(lambda xb: per_sample_loss(model, xb, model(xb))["total"].sum(), x, model.input_shape,
-                   max(batch_size, 256))
+    sums = batched(
+        lambda xb: per_sample_loss(model, xb, model(xb))["total"].sum(), x, model.input_shape, max(batch_size, 256)
+    )
     total = torch.zeros((), device=x.device)
     for s in sums:
         total += s

@@ -14,8 +14,14 @@ from aecompare.models import Autoencoder, AutoencoderOutput, ModelConfig
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-def reconstruction_error(recon: torch.Tensor, x: torch.Tensor, kind: str = "mse", reduction: str = "sum",
-                         recon_logvar: torch.Tensor | None = None, batch_dims: int = 1) -> torch.Tensor:
+def reconstruction_error(
+    recon: torch.Tensor,
+    x: torch.Tensor,
+    kind: str = "mse",
+    reduction: str = "sum",
+    recon_logvar: torch.Tensor | None = None,
+    batch_dims: int = 1,
+) -> torch.Tensor:
     """Per-sample reconstruction loss summed (or averaged) over features: (B, ...) -> (B,), or with
     ``batch_dims=2`` (S, B, ...) -> (S, B) for S models trained at once.
 
@@ -52,9 +58,15 @@ def per_sample_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput)
     return objective_terms(model.config, x, out.recon, out.mu, out.logvar, out.recon_logvar)
 
 
-def objective_terms(cfg: ModelConfig, x: torch.Tensor, recon: torch.Tensor, mu: torch.Tensor | None = None,
-                    logvar: torch.Tensor | None = None, recon_logvar: torch.Tensor | None = None,
-                    batch_dims: int = 1) -> dict[str, torch.Tensor]:
+def objective_terms(
+    cfg: ModelConfig,
+    x: torch.Tensor,
+    recon: torch.Tensor,
+    mu: torch.Tensor | None = None,
+    logvar: torch.Tensor | None = None,
+    recon_logvar: torch.Tensor | None = None,
+    batch_dims: int = 1,
+) -> dict[str, torch.Tensor]:
     """The objective of a model configured by ``cfg``, per sample: the one loss code of aecompare, used by the
     training loop, the scorers and the convergence study's batched networks (``batch_dims=2``: (S, B, ...)).
 
@@ -79,8 +91,9 @@ def objective_terms(cfg: ModelConfig, x: torch.Tensor, recon: torch.Tensor, mu: 
     terms = {"reconstruction": error if cfg.reconstruction_weight == 1.0 else cfg.reconstruction_weight * error}
     total = terms["reconstruction"]
     if recon_logvar is not None and cfg.reconstruction != "gaussian_nll":
-        terms["decoder_variance"] = reconstruction_error(recon.detach(), x, "gaussian_nll", cfg.loss_reduction,
-                                                         recon_logvar, batch_dims)
+        terms["decoder_variance"] = reconstruction_error(
+            recon.detach(), x, "gaussian_nll", cfg.loss_reduction, recon_logvar, batch_dims
+        )
         total = total + terms["decoder_variance"]
     if logvar is not None:
         terms["kl"] = gaussian_kl(mu, logvar, cfg.loss_reduction)
@@ -95,8 +108,7 @@ def autoencoder_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput
     return {k: v.mean() for k, v in per_sample_loss(model, x, out).items()}
 
 
-def training_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput, epoch: int
-                  ) -> dict[str, torch.Tensor]:
+def training_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput, epoch: int) -> dict[str, torch.Tensor]:
     """What the optimiser minimises at ``epoch`` (1-based): :func:`autoencoder_loss`, except that a VAE's KL
     weighs ``beta x min(1, epoch / kl_warmup_epochs)`` and, with ``free_bits``, each latent dimension's
     batch-mean KL counts at least ``free_bits`` nats. With both off (the default) it is autoencoder_loss."""

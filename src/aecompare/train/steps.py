@@ -29,17 +29,19 @@ class FlatParameters:
         self.flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in self.params]))
         offset = 0
         for p in self.params:  # p keeps its identity (modules, state_dict) but now lives in the buffer
-            p.data = self.flat.data[offset:offset + p.numel()].view_as(p)
+            p.data = self.flat.data[offset : offset + p.numel()].view_as(p)
             offset += p.numel()
 
     def collect_grads(self) -> None:
         """Gather the parameters' gradients into the buffer's (zeros where a parameter got none)."""
-        self.flat.grad = torch.cat([p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1)
-                                    for p in self.params])
+        self.flat.grad = torch.cat(
+            [p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1) for p in self.params]
+        )
 
 
-def standard_step(model: Autoencoder, xb: torch.Tensor, optimizer: torch.optim.Optimizer,
-                  flat: FlatParameters | None, epoch: int = 1) -> dict[str, torch.Tensor]:
+def standard_step(
+    model: Autoencoder, xb: torch.Tensor, optimizer: torch.optim.Optimizer, flat: FlatParameters | None, epoch: int = 1
+) -> dict[str, torch.Tensor]:
     """One gradient step on the model's training loss at ``epoch``; returns its detached terms (``loss`` is
     the total)."""
     terms = training_loss(model, xb, model(xb), epoch)
@@ -51,8 +53,15 @@ def standard_step(model: Autoencoder, xb: torch.Tensor, optimizer: torch.optim.O
     return {"loss": terms.pop("total").detach(), **{k: v.detach() for k, v in terms.items()}}
 
 
-def sharded_step(model: Autoencoder, xb: torch.Tensor, n_global: int, optimizer: torch.optim.Optimizer,
-                 flat: FlatParameters, noise: torch.Tensor | None, epoch: int = 1) -> dict[str, torch.Tensor]:
+def sharded_step(
+    model: Autoencoder,
+    xb: torch.Tensor,
+    n_global: int,
+    optimizer: torch.optim.Optimizer,
+    flat: FlatParameters,
+    noise: torch.Tensor | None,
+    epoch: int = 1,
+) -> dict[str, torch.Tensor]:
     """This process's part of a data-parallel step: its rows ``xb`` of a global batch of ``n_global``, its loss
     scaled by its share, the flat gradient summed over the processes, then the same step everywhere. Returns
     this process's share of each term (summed over processes: the global batch's mean)."""
@@ -69,8 +78,9 @@ def sharded_step(model: Autoencoder, xb: torch.Tensor, n_global: int, optimizer:
     return {"loss": shares.pop("total").detach(), **{k: v.detach() for k, v in shares.items()}}
 
 
-def adversarial_step(model: Autoencoder, xb: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]
-                     ) -> dict[str, torch.Tensor]:
+def adversarial_step(
+    model: Autoencoder, xb: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]
+) -> dict[str, torch.Tensor]:
     """Reconstruction phase (encoder + decoder), then regularisation phase (critic, then encoder)."""
     cfg = model.config
     recon = autoencoder_loss(model, xb, model(xb))["total"]  # no KL here: the AAE's reconstruction (+ variance)

@@ -71,16 +71,23 @@ class BatchedMLP:
         if first.config.resolved_backbone(first.input_shape) != "mlp" or first.critic is not None:
             raise ConfigError("the batched trainer takes MLP autoencoders (AE or VAE), e.g. patuzzo-a1 or patuzzo-a2")
         if first.config.activation != "relu" or first.config.resolved_output_activation(first.input_shape) != "sigmoid":
-            raise ConfigError("the batched trainer implements relu hidden layers and a sigmoid output "
-                              "(Patuzzo's A1/A2)")
+            raise ConfigError(
+                "the batched trainer implements relu hidden layers and a sigmoid output (Patuzzo's A1/A2)"
+            )
         if first.gaussian_decoder or first.config.reconstruction == "gaussian_nll":
-            raise ConfigError("the batched trainer has no Gaussian decoder; use decoder_output: mean with a "
-                              "reconstruction loss of mse, bce or rmse")
+            raise ConfigError(
+                "the batched trainer has no Gaussian decoder; use decoder_output: mean with a "
+                "reconstruction loss of mse, bce or rmse"
+            )
         per_model = [_linear_layers(m) for m in models]
-        weights = [torch.stack([layers[k].weight.detach().T for layers in per_model]).contiguous()
-                   for k in range(len(per_model[0]))]
-        biases = [torch.stack([layers[k].bias.detach() for layers in per_model]).contiguous()
-                  for k in range(len(per_model[0]))]
+        weights = [
+            torch.stack([layers[k].weight.detach().T for layers in per_model]).contiguous()
+            for k in range(len(per_model[0]))
+        ]
+        biases = [
+            torch.stack([layers[k].bias.detach() for layers in per_model]).contiguous()
+            for k in range(len(per_model[0]))
+        ]
         return cls(weights, biases, len(first.config.hidden), first.config)
 
     @property
@@ -135,8 +142,11 @@ class BatchedMLP:
 
 def _linear_layers(model: Autoencoder) -> list[nn.Linear]:
     """The linear layers in data order; for a VAE the mean layer precedes the log-variance layer."""
-    bottleneck = [model.bottleneck.mu, model.bottleneck.logvar] if model.config.bottleneck == "gaussian" \
+    bottleneck = (
+        [model.bottleneck.mu, model.bottleneck.logvar]
+        if model.config.bottleneck == "gaussian"
         else [model.bottleneck.proj]
+    )
     encoder = [m for m in model.encoder.modules() if isinstance(m, nn.Linear)]
     decoder = [m for m in model.decoder.modules() if isinstance(m, nn.Linear)]
     return [*encoder, *bottleneck, *decoder]
@@ -162,8 +172,9 @@ class BatchedResult:
     seconds: float
 
 
-def train_batched(net: BatchedMLP, x: torch.Tensor, *, epochs: int, lr: float, batch_size: int | None = None,
-                  seed: int = 0) -> BatchedResult:
+def train_batched(
+    net: BatchedMLP, x: torch.Tensor, *, epochs: int, lr: float, batch_size: int | None = None, seed: int = 0
+) -> BatchedResult:
     """Train every seed of ``net`` in place with Adam on the same data and batches.
 
     Args:
@@ -190,7 +201,7 @@ def train_batched(net: BatchedMLP, x: torch.Tensor, *, epochs: int, lr: float, b
         order = torch.randperm(n, generator=generator) if batch_size < n else torch.arange(n)
         total = torch.zeros(net.n_seeds)
         for i in range(0, n, batch_size):
-            xb = x[order[i:i + batch_size]]
+            xb = x[order[i : i + batch_size]]
             noise = torch.randn(net.n_seeds, len(xb), latent, generator=generator) if net.gaussian else None
             per_seed, _ = net.loss(xb, noise)
             optimizer.zero_grad(set_to_none=True)
@@ -200,8 +211,10 @@ def train_batched(net: BatchedMLP, x: torch.Tensor, *, epochs: int, lr: float, b
         history[epoch] = (total / n).numpy()
         if not np.isfinite(history[epoch]).all():
             bad = int(np.flatnonzero(~np.isfinite(history[epoch]))[0])
-            raise TrainingError(f"the loss of seed index {bad} became {history[epoch, bad]} at epoch {epoch + 1}; "
-                                f"try a lower learning rate (lr is {lr:g})")
+            raise TrainingError(
+                f"the loss of seed index {bad} became {history[epoch, bad]} at epoch {epoch + 1}; "
+                f"try a lower learning rate (lr is {lr:g})"
+            )
     seconds = time.perf_counter() - start
     with torch.no_grad():
         _, final_mse = net.loss(x, None)

@@ -44,30 +44,57 @@ def slug(label: str) -> str:
     return safe_name(label, "variant label")
 
 
-def run_convergence(spec: ConvergenceSpec, output: str | Path, data_dir: str | Path | None = None,
-                    force: bool = False) -> Path:
+def run_convergence(
+    spec: ConvergenceSpec, output: str | Path, data_dir: str | Path | None = None, force: bool = False
+) -> Path:
     """Train every variant of ``spec`` not already finished with the same settings, and write
     ``<output>/<name>/<variant>/outcomes.npz``; ``force`` retrains variants finished with other settings."""
     folder = Path(output) / spec.name
     with OutputLock(folder):
         clean_partials(folder)
-        write_json(folder / EXPERIMENT, {
-            "name": spec.name, "study": "convergence", "description": spec.description, "seeds": spec.seeds,
-            "train": vars(spec.train), "dataset": spec.dataset, "published": spec.published,
-            "models": [{"name": v.name, "label": v.label, **v.overrides} for v in spec.variants],
-            "lines": vars(spec.lines) if spec.lines else None})
+        write_json(
+            folder / EXPERIMENT,
+            {
+                "name": spec.name,
+                "study": "convergence",
+                "description": spec.description,
+                "seeds": spec.seeds,
+                "train": vars(spec.train),
+                "dataset": spec.dataset,
+                "published": spec.published,
+                "models": [{"name": v.name, "label": v.label, **v.overrides} for v in spec.variants],
+                "lines": vars(spec.lines) if spec.lines else None,
+            },
+        )
         params = {k: v for k, v in spec.dataset.items() if k != "name"}
         data = load_dataset(spec.dataset.get("name", "squares"), data_dir, **params)
         x = torch.from_numpy(data.x_train)
         for variant in spec.variants:
-            settings = {"name": variant.name, "overrides": variant.overrides, "seeds": spec.seeds,
-                        "train": vars(spec.train), "dataset": spec.dataset}
-            _write_variant(folder, slug(variant.label), variant.label, settings, force,
-                           lambda v=variant: _train_variant(spec, v, x))
+            settings = {
+                "name": variant.name,
+                "overrides": variant.overrides,
+                "seeds": spec.seeds,
+                "train": vars(spec.train),
+                "dataset": spec.dataset,
+            }
+            _write_variant(
+                folder,
+                slug(variant.label),
+                variant.label,
+                settings,
+                force,
+                lambda v=variant: _train_variant(spec, v, x),
+            )
         if spec.lines is not None:
             check = spec.lines
-            _write_variant(folder, LINES_FOLDER, f"{check.model} on lines", {"lines": vars(check)}, force,
-                           lambda: _train_lines(check, data_dir))
+            _write_variant(
+                folder,
+                LINES_FOLDER,
+                f"{check.model} on lines",
+                {"lines": vars(check)},
+                force,
+                lambda: _train_lines(check, data_dir),
+            )
     return folder
 
 
@@ -79,8 +106,10 @@ def _write_variant(folder: Path, name: str, label: str, settings: dict[str, Any]
         if not changes:
             return
         if not force:
-            raise ConfigError(f"{target} was made with other settings than asked for now (stored → asked): "
-                              f"{'; '.join(changes)}. Rerun with --force to retrain it, or pass another --output.")
+            raise ConfigError(
+                f"{target} was made with other settings than asked for now (stored → asked): "
+                f"{'; '.join(changes)}. Rerun with --force to retrain it, or pass another --output."
+            )
     arrays, summary = train()
     partial = target.with_name(f".{target.name}{PARTIAL}0")
     partial.mkdir(parents=True)
@@ -95,15 +124,25 @@ def _train_variant(spec: ConvergenceSpec, variant: Variant, x: torch.Tensor) -> 
     causes = diagnose_initial(net, x)
     conditions = {"killed_pair": killed_pair(net, x), "opposite_signs": opposite_signs(net)}
     result = train_batched(net, x, epochs=spec.train.epochs, lr=spec.train.lr)
-    arrays = {"final_mse": result.final_mse, "outcome": classify_outcomes(result.final_mse), "cause": causes,
-              **conditions,
-              "loss_history": result.history[:: max(1, spec.train.epochs // 100)].T}  # (S, ~100) for curves
+    arrays = {
+        "final_mse": result.final_mse,
+        "outcome": classify_outcomes(result.final_mse),
+        "cause": causes,
+        **conditions,
+        "loss_history": result.history[:: max(1, spec.train.epochs // 100)].T,
+    }  # (S, ~100) for curves
     if result.sampled_mse is not None:
         arrays["sampled_mse"] = result.sampled_mse
         arrays["code_std"] = result.code_std
-    return arrays, {"name": variant.name, "overrides": variant.overrides, "seeds": spec.seeds,
-                    "epochs": spec.train.epochs, "lr": spec.train.lr, "train_seconds": result.seconds,
-                    "total_seconds": time.perf_counter() - start}
+    return arrays, {
+        "name": variant.name,
+        "overrides": variant.overrides,
+        "seeds": spec.seeds,
+        "epochs": spec.train.epochs,
+        "lr": spec.train.lr,
+        "train_seconds": result.seconds,
+        "total_seconds": time.perf_counter() - start,
+    }
 
 
 def _train_lines(check: LinesCheck, data_dir: str | Path | None) -> tuple[dict, dict]:
@@ -113,9 +152,17 @@ def _train_lines(check: LinesCheck, data_dir: str | Path | None) -> tuple[dict, 
     result = train_batched(net, x, epochs=check.epochs, lr=check.lr, batch_size=check.batch_size)
     if result.code_std is None:
         raise ConfigError(f"lines.model must be variational to measure its spread, got {check.model!r}")
-    return ({"final_mse": result.final_mse, "code_std": result.code_std},
-            {"name": check.model, "seeds": check.seeds, "epochs": check.epochs, "lr": check.lr,
-             "batch_size": check.batch_size, "train_seconds": result.seconds})
+    return (
+        {"final_mse": result.final_mse, "code_std": result.code_std},
+        {
+            "name": check.model,
+            "seeds": check.seeds,
+            "epochs": check.epochs,
+            "lr": check.lr,
+            "batch_size": check.batch_size,
+            "train_seconds": result.seconds,
+        },
+    )
 
 
 def read_study(folder: Path) -> dict[str, tuple[dict[str, Any], dict[str, np.ndarray]]]:

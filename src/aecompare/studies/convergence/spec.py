@@ -56,8 +56,9 @@ class ConvergenceSpec:
     published: dict[str, Any]
 
 
-def load_convergence_spec(name_or_path: str | Path, overrides: list[str] | None = None,
-                          seeds: int | None = None) -> ConvergenceSpec:
+def load_convergence_spec(
+    name_or_path: str | Path, overrides: list[str] | None = None, seeds: int | None = None
+) -> ConvergenceSpec:
     """Load and validate a convergence study; ``overrides`` as for :func:`~aecompare.studies.grid.spec.load_spec`."""
     raw, where = read_spec(name_or_path, KEYS, overrides)
     if seeds is not None:
@@ -81,9 +82,12 @@ def load_convergence_spec(name_or_path: str | Path, overrides: list[str] | None 
     check_source_params(dataset.get("name"), {k: v for k, v in dataset.items() if k != "name"}, f"{where}: ")
     lines = raw.get("lines")
     return ConvergenceSpec(
-        name=str(raw.get("name") or Path(where).stem), description=str(raw.get("description", "")), seeds=n_seeds,
-        train=train, dataset=dataset, variants=tuple(variants),
+        name=str(raw.get("name") or Path(where).stem),
+        description=str(raw.get("description", "")),
+        seeds=n_seeds,
+        train=train,
+        dataset=dataset,
+        variants=tuple(variants),
         lines=from_dict(LinesCheck, lines, f"{where}: lines") if lines else None,
-        published=dict(raw.get("published") or {}))
-
-
+        published=dict(raw.get("published") or {}),
+    )

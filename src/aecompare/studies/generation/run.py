@@ -30,8 +30,10 @@ from aecompare.train.distributed import is_main, world
 
 CHECKPOINT, MODEL, SUMMARY = "checkpoint", "model", "summary.json"
 
-def run_generation(spec: GenerationSpec, folder: str | Path, data_dir: str | Path | None = None,
-                   progress: bool | None = None) -> Path:
+
+def run_generation(
+    spec: GenerationSpec, folder: str | Path, data_dir: str | Path | None = None, progress: bool | None = None
+) -> Path:
     """Train ``spec``'s VAE on its image folder and write the model, the figures and ``summary.json`` to
     ``folder``; resumes from ``folder/checkpoint`` when a run was interrupted. Returns ``folder``."""
     folder = Path(folder)
@@ -45,25 +47,48 @@ def run_generation(spec: GenerationSpec, folder: str | Path, data_dir: str | Pat
     with OutputLock(folder) if writer else nullcontext():
         seed_everything(spec.seed)  # weight initialisation
         model = build_model(spec.model, tuple(x.shape[1:]), **spec.model_params)
-        result = fit(model, x_train, x_val, spec.train, seed=spec.seed, progress=progress,
-                     checkpoint_dir=folder / CHECKPOINT)
+        result = fit(
+            model, x_train, x_val, spec.train, seed=spec.seed, progress=progress, checkpoint_dir=folder / CHECKPOINT
+        )
         if not writer:
             return folder
-        write_json(folder / EXPERIMENT, {"name": spec.name, "study": "generate", "description": spec.description,
-                                         "images": str(source), "image_size": spec.image_size,
-                                         "models": [{"name": spec.model, **spec.model_params}],
-                                         "train": to_dict(spec.train), "seed": spec.seed})
+        write_json(
+            folder / EXPERIMENT,
+            {
+                "name": spec.name,
+                "study": "generate",
+                "description": spec.description,
+                "images": str(source),
+                "image_size": spec.image_size,
+                "models": [{"name": spec.model, **spec.model_params}],
+                "train": to_dict(spec.train),
+                "seed": spec.seed,
+            },
+        )
         save_model(model.cpu(), folder / MODEL)
         write_json(folder / HISTORY, result.history)
         _write_figures(spec, model, x_val if len(x_val) else x_train, x, folder / FIGURES)
         figures.write_training_curves({spec.model: result.history}, folder / FIGURES / "training.png")
-        write_json(folder / SUMMARY, {
-            "images": len(x), "unreadable": n_files - len(x), "n_train": len(x_train), "n_val": len(x_val),
-            "streamed": isinstance(x, DiskImages),
-            "image_size": spec.image_size, "model": spec.model, "model_config": config_to_dict(model.config),
-            "epochs_run": len(result.history), "best_epoch": result.best_epoch,
-            "best_val_loss": result.best_val_loss, "train_seconds": result.train_seconds,
-            "collapsed": result.collapsed, "diverged": result.diverged, "processes": world()[1]})
+        write_json(
+            folder / SUMMARY,
+            {
+                "images": len(x),
+                "unreadable": n_files - len(x),
+                "n_train": len(x_train),
+                "n_val": len(x_val),
+                "streamed": isinstance(x, DiskImages),
+                "image_size": spec.image_size,
+                "model": spec.model,
+                "model_config": config_to_dict(model.config),
+                "epochs_run": len(result.history),
+                "best_epoch": result.best_epoch,
+                "best_val_loss": result.best_val_loss,
+                "train_seconds": result.train_seconds,
+                "collapsed": result.collapsed,
+                "diverged": result.diverged,
+                "processes": world()[1],
+            },
+        )
     return folder
 
 
@@ -72,10 +97,12 @@ def _read_folder(spec: GenerationSpec, data_dir: str | Path | None) -> tuple[Any
     cache when their bytes exceed ``stream_above_mb`` — how many files were found, and the folder."""
     source = locate(spec.images, data_dir)
     if not source.is_dir():
-        raise DataNotFoundError(f"image folder {spec.images} not found (as given, or under the data directory "
-                                f"{resolve_data_dir(data_dir)}); pass --images DIR with a folder of image files")
+        raise DataNotFoundError(
+            f"image folder {spec.images} not found (as given, or under the data directory "
+            f"{resolve_data_dir(data_dir)}); pass --images DIR with a folder of image files"
+        )
     paths = list_images(source)
-    if len(paths) * 3 * spec.image_size ** 2 > spec.stream_above_mb * 2**20:
+    if len(paths) * 3 * spec.image_size**2 > spec.stream_above_mb * 2**20:
         images, kept = cached_images(paths, spec.image_size, spec.on_error)
     else:
         pixels, kept = read_images(paths, spec.image_size, spec.on_error)  # decoded once: uint8
@@ -86,13 +113,14 @@ def _read_folder(spec: GenerationSpec, data_dir: str | Path | None) -> tuple[Any
 
 
 @torch.no_grad()
-def _write_figures(spec: GenerationSpec, model: Autoencoder, shown: torch.Tensor, x: torch.Tensor,
-                   fig_dir: Path) -> None:
+def _write_figures(
+    spec: GenerationSpec, model: Autoencoder, shown: torch.Tensor, x: torch.Tensor, fig_dir: Path
+) -> None:
     """Samples from the prior, held-out images with their reconstructions, and a latent interpolation."""
     model.eval()
     g = torch.Generator().manual_seed(spec.seed)
     samples = model.decode(torch.randn(spec.grid * spec.grid, model.config.latent_dim, generator=g))
-    originals = shown[:spec.grid]
+    originals = shown[: spec.grid]
     recon = model(originals).recon
     ends = model.encode(shown[:2] if len(shown) > 1 else x[:2]).mu  # posterior means of two images
     steps = torch.linspace(0.0, 1.0, 10)[:, None]

@@ -13,8 +13,20 @@ from aecompare.models.registry import MODELS, model_config
 from aecompare.studies.specfile import read_spec
 from aecompare.train import TrainConfig
 
-KEYS = ("name", "study", "description", "images", "image_size", "model", "train", "seed", "val_fraction", "grid",
-        "on_error", "stream_above_mb")
+KEYS = (
+    "name",
+    "study",
+    "description",
+    "images",
+    "image_size",
+    "model",
+    "train",
+    "seed",
+    "val_fraction",
+    "grid",
+    "on_error",
+    "stream_above_mb",
+)
 
 
 @dataclass(frozen=True)
@@ -49,11 +61,19 @@ def load_generation_spec(name_or_path: str | Path, overrides: list[str] | None =
     if config.bottleneck != "gaussian":
         raise ConfigError(f"{where}: generation samples from the prior, so the model must be a VAE; {name!r} is not")
     spec = GenerationSpec(
-        name=str(raw.get("name") or Path(where).stem), description=str(raw.get("description", "")),
-        images=str(raw.get("images", "")), image_size=raw.get("image_size", 128), model=name, model_params=model,
-        train=from_dict(TrainConfig, raw.get("train"), f"{where}: train"), seed=raw.get("seed", 0),
-        val_fraction=raw.get("val_fraction", 0.1), grid=raw.get("grid", 8), on_error=raw.get("on_error", "raise"),
-        stream_above_mb=raw.get("stream_above_mb", 2048))
+        name=str(raw.get("name") or Path(where).stem),
+        description=str(raw.get("description", "")),
+        images=str(raw.get("images", "")),
+        image_size=raw.get("image_size", 128),
+        model=name,
+        model_params=model,
+        train=from_dict(TrainConfig, raw.get("train"), f"{where}: train"),
+        seed=raw.get("seed", 0),
+        val_fraction=raw.get("val_fraction", 0.1),
+        grid=raw.get("grid", 8),
+        on_error=raw.get("on_error", "raise"),
+        stream_above_mb=raw.get("stream_above_mb", 2048),
+    )
     if not spec.images:
         raise ConfigError(f"{where}: images must name a folder of images (--images DIR)")
     for key, least in (("image_size", 4), ("seed", 0), ("grid", 1), ("stream_above_mb", 0)):
@@ -63,5 +83,3 @@ def load_generation_spec(name_or_path: str | Path, overrides: list[str] | None =
     if spec.on_error not in ON_ERROR:
         raise ConfigError(f"{where}: on_error must be one of {', '.join(ON_ERROR)}, got {spec.on_error!r}")
     return spec
-
-

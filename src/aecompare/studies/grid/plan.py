@@ -61,16 +61,27 @@ def run_settings(spec: ExperimentSpec, run: Run) -> dict[str, Any]:
     if train["device"] == "cpu":
         for switch in GPU_SWITCHES:
             train.pop(switch)
-    return json.loads(json.dumps({
-        "model": {"name": run.model.name, **config_to_dict(model_config(run.model.name, **overrides))},
-        "train": train,
-        "evaluation": to_dict(dataclasses.replace(spec.evaluation, scorer=spec.scorer_of(run.model))),
-        "dataset": {"name": run.dataset.name, "params": source_params(run.dataset.name, run.dataset.params),
-                    "scaling": run.dataset.scaling, "normal": list(run.normal), "data": json.loads(run.data)},
-        "seed": run.seed, "aecompare_major": run_folder.major_version(),
-        **({"ensemble": run.model.ensemble} if run.model.ensemble > 1 else {}),
-        **({"restarts": run.model.restarts} if run.model.restarts > 1 else {}),
-    }, default=str))
+    return json.loads(
+        json.dumps(
+            {
+                "model": {"name": run.model.name, **config_to_dict(model_config(run.model.name, **overrides))},
+                "train": train,
+                "evaluation": to_dict(dataclasses.replace(spec.evaluation, scorer=spec.scorer_of(run.model))),
+                "dataset": {
+                    "name": run.dataset.name,
+                    "params": source_params(run.dataset.name, run.dataset.params),
+                    "scaling": run.dataset.scaling,
+                    "normal": list(run.normal),
+                    "data": json.loads(run.data),
+                },
+                "seed": run.seed,
+                "aecompare_major": run_folder.major_version(),
+                **({"ensemble": run.model.ensemble} if run.model.ensemble > 1 else {}),
+                **({"restarts": run.model.restarts} if run.model.restarts > 1 else {}),
+            },
+            default=str,
+        )
+    )
 
 
 MAX_RUNS_UNASKED = 2000  # a grid larger than this needs --yes
@@ -83,11 +94,12 @@ def too_many_runs(spec: ExperimentSpec, n: int, lanes: int) -> str:
     """The refusal of a very large grid: how many runs, and a floor on how long they take."""
     epochs = max(spec.train_config(d).epochs for d in spec.datasets)
     floor_minutes = n * 0.02 * epochs / lanes / 60  # 20 ms an epoch: the quick comparison's smallest runs
-    way = (f"no grid may have more than {MAX_RUNS:,}: use fewer" if n > MAX_RUNS else "Pass --yes to run them, "
-           "or fewer")
-    return (f"{spec.name}: {n:,} runs to train (up to {epochs} epochs each); even at the quick comparison's pace "
-            f"that is at least {floor_minutes:,.0f} minutes on {lanes} worker(s), and far longer for image data. "
-            f"{way} seeds, models or normal classes")
+    way = f"no grid may have more than {MAX_RUNS:,}: use fewer" if n > MAX_RUNS else "Pass --yes to run them, or fewer"
+    return (
+        f"{spec.name}: {n:,} runs to train (up to {epochs} epochs each); even at the quick comparison's pace "
+        f"that is at least {floor_minutes:,.0f} minutes on {lanes} worker(s), and far longer for image data. "
+        f"{way} seeds, models or normal classes"
+    )
 
 
 def count_runs(spec: ExperimentSpec, datasets: dict[str, Dataset]) -> int:
@@ -129,8 +141,11 @@ def runs_to_do(spec: ExperimentSpec, runs: list[Run], folder: Path, force: bool)
             todo.append(run)
             continue
         old = run_folder.read_config(run_dir).get("settings")
-        changes = (["settings: not recorded (written by an older aecompare)"] if old is None
-                   else run_folder.settings_diff(old, run_settings(spec, run)))
+        changes = (
+            ["settings: not recorded (written by an older aecompare)"]
+            if old is None
+            else run_folder.settings_diff(old, run_settings(spec, run))
+        )
         if changes:
             stale.append((run, changes))
     if stale and not force:
@@ -147,20 +162,23 @@ def data_changed_message(folder: Path, stale: list[tuple[Run, list[str]]]) -> st
     changes = [c for _, run_changes in stale for c in run_changes]
     if not all(c.startswith(DATA_KEY) for c in changes):
         return ""
-    files = sorted({c[len(DATA_KEY + "files."):].split(":")[0] for c in changes if c.startswith(DATA_KEY + "files.")})
+    files = sorted({c[len(DATA_KEY + "files.") :].split(":")[0] for c in changes if c.startswith(DATA_KEY + "files.")})
     what = f"the file{'s' if len(files) > 1 else ''} {', '.join(files)}" if files else "the dataset's content"
-    return (f"{folder}: {what} changed since {len(stale)} finished run{'s were' if len(stale) > 1 else ' was'} "
-            "trained on it; rerun with --force to retrain on the data as it is now, or pass another --output")
+    return (
+        f"{folder}: {what} changed since {len(stale)} finished run{'s were' if len(stale) > 1 else ' was'} "
+        "trained on it; rerun with --force to retrain on the data as it is now, or pass another --output"
+    )
 
 
 def stale_message(folder: Path, n_finished: int, stale: list[tuple[Run, list[str]]]) -> str:
     """What differs between the finished runs in ``folder`` and the settings asked for, and the ways on."""
     kinds = Counter("; ".join(changes) for _, changes in stale)
     example = {"; ".join(changes): run.relative_dir.as_posix() for run, changes in reversed(stale)}
-    lines = [f"{folder}: {len(stale)} of {n_finished} finished runs were made with other settings than asked "
-             "for now; what differs (stored → asked):"]
-    lines += [f"  {what}  ({n} run{'s' if n > 1 else ''}, e.g. {example[what]})"
-              for what, n in kinds.most_common(5)]
+    lines = [
+        f"{folder}: {len(stale)} of {n_finished} finished runs were made with other settings than asked "
+        "for now; what differs (stored → asked):"
+    ]
+    lines += [f"  {what}  ({n} run{'s' if n > 1 else ''}, e.g. {example[what]})" for what, n in kinds.most_common(5)]
     if len(kinds) > 5:
         lines.append(f"  ... and {len(kinds) - 5} more kinds of difference")
     lines.append("Rerun with --force to retrain the differing runs (the others are kept), or pass another --output.")
@@ -172,9 +190,19 @@ def group_by_training(spec: ExperimentSpec, runs: list[Run]) -> dict[str, list[R
     grouped so that one training serves them all."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        key = json.dumps([run.dataset.key, run.normal, run.seed, run.model.name, run.model.ensemble,
-                          run.model.restarts, spec.model_overrides(run.model, run.dataset)], sort_keys=True,
-                         default=str)
+        key = json.dumps(
+            [
+                run.dataset.key,
+                run.normal,
+                run.seed,
+                run.model.name,
+                run.model.ensemble,
+                run.model.restarts,
+                spec.model_overrides(run.model, run.dataset),
+            ],
+            sort_keys=True,
+            default=str,
+        )
         groups.setdefault(key, []).append(run)
     return groups
 
@@ -195,9 +223,14 @@ def fit_settings(spec: ExperimentSpec, run: Run, split: OneClassSplit) -> FitSet
     """How ``run``'s detector is fitted, from its spec: the threshold percentile of normal validation scores as
     a contamination, the dataset's scaling."""
     return FitSettings(
-        model=run.model.name, model_params=spec.model_overrides(run.model, run.dataset),
-        train=spec.train_config(run.dataset), scorer=spec.scorer_of(run.model),
+        model=run.model.name,
+        model_params=spec.model_overrides(run.model, run.dataset),
+        train=spec.train_config(run.dataset),
+        scorer=spec.scorer_of(run.model),
         contamination=1.0 - spec.evaluation.threshold_percentile / 100.0,
-        validation_fraction=spec.evaluation.val_fraction, restarts=run.model.restarts,
-        scaling=run.dataset.scaler_kind(split.x_train.ndim == 2), postprocess=spec.evaluation.postprocess,
-        n_samples=spec.evaluation.n_samples)
+        validation_fraction=spec.evaluation.val_fraction,
+        restarts=run.model.restarts,
+        scaling=run.dataset.scaler_kind(split.x_train.ndim == 2),
+        postprocess=spec.evaluation.postprocess,
+        n_samples=spec.evaluation.n_samples,
+    )

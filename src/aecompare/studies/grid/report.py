@@ -31,8 +31,10 @@ def report_blocks(folder: Path) -> list[Block]:
     """
     rows = collect_results(folder)
     if not rows:
-        raise DataNotFoundError(f"no finished runs in {folder}; run an experiment first, e.g. "
-                                f"'aecompare run quick --output {folder.parent}'")
+        raise DataNotFoundError(
+            f"no finished runs in {folder}; run an experiment first, e.g. "
+            f"'aecompare run quick --output {folder.parent}'"
+        )
     write_results(folder)  # keep results.csv in step with the run folders
     spec = read_json(folder / run_folder.EXPERIMENT) if (folder / run_folder.EXPERIMENT).exists() else {}
     name = spec.get("name", folder.name)
@@ -40,21 +42,29 @@ def report_blocks(folder: Path) -> list[Block]:
     if spec.get("description"):
         blocks.append(Block("p", spec["description"]))
     seeds = sorted({r["seed"] for r in rows})
-    blocks.append(Block("p", f"{len({(r['dataset'], r['model'], r['normal'], r['seed']) for r in rows})} runs, "
-                             f"seeds {', '.join(map(str, seeds))}. AUROC and AUPRC treat anomalies as the positive "
-                             "class; thresholds are percentiles of normal validation scores; test labels are used "
-                             f"for these metrics only. Written by aecompare {__version__} on "
-                             f"{dt.date.today().isoformat()}."))
+    blocks.append(
+        Block(
+            "p",
+            f"{len({(r['dataset'], r['model'], r['normal'], r['seed']) for r in rows})} runs, "
+            f"seeds {', '.join(map(str, seeds))}. AUROC and AUPRC treat anomalies as the positive "
+            "class; thresholds are percentiles of normal validation scores; test labels are used "
+            f"for these metrics only. Written by aecompare {__version__} on "
+            f"{dt.date.today().isoformat()}.",
+        )
+    )
     present = {r["model"] for r in rows}  # notes only about the models this report shows
     blocks += model_notes([m["name"] for m in spec.get("models", []) if m.get("label", m["name"]) in present])
     model_order = [m["label"] for m in spec.get("models", [])]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
-        blocks += _dataset_section(folder, dataset, [r for r in rows if r["dataset"] == dataset], model_order,
-                                   spec.get("published") or {},
-                                   (spec.get("evaluation") or {}).get("threshold_percentile", 95.0))
+        blocks += _dataset_section(
+            folder,
+            dataset,
+            [r for r in rows if r["dataset"] == dataset],
+            model_order,
+            spec.get("published") or {},
+            (spec.get("evaluation") or {}).get("threshold_percentile", 95.0),
+        )
     return blocks
-
-
 
 
 def _paper_comparison(published: dict[str, Any], rows: list[dict[str, Any]], models: list[str]) -> list[Block]:
@@ -62,29 +72,49 @@ def _paper_comparison(published: dict[str, Any], rows: list[dict[str, Any]], mod
     normal, source = str(published.get("normal")), published.get("source", "the paper")
     mine = [r for r in rows if r["normal"] == normal]
     if not mine:
-        return [Block("p", f"{source} reports results with {normal} normal; no run here used it, so there is "
-                           "nothing to compare.")]
+        return [
+            Block(
+                "p",
+                f"{source} reports results with {normal} normal; no run here used it, so there is nothing to compare.",
+            )
+        ]
     n_seeds = len({r["seed"] for r in mine})
-    blocks = [Block("h3", f"Paper vs ours: {source} (normal: {normal})"),
-              Block("p", f"Ours: mean ± std over {n_seeds} seed(s); Δ = our mean − the paper's value. Each anomalous "
-                         "class is scored on the normal test images plus that class's test images. The mean row "
-                         "averages over the anomalous classes.")]
-    for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC (PR-AUC, average precision)"),
-                          ("precision", "Precision at the threshold"), ("recall", "Recall at the threshold"),
-                          ("f1", "F1 at the threshold")):
+    blocks = [
+        Block("h3", f"Paper vs ours: {source} (normal: {normal})"),
+        Block(
+            "p",
+            f"Ours: mean ± std over {n_seeds} seed(s); Δ = our mean − the paper's value. Each anomalous "
+            "class is scored on the normal test images plus that class's test images. The mean row "
+            "averages over the anomalous classes.",
+        ),
+    ]
+    for metric, title in (
+        ("auroc", "AUROC"),
+        ("auprc", "AUPRC (PR-AUC, average precision)"),
+        ("precision", "Precision at the threshold"),
+        ("recall", "Recall at the threshold"),
+        ("f1", "F1 at the threshold"),
+    ):
         paper = {m: published.get(metric, {}).get(m, {}) for m in models if published.get(metric, {}).get(m)}
         if not paper:
             continue
         groups = list(dict.fromkeys(g for cells in paper.values() for g in cells))
-        table = Block("table", header=["anomalous class", *[f"{m} {what}" for m in paper for what in
-                                                            ("paper", "ours", "Δ")]])
+        table = Block(
+            "table", header=["anomalous class", *[f"{m} {what}" for m in paper for what in ("paper", "ours", "Δ")]]
+        )
         for g in [*groups, None]:
             row = [g if g else "**mean**"]
             for m, cells in paper.items():
                 if g is None:  # mean over the classes the paper lists, per seed, then over seeds
                     seeds = sorted({r["seed"] for r in mine if r["model"] == m})
-                    ours = [float(np.mean([r[metric] for r in mine if r["model"] == m and r["seed"] == s
-                                           and r["group"] in cells])) for s in seeds]
+                    ours = [
+                        float(
+                            np.mean(
+                                [r[metric] for r in mine if r["model"] == m and r["seed"] == s and r["group"] in cells]
+                            )
+                        )
+                        for s in seeds
+                    ]
                     value = float(np.mean(list(cells.values())))
                 else:
                     ours = [float(r[metric]) for r in mine if r["model"] == m and r["group"] == g]
@@ -98,26 +128,54 @@ def _paper_comparison(published: dict[str, Any], rows: list[dict[str, Any]], mod
         blocks += [Block("p", f"{title} per anomalous class:"), table]
     seconds = published.get("train_seconds", {})
     if seconds:
-        ours = {m: [float(r["train_seconds"]) for r in mine if r["model"] == m and r["group"] == POOLED]
-                for m in models if m in seconds}
+        ours = {
+            m: [float(r["train_seconds"]) for r in mine if r["model"] == m and r["group"] == POOLED]
+            for m in models
+            if m in seconds
+        }
         ours = {m: v for m, v in ours.items() if v}
         if ours:
             first = next(iter(ours))
-            table = Block("table", header=["model", "paper train seconds", f"paper ÷ {first}", "ours (mean ± std)",
-                                           f"ours ÷ {first}"])
+            table = Block(
+                "table",
+                header=["model", "paper train seconds", f"paper ÷ {first}", "ours (mean ± std)", f"ours ÷ {first}"],
+            )
             for m, values in ours.items():
-                table.rows.append([m, f"{seconds[m]:.2f}", f"{seconds[m] / seconds[first]:.2f}",
-                                   fmt(*mean_std(values), digits=2),
-                                   f"{np.mean(values) / np.mean(ours[first]):.2f}"])
-            blocks += [Block("p", "Training time. The paper states neither its hardware nor its epochs, so compare "
-                                  "the ratios between models, not the seconds:"), table]
-    blocks.append(Block("p", "The reconstruction figure below is the analogue of the paper's qualitative "
-                             "figures: unseen normal and anomalous test images with each model's reconstruction."))
+                table.rows.append(
+                    [
+                        m,
+                        f"{seconds[m]:.2f}",
+                        f"{seconds[m] / seconds[first]:.2f}",
+                        fmt(*mean_std(values), digits=2),
+                        f"{np.mean(values) / np.mean(ours[first]):.2f}",
+                    ]
+                )
+            blocks += [
+                Block(
+                    "p",
+                    "Training time. The paper states neither its hardware nor its epochs, so compare "
+                    "the ratios between models, not the seconds:",
+                ),
+                table,
+            ]
+    blocks.append(
+        Block(
+            "p",
+            "The reconstruction figure below is the analogue of the paper's qualitative "
+            "figures: unseen normal and anomalous test images with each model's reconstruction.",
+        )
+    )
     return blocks
 
 
-def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], model_order: list[str],
-                     published: dict[str, Any], percentile: float = 95.0) -> list[Block]:
+def _dataset_section(
+    folder: Path,
+    dataset: str,
+    rows: list[dict[str, Any]],
+    model_order: list[str],
+    published: dict[str, Any],
+    percentile: float = 95.0,
+) -> list[Block]:
     failed = _failed_runs(rows)
     rows = [r for r in rows if not r.get("diverged")]  # a diverged run's numbers mean nothing
     if not rows:
@@ -128,32 +186,45 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
     seeds = sorted({r["seed"] for r in rows})
     pooled = [r for r in rows if r["group"] == POOLED]
     first_run = {m: next(r for r in rows if r["model"] == m) for m in models}
-    scored_by = ", ".join(f"{m} by {_score_name(_run_dir(folder, dataset, m, r['normal'], r['seed']))}"
-                          for m, r in first_run.items())
-    blocks = [Block("h2", f"Dataset: {dataset}"),
-              Block("p", f"Models: {', '.join(models)}. Normal class choices: {len(normals)}. "
-                         f"Seeds: {len(seeds)}. "
-                         + ("Values are mean ± std over seeds. " if len(seeds) > 1 else "Values are single runs. ")
-                         + f"Scores: {scored_by}."), *failed,
-              *_settings_table(folder, dataset, models, pooled, percentile)]
+    scored_by = ", ".join(
+        f"{m} by {_score_name(_run_dir(folder, dataset, m, r['normal'], r['seed']))}" for m, r in first_run.items()
+    )
+    blocks = [
+        Block("h2", f"Dataset: {dataset}"),
+        Block(
+            "p",
+            f"Models: {', '.join(models)}. Normal class choices: {len(normals)}. "
+            f"Seeds: {len(seeds)}. "
+            + ("Values are mean ± std over seeds. " if len(seeds) > 1 else "Values are single runs. ")
+            + f"Scores: {scored_by}.",
+        ),
+        *failed,
+        *_settings_table(folder, dataset, models, pooled, percentile),
+    ]
     for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC")):
-        blocks += [Block("h3", f"{title} by normal class (all anomalies pooled)"),
-                   _metric_table(pooled, metric, models, normals)]
+        blocks += [
+            Block("h3", f"{title} by normal class (all anomalies pooled)"),
+            _metric_table(pooled, metric, models, normals),
+        ]
     blocks += _ensembles_against_members(folder, dataset, pooled, models)
     blocks += _recommendation(rows, models)
-    blocks += [Block("h3", "Training time and decisions at the threshold"),
-               Block("p", "Each run's threshold is the "
-                          f"{percentile:g}th percentile of its scores on normal validation data (a "
-                          f"{100 - percentile:g}% false-alarm rate on normal data, if test normals score alike); a "
-                          "test sample scoring above it is called an anomaly. TP/FP/TN/FN count the test samples "
-                          "(anomaly = positive), mean over seeds."),
-               _cost_table(pooled, models)]
+    blocks += [
+        Block("h3", "Training time and decisions at the threshold"),
+        Block(
+            "p",
+            "Each run's threshold is the "
+            f"{percentile:g}th percentile of its scores on normal validation data (a "
+            f"{100 - percentile:g}% false-alarm rate on normal data, if test normals score alike); a "
+            "test sample scoring above it is called an anomaly. TP/FP/TN/FN count the test samples "
+            "(anomaly = positive), mean over seeds.",
+        ),
+        _cost_table(pooled, models),
+    ]
     if published.get("dataset") == dataset:
         blocks += _paper_comparison(published, rows, models)
     if len(normals) == 1:
         groups = [g for g in dict.fromkeys(r["group"] for r in rows) if g != POOLED]
-        blocks += [Block("h3", f"AUROC by anomaly group (normal: {normals[0]})"),
-                   _group_table(rows, models, groups)]
+        blocks += [Block("h3", f"AUROC by anomaly group (normal: {normals[0]})"), _group_table(rows, models, groups)]
     blocks += _postprocess_table(folder, dataset, models)
     blocks += _pixel_table(folder, dataset, models)
     best = {m: best_seed(folder, dataset, m, normals[0], seeds) for m in models}
@@ -162,33 +233,50 @@ def _dataset_section(folder: Path, dataset: str, rows: list[dict[str, Any]], mod
     return blocks
 
 
-def _ensembles_against_members(folder: Path, dataset: str, pooled: list[dict[str, Any]],
-                               models: list[str]) -> list[Block]:
+def _ensembles_against_members(
+    folder: Path, dataset: str, pooled: list[dict[str, Any]], models: list[str]
+) -> list[Block]:
     """Each seed ensemble's AUROC beside its members' as single runs: what the ensemble adds over an average
     training, and over the luckiest one."""
-    table = Block("table", header=["ensemble", "members per run", "its AUROC", "members' AUROC (mean)",
-                                   "members' AUROC (min – max)"])
+    table = Block(
+        "table",
+        header=["ensemble", "members per run", "its AUROC", "members' AUROC (mean)", "members' AUROC (min – max)"],
+    )
     for m in models:
         runs = [r for r in pooled if r["model"] == m]
         members = [_member_aurocs(_run_dir(folder, dataset, m, r["normal"], r["seed"])) for r in runs]
         if not runs or not all(members):
             continue
         flat = [a for run in members for a in run]
-        table.rows.append([m, str(len(members[0])), f"{np.mean([float(r['auroc']) for r in runs]):.4f}",
-                           f"{np.mean(flat):.4f}", f"{min(flat):.4f} – {max(flat):.4f}"])
+        table.rows.append(
+            [
+                m,
+                str(len(members[0])),
+                f"{np.mean([float(r['auroc']) for r in runs]):.4f}",
+                f"{np.mean(flat):.4f}",
+                f"{min(flat):.4f} – {max(flat):.4f}",
+            ]
+        )
     if not table.rows:
         return []
-    return [Block("h3", "Seed ensembles against their members"),
-            Block("p", "Each member of an ensemble is a run of its own (member-<i>/ in the run folder); the "
-                       "members' mean is what one training gives on average, their maximum what the luckiest "
-                       "seed gives. AUROC of all anomalies pooled, over every normal-class choice and seed."),
-            table]
+    return [
+        Block("h3", "Seed ensembles against their members"),
+        Block(
+            "p",
+            "Each member of an ensemble is a run of its own (member-<i>/ in the run folder); the "
+            "members' mean is what one training gives on average, their maximum what the luckiest "
+            "seed gives. AUROC of all anomalies pooled, over every normal-class choice and seed.",
+        ),
+        table,
+    ]
 
 
 def _member_aurocs(run_dir: Path) -> list[float]:
     """The pooled AUROC of each member of the ensemble run in ``run_dir`` (empty for a single model)."""
-    return [float(next(r["auroc"] for r in run_folder.read_metrics(member)["rows"] if r["group"] == POOLED))
-            for member in run_folder.member_dirs(run_dir)]
+    return [
+        float(next(r["auroc"] for r in run_folder.read_metrics(member)["rows"] if r["group"] == POOLED))
+        for member in run_folder.member_dirs(run_dir)
+    ]
 
 
 def _recommendation(rows: list[dict[str, Any]], models: list[str]) -> list[Block]:
@@ -196,31 +284,63 @@ def _recommendation(rows: list[dict[str, Any]], models: list[str]) -> list[Block
     chosen = recommendations(rows, models)
     if not chosen:
         return []
-    table = Block("table", header=["normal", "recommended", "synthetic AUROC", "lead over the next", "its test AUROC",
-                                   "rank on test", "best on test (AUROC)"])
+    table = Block(
+        "table",
+        header=[
+            "normal",
+            "recommended",
+            "synthetic AUROC",
+            "lead over the next",
+            "its test AUROC",
+            "rank on test",
+            "best on test (AUROC)",
+        ],
+    )
     for c in chosen:
-        table.rows.append([c["normal"], c["recommended"], _with_spread(c["synthetic_auroc"], c["synthetic_std"]),
-                           "–" if c["lead"] is None else f"{c['lead']:+.4f} ({c['runner_up']})" + _weak(c),
-                           "–" if c["auroc"] is None else f"{c['auroc']:.4f}",
-                           "–" if c["rank"] is None else f"{c['rank']} of {c['candidates']}",
-                           f"{c['best']} ({c['best_auroc']:.4f})" if c["best_auroc"] is not None else "–"])
-    blocks = [Block("h3", "Recommendation without anomaly labels"),
-              Block("p", "Each candidate scored its normal validation samples against synthetic anomalies made from "
-                         "them (objects pasted on images, resampled or noisy columns in table rows); the candidate "
-                         "with the highest synthetic AUROC (mean over seeds) is recommended, using normal data "
-                         "only. Its rank by the real test AUROC (1 = best), which the choice never saw, measures "
-                         "how well this works here."), table]
+        table.rows.append(
+            [
+                c["normal"],
+                c["recommended"],
+                _with_spread(c["synthetic_auroc"], c["synthetic_std"]),
+                "–" if c["lead"] is None else f"{c['lead']:+.4f} ({c['runner_up']})" + _weak(c),
+                "–" if c["auroc"] is None else f"{c['auroc']:.4f}",
+                "–" if c["rank"] is None else f"{c['rank']} of {c['candidates']}",
+                f"{c['best']} ({c['best_auroc']:.4f})" if c["best_auroc"] is not None else "–",
+            ]
+        )
+    blocks = [
+        Block("h3", "Recommendation without anomaly labels"),
+        Block(
+            "p",
+            "Each candidate scored its normal validation samples against synthetic anomalies made from "
+            "them (objects pasted on images, resampled or noisy columns in table rows); the candidate "
+            "with the highest synthetic AUROC (mean over seeds) is recommended, using normal data "
+            "only. Its rank by the real test AUROC (1 = best), which the choice never saw, measures "
+            "how well this works here.",
+        ),
+        table,
+    ]
     weak = [c for c in chosen if _weak(c)]
     if weak:
-        blocks.append(Block("p", f"In {len(weak)} of {len(chosen)} choices (marked *) the recommendation leads the "
-                                 "next candidate by less than its synthetic AUROC varies over seeds: the synthetic "
-                                 "anomalies do not tell those candidates apart."))
+        blocks.append(
+            Block(
+                "p",
+                f"In {len(weak)} of {len(chosen)} choices (marked *) the recommendation leads the "
+                "next candidate by less than its synthetic AUROC varies over seeds: the synthetic "
+                "anomalies do not tell those candidates apart.",
+            )
+        )
     ranked = [c for c in chosen if c["rank"] is not None]
     if len(ranked) > 1:
-        blocks.append(Block("p", f"Over {len(ranked)} normal-class choices: the recommendations' mean test AUROC is "
-                                 f"{np.mean([c['auroc'] for c in ranked]):.4f}, the best candidate's per choice "
-                                 f"{np.mean([c['best_auroc'] for c in ranked]):.4f}; mean rank "
-                                 f"{np.mean([c['rank'] for c in ranked]):.1f} of {ranked[0]['candidates']}."))
+        blocks.append(
+            Block(
+                "p",
+                f"Over {len(ranked)} normal-class choices: the recommendations' mean test AUROC is "
+                f"{np.mean([c['auroc'] for c in ranked]):.4f}, the best candidate's per choice "
+                f"{np.mean([c['best_auroc'] for c in ranked]):.4f}; mean rank "
+                f"{np.mean([c['rank'] for c in ranked]):.1f} of {ranked[0]['candidates']}.",
+            )
+        )
     return blocks
 
 
@@ -233,11 +353,25 @@ def _weak(recommendation: dict[str, Any]) -> str:
     return "*" if weak_lead(recommendation) else ""
 
 
-def _settings_table(folder: Path, dataset: str, models: list[str], pooled: list[dict[str, Any]],
-                    percentile: float) -> list[Block]:
+def _settings_table(
+    folder: Path, dataset: str, models: list[str], pooled: list[dict[str, Any]], percentile: float
+) -> list[Block]:
     """What each model was trained and scored with (from its first run's recorded settings)."""
-    table = Block("table", header=["model", "trainings per run", "epochs run (of)", "lr", "batch", "latent size",
-                                   "input", "scaling", "score", "threshold"])
+    table = Block(
+        "table",
+        header=[
+            "model",
+            "trainings per run",
+            "epochs run (of)",
+            "lr",
+            "batch",
+            "latent size",
+            "input",
+            "scaling",
+            "score",
+            "threshold",
+        ],
+    )
     for m in models:
         first = next(r for r in pooled if r["model"] == m)
         run_dir = _run_dir(folder, dataset, m, first["normal"], first["seed"])
@@ -245,14 +379,27 @@ def _settings_table(folder: Path, dataset: str, models: list[str], pooled: list[
         train, latent = settings["train"], settings["model"]["latent_dim"]
         scaling = run_folder.read_detector_scaling(run_dir)
         runs = [float(r["epochs_run"]) for r in pooled if r["model"] == m]
-        trainings = (f"{settings['ensemble']} (ensemble: their mean)" if settings.get("ensemble") else
-                     f"{settings['restarts']} (restarts: the lowest validation loss kept)" if settings.get("restarts")
-                     else "1")
-        table.rows.append([m, trainings, f"{np.mean(runs):.1f} ({train['epochs']})", f"{train['lr']:g}",
-                           str(train["batch_size"]),
-                           str(latent) if latent else "feature map", "x".join(map(str, shape)),
-                           scaling, run_folder.settings_scorer(settings),
-                           f"{percentile:g}th percentile of normal validation scores"])
+        trainings = (
+            f"{settings['ensemble']} (ensemble: their mean)"
+            if settings.get("ensemble")
+            else f"{settings['restarts']} (restarts: the lowest validation loss kept)"
+            if settings.get("restarts")
+            else "1"
+        )
+        table.rows.append(
+            [
+                m,
+                trainings,
+                f"{np.mean(runs):.1f} ({train['epochs']})",
+                f"{train['lr']:g}",
+                str(train["batch_size"]),
+                str(latent) if latent else "feature map",
+                "x".join(map(str, shape)),
+                scaling,
+                run_folder.settings_scorer(settings),
+                f"{percentile:g}th percentile of normal validation scores",
+            ]
+        )
     return [Block("h3", "Settings"), table]
 
 
@@ -265,19 +412,31 @@ def _failed_runs(rows: list[dict[str, Any]]) -> list[Block]:
         return [Block("p", f"None of the {len(pooled)} runs diverged or collapsed to one reconstruction.")]
     n_diverged = sum(bool(r.get("diverged")) for r in failed)
     table = Block("table", header=["model", "normal", "seed", "what happened"])
-    table.rows = [[r["model"], r["normal"], str(r["seed"]),
-                   "diverged: left out" if r.get("diverged") else "collapsed to one reconstruction: kept"]
-                  for r in failed]
-    return [Block("h3", "Runs that failed"),
-            Block("p", f"{n_diverged} of {len(pooled)} runs diverged and are left out of every table and mean below "
-                       f"(their scores measure nothing); {len(failed) - n_diverged} collapsed (the model gives one "
-                       "reconstruction for every input, so its scores are distances to the mean) and are kept."),
-            table]
+    table.rows = [
+        [
+            r["model"],
+            r["normal"],
+            str(r["seed"]),
+            "diverged: left out" if r.get("diverged") else "collapsed to one reconstruction: kept",
+        ]
+        for r in failed
+    ]
+    return [
+        Block("h3", "Runs that failed"),
+        Block(
+            "p",
+            f"{n_diverged} of {len(pooled)} runs diverged and are left out of every table and mean below "
+            f"(their scores measure nothing); {len(failed) - n_diverged} collapsed (the model gives one "
+            "reconstruction for every input, so its scores are distances to the mean) and are kept.",
+        ),
+        table,
+    ]
 
 
 def best_seed(folder: Path, dataset: str, model: str, normal: str, seeds: list[int]) -> int:
     """The seed whose run reached the lowest validation loss (normal data only): the run a user would keep,
     shown in the figures of single models. Runs without a history count as worst."""
+
     def best_loss(seed: int) -> float:
         history = run_folder.read_history(_run_dir(folder, dataset, model, normal, seed))
         return min((r["val_loss"] for r in history), default=np.inf) if history is not None else np.inf
@@ -302,8 +461,14 @@ def _views_inside(folder: Path, dataset: str, models: list[str], normal: str, be
         for caption, path in figures.write_inspection_figures(model, codes, folder / FIGURES, prefix=prefix):
             blocks.append(Block("figure", f"{m}: {caption}", path=path.relative_to(folder)))
     if blocks:
-        blocks.insert(0, Block("h3", f"Views inside (normal: {normal}; each model's seed with the lowest validation "
-                                     f"loss: {_seed_list(best)})"))
+        blocks.insert(
+            0,
+            Block(
+                "h3",
+                f"Views inside (normal: {normal}; each model's seed with the lowest validation "
+                f"loss: {_seed_list(best)})",
+            ),
+        )
     return blocks
 
 
@@ -319,12 +484,19 @@ def _postprocess_table(folder: Path, dataset: str, models: list[str]) -> list[Bl
     table = Block("table", header=["model", "MSE of the sigmoid outputs", "MSE after Heaviside post-processing"])
     for m in models:
         if values[m]:
-            table.rows.append([m, *[fmt(*mean_std(values[m][p]), digits=4) if values[m][p] else "–"
-                                    for p in ("none", "heaviside")]])
-    return [Block("h3", "Reconstruction error of the normal test images, before and after post-processing"),
-            Block("p", "Heaviside post-processing replaces each sigmoid output by the step of its logit (1 where "
-                       "the output exceeds 0.5): gray pixels near a decision threshold become black or white. "
-                       "Mean ± std over seeds of the mean squared error per pixel."), table]
+            table.rows.append(
+                [m, *[fmt(*mean_std(values[m][p]), digits=4) if values[m][p] else "–" for p in ("none", "heaviside")]]
+            )
+    return [
+        Block("h3", "Reconstruction error of the normal test images, before and after post-processing"),
+        Block(
+            "p",
+            "Heaviside post-processing replaces each sigmoid output by the step of its logit (1 where "
+            "the output exceeds 0.5): gray pixels near a decision threshold become black or white. "
+            "Mean ± std over seeds of the mean squared error per pixel.",
+        ),
+        table,
+    ]
 
 
 def _pixel_table(folder: Path, dataset: str, models: list[str]) -> list[Block]:
@@ -337,10 +509,16 @@ def _pixel_table(folder: Path, dataset: str, models: list[str]) -> list[Block]:
         return []
     table = Block("table", header=["model", "pixel AUROC"])
     table.rows += [[m, fmt(*mean_std(values[m]))] for m in models if values[m]]
-    return [Block("h3", "Where the defect is: pixel-level AUROC"),
-            Block("p", "Each pixel's squared reconstruction error (averaged over channels) scored against the "
-                       "ground-truth defect masks, over all test images with a known mask (good images: no "
-                       "defect pixel). Mean ± std over seeds."), table]
+    return [
+        Block("h3", "Where the defect is: pixel-level AUROC"),
+        Block(
+            "p",
+            "Each pixel's squared reconstruction error (averaged over channels) scored against the "
+            "ground-truth defect masks, over all test images with a known mask (good images: no "
+            "defect pixel). Mean ± std over seeds.",
+        ),
+        table,
+    ]
 
 
 def _metric_table(pooled: list[dict[str, Any]], metric: str, models: list[str], normals: list[str]) -> Block:
@@ -365,15 +543,21 @@ def _metric_table(pooled: list[dict[str, Any]], metric: str, models: list[str], 
 
 def _cost_table(pooled: list[dict[str, Any]], models: list[str]) -> Block:
     counts = ("tp", "fp", "tn", "fn")
-    table = Block("table", header=["model", "train seconds per run", "epochs run", "precision", "recall", "F1",
-                                   "TP", "FP", "TN", "FN"])
+    table = Block(
+        "table",
+        header=["model", "train seconds per run", "epochs run", "precision", "recall", "F1", "TP", "FP", "TN", "FN"],
+    )
     for m in models:
         mine = [r for r in pooled if r["model"] == m]
-        cells = [fmt(*mean_std([float(r[k]) for r in mine]), digits=digits)
-                 for k, digits in (("train_seconds", 2), ("epochs_run", 1), ("precision", 3), ("recall", 3), ("f1", 3))]
+        cells = [
+            fmt(*mean_std([float(r[k]) for r in mine]), digits=digits)
+            for k, digits in (("train_seconds", 2), ("epochs_run", 1), ("precision", 3), ("recall", 3), ("f1", 3))
+        ]
         # confusion counts: the mean over seeds (runs written before they were recorded show –)
-        cells += [f"{np.mean([float(r[k]) for r in mine]):.1f}" if all(r.get(k) not in (None, "") for r in mine)
-                  else "–" for k in counts]
+        cells += [
+            f"{np.mean([float(r[k]) for r in mine]):.1f}" if all(r.get(k) not in (None, "") for r in mine) else "–"
+            for k in counts
+        ]
         table.rows.append([m, *cells])
     return table
 
@@ -409,21 +593,32 @@ def _seed_list(best: dict[str, int]) -> str:
     return ", ".join(f"{m} seed {s}" for m, s in best.items())
 
 
-def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], seed: int,
-             best: dict[str, int]) -> list[Block]:
+def _figures(
+    folder: Path, dataset: str, models: list[str], normals: list[str], seed: int, best: dict[str, int]
+) -> list[Block]:
     """ROC curves, score histograms and PR curves of seed ``seed``; reconstructions, anomaly maps and training
     curves of each model's ``best`` seed."""
     fig_dir = folder / FIGURES
     scores = {(n, m): run_folder.read_scores(_run_dir(folder, dataset, m, n, seed)) for n in normals for m in models}
     scores = {k: v for k, v in scores.items() if v is not None}
     blocks = [Block("h3", f"Figures (curves and histograms: seed {seed})")]
-    panels = {n: {m: (scores[(n, m)]["y_test"], scores[(n, m)]["test_scores"]) for m in models if (n, m) in scores}
-              for n in normals}
+    panels = {
+        n: {m: (scores[(n, m)]["y_test"], scores[(n, m)]["test_scores"]) for m in models if (n, m) in scores}
+        for n in normals
+    }
     path = figures.write_roc_curves(panels, fig_dir / f"{dataset}-roc.png")
     blocks.append(Block("figure", "ROC curves, all anomalies pooled", path=path.relative_to(folder)))
     first = normals[0]
-    hist = {m: (scores[(first, m)]["y_test"], scores[(first, m)]["test_scores"], float(scores[(first, m)]["threshold"]),
-                _score_name(_run_dir(folder, dataset, m, first, seed))) for m in models if (first, m) in scores}
+    hist = {
+        m: (
+            scores[(first, m)]["y_test"],
+            scores[(first, m)]["test_scores"],
+            float(scores[(first, m)]["threshold"]),
+            _score_name(_run_dir(folder, dataset, m, first, seed)),
+        )
+        for m in models
+        if (first, m) in scores
+    }
     path = figures.write_score_histograms(hist, fig_dir / f"{dataset}-scores.png")
     blocks.append(Block("figure", f"Test scores with the threshold (normal: {first})", path=path.relative_to(folder)))
     groups = _anomaly_groups(scores, first, models)
@@ -437,8 +632,13 @@ def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], 
                     keep = (d["y_test"] == 0) | (d["group_test"] == g)
                     panels[g][m] = (d["y_test"][keep], d["test_scores"][keep])
         path = figures.write_pr_curves(panels, fig_dir / f"{dataset}-pr.png")
-        blocks.append(Block("figure", "Precision-recall curves per anomaly group (legend: PR-AUC; dotted: the share "
-                                      "of anomalies)", path=path.relative_to(folder)))
+        blocks.append(
+            Block(
+                "figure",
+                "Precision-recall curves per anomaly group (legend: PR-AUC; dotted: the share of anomalies)",
+                path=path.relative_to(folder),
+            )
+        )
     examples = {m: run_folder.read_examples(_run_dir(folder, dataset, m, first, best[m])) for m in models}
     examples = {m: e for m, e in examples.items() if e is not None}
     if examples:
@@ -448,25 +648,40 @@ def _figures(folder: Path, dataset: str, models: list[str], normals: list[str], 
             recons[m] = e["recon"]
             if "recon_heaviside" in e:  # binary images: Patuzzo's post-processing beside the raw output
                 recons[f"{m} + Heaviside"] = e["recon_heaviside"]
-        path = figures.write_reconstruction_grid(any_ex["inputs"], recons, any_ex["group"],
-                                           fig_dir / f"{dataset}-reconstructions.png")
-        blocks.append(Block("figure", f"Test inputs (titled by class) and reconstructions (normal: {first}; "
-                                      f"each model's seed with the lowest validation loss: {_seed_list(best)})",
-                            path=path.relative_to(folder)))
+        path = figures.write_reconstruction_grid(
+            any_ex["inputs"], recons, any_ex["group"], fig_dir / f"{dataset}-reconstructions.png"
+        )
+        blocks.append(
+            Block(
+                "figure",
+                f"Test inputs (titled by class) and reconstructions (normal: {first}; "
+                f"each model's seed with the lowest validation loss: {_seed_list(best)})",
+                path=path.relative_to(folder),
+            )
+        )
         if any_ex["inputs"].shape[-1] >= 16:  # anomaly maps say little on tiny images
             methods = {m: _score_name(_run_dir(folder, dataset, m, first, best[m])) for m in examples}
-            maps = {f"{m} (1 − SSIM)" if "ssim" in methods[m].split("+") else m:
-                    pixel_map(any_ex["inputs"], e["recon"], methods[m]) for m, e in examples.items()}
-            path = figures.write_error_maps(any_ex["inputs"], maps, any_ex["group"],
-                                            fig_dir / f"{dataset}-error-maps.png")
-            blocks.append(Block("figure", "Anomaly maps: each model's per-pixel squared error over the input, or "
-                                          "1 − SSIM for models scored by SSIM (one colour scale per model)",
-                                path=path.relative_to(folder)))
+            maps = {
+                f"{m} (1 − SSIM)" if "ssim" in methods[m].split("+") else m: pixel_map(
+                    any_ex["inputs"], e["recon"], methods[m]
+                )
+                for m, e in examples.items()
+            }
+            path = figures.write_error_maps(
+                any_ex["inputs"], maps, any_ex["group"], fig_dir / f"{dataset}-error-maps.png"
+            )
+            blocks.append(
+                Block(
+                    "figure",
+                    "Anomaly maps: each model's per-pixel squared error over the input, or "
+                    "1 − SSIM for models scored by SSIM (one colour scale per model)",
+                    path=path.relative_to(folder),
+                )
+            )
     histories = {m: run_folder.read_history(_run_dir(folder, dataset, m, first, best[m])) for m in models}
     histories = {m: h for m, h in histories.items() if h is not None}
     path = figures.write_training_curves(histories, fig_dir / f"{dataset}-training.png")
-    blocks.append(Block("figure", f"Training curves (normal: {first}; {_seed_list(best)})",
-                        path=path.relative_to(folder)))
+    blocks.append(
+        Block("figure", f"Training curves (normal: {first}; {_seed_list(best)})", path=path.relative_to(folder))
+    )
     return blocks
-
-

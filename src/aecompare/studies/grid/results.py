@@ -10,9 +10,33 @@ from typing import Any
 from aecompare.core.io import atomic_write_text
 from aecompare.runs import folder as run_folder
 
-RESULT_COLUMNS = ("experiment", "dataset", "model", "normal", "seed", "group", "auroc", "auprc", "precision",
-                  "recall", "f1", "tp", "fp", "tn", "fn", "threshold", "n_normal", "n_anomalous", "train_seconds",
-                  "best_epoch", "epochs_run", "collapsed", "diverged", "synthetic_auroc", "settings_hash")
+RESULT_COLUMNS = (
+    "experiment",
+    "dataset",
+    "model",
+    "normal",
+    "seed",
+    "group",
+    "auroc",
+    "auprc",
+    "precision",
+    "recall",
+    "f1",
+    "tp",
+    "fp",
+    "tn",
+    "fn",
+    "threshold",
+    "n_normal",
+    "n_anomalous",
+    "train_seconds",
+    "best_epoch",
+    "epochs_run",
+    "collapsed",
+    "diverged",
+    "synthetic_auroc",
+    "settings_hash",
+)
 
 
 def collect_results(folder: Path) -> list[dict[str, Any]]:
@@ -21,15 +45,24 @@ def collect_results(folder: Path) -> list[dict[str, Any]]:
     for run_dir, config, metrics in run_folder.finished_runs(folder):
         settings = run_folder.read_settings(run_dir)
         for r in metrics["rows"]:
-            rows.append({
-                "experiment": config["experiment"], "dataset": config["dataset"], "model": config["model"],
-                "normal": "+".join(settings["dataset"]["normal"]), "seed": settings["seed"],
-                "threshold": metrics["threshold"],
-                "train_seconds": metrics["train_seconds"], "best_epoch": metrics["best_epoch"],
-                "epochs_run": metrics["epochs_run"], "collapsed": metrics.get("collapsed"),
-                "diverged": bool(metrics.get("diverged")), "synthetic_auroc": metrics.get("synthetic_auroc"),
-                "settings_hash": config.get("settings_hash", ""), **r,
-            })
+            rows.append(
+                {
+                    "experiment": config["experiment"],
+                    "dataset": config["dataset"],
+                    "model": config["model"],
+                    "normal": "+".join(settings["dataset"]["normal"]),
+                    "seed": settings["seed"],
+                    "threshold": metrics["threshold"],
+                    "train_seconds": metrics["train_seconds"],
+                    "best_epoch": metrics["best_epoch"],
+                    "epochs_run": metrics["epochs_run"],
+                    "collapsed": metrics.get("collapsed"),
+                    "diverged": bool(metrics.get("diverged")),
+                    "synthetic_auroc": metrics.get("synthetic_auroc"),
+                    "settings_hash": config.get("settings_hash", ""),
+                    **r,
+                }
+            )
     return rows
 
 

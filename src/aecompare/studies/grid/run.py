@@ -35,9 +35,17 @@ from aecompare.train.distributed import is_main, world
 log = logging.getLogger(__name__)
 
 
-def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | Path | None = None,
-                   progress: bool | None = None, workers: int | None = None, force: bool = False,
-                   yes: bool = False, executor: ExecutorOptions | None = None) -> Path:
+def run_experiment(
+    spec: ExperimentSpec,
+    output: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    progress: bool | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    yes: bool = False,
+    executor: ExecutorOptions | None = None,
+) -> Path:
     """Run every run of ``spec`` not already finished with the same settings under ``output/<spec.name>``,
     and write ``results.csv``.
 
@@ -78,8 +86,10 @@ def run_experiment(spec: ExperimentSpec, output: str | Path, *, data_dir: str | 
         if len(todo) > MAX_RUNS_UNASKED and not yes:
             raise ConfigError(too_many_runs(spec, len(todo), local_lanes(executor, len(todo))[0]))
         if is_main():
-            write_json(folder / run_folder.EXPERIMENT, {**spec_to_dict(spec),
-                                                         "runs": [r.relative_dir.as_posix() for r in runs]})
+            write_json(
+                folder / run_folder.EXPERIMENT,
+                {**spec_to_dict(spec), "runs": [r.relative_dir.as_posix() for r in runs]},
+            )
         log.info("%s: %d runs, %d already finished", spec.name, len(runs), len(runs) - len(todo))
         execute_grid(spec, todo, datasets, folder, data_dir, progress, executor)
         if is_main():

@@ -16,12 +16,25 @@ import numpy as np
 
 from aecompare.metrics import POOLED
 
-RECOMMENDATION_COLUMNS = ("dataset", "normal", "recommended", "synthetic_auroc", "synthetic_std", "runner_up",
-                          "lead", "auroc", "rank", "candidates", "best", "best_auroc")
+RECOMMENDATION_COLUMNS = (
+    "dataset",
+    "normal",
+    "recommended",
+    "synthetic_auroc",
+    "synthetic_std",
+    "runner_up",
+    "lead",
+    "auroc",
+    "rank",
+    "candidates",
+    "best",
+    "best_auroc",
+)
 
 
-def recommendations(rows: list[dict[str, Any]], models: list[str], metric: str = "auroc",
-                    group: str = POOLED) -> list[dict[str, Any]]:
+def recommendations(
+    rows: list[dict[str, Any]], models: list[str], metric: str = "auroc", group: str = POOLED
+) -> list[dict[str, Any]]:
     """One recommendation per dataset and normal-class choice, from result rows (results.csv's).
 
     Args:
@@ -48,20 +61,34 @@ def recommendations(rows: list[dict[str, Any]], models: list[str], metric: str =
             synthetic = _means(mine, "synthetic_auroc", models)
             if not synthetic:
                 continue
-            real = {m: v for m, v in _means([r for r in scored if r["dataset"] == dataset and r["normal"] == normal],
-                                            metric, models).items() if m in synthetic}
+            real = {
+                m: v
+                for m, v in _means(
+                    [r for r in scored if r["dataset"] == dataset and r["normal"] == normal], metric, models
+                ).items()
+                if m in synthetic
+            }
             order = sorted(synthetic, key=lambda m: (-synthetic[m], models.index(m)))  # best first
             chosen, runner_up = order[0], (order[1] if len(order) > 1 else None)
             spread = [_number(r.get("synthetic_auroc")) for r in mine if r["model"] == chosen]
             best = max(real, key=lambda m: (real[m], -models.index(m))) if real else chosen
             rank = 1 + sum(v > real[chosen] for v in real.values()) if chosen in real else None
-            out.append({"dataset": dataset, "normal": normal, "recommended": chosen,
-                        "synthetic_auroc": synthetic[chosen],
-                        "synthetic_std": float(np.std(spread, ddof=1)) if len(spread) > 1 else None,
-                        "runner_up": runner_up,
-                        "lead": None if runner_up is None else synthetic[chosen] - synthetic[runner_up],
-                        "auroc": real.get(chosen), "rank": rank,
-                        "candidates": len(synthetic), "best": best, "best_auroc": real.get(best)})
+            out.append(
+                {
+                    "dataset": dataset,
+                    "normal": normal,
+                    "recommended": chosen,
+                    "synthetic_auroc": synthetic[chosen],
+                    "synthetic_std": float(np.std(spread, ddof=1)) if len(spread) > 1 else None,
+                    "runner_up": runner_up,
+                    "lead": None if runner_up is None else synthetic[chosen] - synthetic[runner_up],
+                    "auroc": real.get(chosen),
+                    "rank": rank,
+                    "candidates": len(synthetic),
+                    "best": best,
+                    "best_auroc": real.get(best),
+                }
+            )
     return out
 
 

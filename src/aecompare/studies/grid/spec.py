@@ -95,8 +95,9 @@ class DatasetSpec:
         if self.normal == "train" and "train" not in class_names:
             return [tuple(train_classes)]
         entries = self.normal if isinstance(self.normal, list) else [self.normal]
-        return [tuple(_class_name(c, class_names, self.name) for c in (e if isinstance(e, list) else [e]))
-                for e in entries]
+        return [
+            tuple(_class_name(c, class_names, self.name) for c in (e if isinstance(e, list) else [e])) for e in entries
+        ]
 
 
 def _class_name(entry: Any, class_names: tuple[str, ...], dataset: str) -> str:
@@ -104,8 +105,10 @@ def _class_name(entry: Any, class_names: tuple[str, ...], dataset: str) -> str:
         return str(entry)
     if isinstance(entry, int) and not isinstance(entry, bool) and 0 <= entry < len(class_names):
         return class_names[entry]
-    raise ConfigError(f"dataset {dataset!r}: unknown normal class {entry!r}; classes are: "
-                      f"{', '.join(class_names)} (or their indices 0-{len(class_names) - 1})")
+    raise ConfigError(
+        f"dataset {dataset!r}: unknown normal class {entry!r}; classes are: "
+        f"{', '.join(class_names)} (or their indices 0-{len(class_names) - 1})"
+    )
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,19 @@ class ExperimentSpec:
 
 
 # "normal", when given, replaces every dataset's normal-class choice (``--set normal=7``).
-TOP_KEYS = ("name", "description", "seeds", "models", "model", "train", "evaluation", "datasets", "normal",
-            "published", "study")
+TOP_KEYS = (
+    "name",
+    "description",
+    "seeds",
+    "models",
+    "model",
+    "train",
+    "evaluation",
+    "datasets",
+    "normal",
+    "published",
+    "study",
+)
 
 
 def load_spec(name_or_path: str | Path, overrides: list[str] | None = None, seeds: int | None = None) -> ExperimentSpec:
@@ -194,15 +208,17 @@ def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
     check_distinct_names({m: safe_name(m, f"{where}: model label") for m in labels}, "model label")
     dataset_entries = _as_list(raw, "datasets", where)
     if "normal" in raw:
-        dataset_entries = [{**(d if isinstance(d, dict) else {"name": d}), "normal": raw["normal"]}
-                           for d in dataset_entries]
+        dataset_entries = [
+            {**(d if isinstance(d, dict) else {"name": d}), "normal": raw["normal"]} for d in dataset_entries
+        ]
     datasets = tuple(_parse_dataset(d, f"{where}: datasets[{i}]") for i, d in enumerate(dataset_entries))
     keys = [d.key for d in datasets]
     if len(set(keys)) != len(keys):
         raise ConfigError(f"{where}: datasets must have distinct names, got {keys}; give each a 'label'")
     check_distinct_names({k: safe_name(k, f"{where}: dataset label") for k in keys}, "dataset label")
-    evaluation = from_dict(EvaluationConfig, _renamed_score(raw.get("evaluation"), f"{where}: evaluation"),
-                           f"{where}: evaluation")
+    evaluation = from_dict(
+        EvaluationConfig, _renamed_score(raw.get("evaluation"), f"{where}: evaluation"), f"{where}: evaluation"
+    )
     for method in {evaluation.scorer, *(m.scorer for m in models if m.scorer)}:
         score_components(method)
     if not 1 <= evaluation.n_samples <= MAX_SAMPLES:
@@ -211,9 +227,17 @@ def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
         raise unknown_name("evaluation.select", evaluation.select, SELECTIONS)
     if evaluation.postprocess not in POSTPROCESSES:
         raise unknown_name("postprocess", evaluation.postprocess, POSTPROCESSES)
-    spec = ExperimentSpec(name=name, description=str(raw.get("description", "")), seeds=seeds, models=models,
-                          datasets=datasets, model=dict(raw.get("model", {})), train=dict(raw.get("train", {})),
-                          evaluation=evaluation, published=dict(raw.get("published", {})))
+    spec = ExperimentSpec(
+        name=name,
+        description=str(raw.get("description", "")),
+        seeds=seeds,
+        models=models,
+        datasets=datasets,
+        model=dict(raw.get("model", {})),
+        train=dict(raw.get("train", {})),
+        evaluation=evaluation,
+        published=dict(raw.get("published", {})),
+    )
     _check_published(spec.published, labels, where)
     for d in spec.datasets:  # check every combination now, not an hour into the run
         from_dict(TrainConfig, {**spec.train, **d.train}, f"{where}: train")
@@ -237,14 +261,21 @@ def _check_published(published: dict[str, Any], labels: list[str], where: str) -
                 raise ConfigError(f"{where}: published.{key} must map model labels to values")
             # a spec that extends another may run a subset of its models, but not none of them (a typo)
             if value and not set(value) & set(labels):
-                raise ConfigError(f"{where}: published.{key}: none of {', '.join(map(repr, value))} is a model "
-                                  f"label; labels are: {', '.join(labels)}")
+                raise ConfigError(
+                    f"{where}: published.{key}: none of {', '.join(map(repr, value))} is a model "
+                    f"label; labels are: {', '.join(labels)}"
+                )
             for label, cells in value.items():
                 numbers = cells.values() if isinstance(cells, dict) else [cells]
-                if key != "train_seconds" and not isinstance(cells, dict) or not all(
-                        isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
-                    raise ConfigError(f"{where}: published.{key}.{label} must be "
-                                      + ("a number" if key == "train_seconds" else "{group: number}"))
+                if (
+                    key != "train_seconds"
+                    and not isinstance(cells, dict)
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers)
+                ):
+                    raise ConfigError(
+                        f"{where}: published.{key}.{label} must be "
+                        + ("a number" if key == "train_seconds" else "{group: number}")
+                    )
     if any(k in published for k in PUBLISHED_METRICS) and not {"dataset", "normal"} <= set(published):
         raise ConfigError(f"{where}: published needs 'dataset' and 'normal' (the setting the numbers are for)")
 
@@ -271,10 +302,18 @@ def _parse_model(entry: Any, where: str) -> ModelSpec:
         raise ConfigError(f"{where}: scorer must be a scorer's name, got {scorer!r}")
     ensemble, restarts = (_trainings(entry, key, where) for key in ("ensemble", "restarts"))
     if ensemble > 1 and restarts > 1:
-        raise ConfigError(f"{where}: a model has either ensemble (the mean of N trainings) or restarts (the best of "
-                          f"N by validation loss), not both")
-    return ModelSpec(name=name, label=str(entry.get("label", name)), overrides=overrides, scorer=scorer,
-                     ensemble=ensemble, restarts=restarts)
+        raise ConfigError(
+            f"{where}: a model has either ensemble (the mean of N trainings) or restarts (the best of "
+            f"N by validation loss), not both"
+        )
+    return ModelSpec(
+        name=name,
+        label=str(entry.get("label", name)),
+        overrides=overrides,
+        scorer=scorer,
+        ensemble=ensemble,
+        restarts=restarts,
+    )
 
 
 def _renamed_score(entry: Any, where: str) -> Any:
@@ -283,8 +322,11 @@ def _renamed_score(entry: Any, where: str) -> Any:
         return entry
     if "scorer" in entry:
         raise ConfigError(f"{where}: give scorer only (score is its old name)")
-    warnings.warn(f"{where}: 'score' is now 'scorer'; the old name stops working in the next major version",
-                  FutureWarning, stacklevel=2)
+    warnings.warn(
+        f"{where}: 'score' is now 'scorer'; the old name stops working in the next major version",
+        FutureWarning,
+        stacklevel=2,
+    )
     return {("scorer" if k == "score" else k): v for k, v in entry.items()}
 
 
@@ -319,15 +361,30 @@ def _parse_dataset(entry: Any, where: str) -> DatasetSpec:
     label = entry.get("label", "")
     if not isinstance(label, str):
         raise ConfigError(f"{where}: label must be a string, got {label!r}")
-    return DatasetSpec(name=name, label=label, normal=normal, params=dict(params), model=dict(entry.get("model", {})),
-                       train=dict(entry.get("train", {})), scaling=scaling)
+    return DatasetSpec(
+        name=name,
+        label=label,
+        normal=normal,
+        params=dict(params),
+        model=dict(entry.get("model", {})),
+        train=dict(entry.get("train", {})),
+        scaling=scaling,
+    )
 
 
 def spec_to_dict(spec: ExperimentSpec) -> dict[str, Any]:
     """A spec as plain values (for the run folder's record of what ran)."""
     d = dataclasses.asdict(spec)
     d["seeds"] = list(spec.seeds)
-    d["models"] = [{"name": m.name, "label": m.label, **m.overrides, **({"scorer": m.scorer} if m.scorer else {}),
-                    **({"ensemble": m.ensemble} if m.ensemble > 1 else {}),
-                    **({"restarts": m.restarts} if m.restarts > 1 else {})} for m in spec.models]
+    d["models"] = [
+        {
+            "name": m.name,
+            "label": m.label,
+            **m.overrides,
+            **({"scorer": m.scorer} if m.scorer else {}),
+            **({"ensemble": m.ensemble} if m.ensemble > 1 else {}),
+            **({"restarts": m.restarts} if m.restarts > 1 else {}),
+        }
+        for m in spec.models
+    ]
     return d

@@ -22,8 +22,15 @@ from aecompare.studies.grid.spec import ExperimentSpec
 from aecompare.train.distributed import is_main
 
 
-def execute_grid(spec: ExperimentSpec, todo: list[Run], datasets: dict[str, Dataset], folder: Path,
-                 data_dir: str | Path | None, progress: bool | None, executor: ExecutorOptions) -> None:
+def execute_grid(
+    spec: ExperimentSpec,
+    todo: list[Run],
+    datasets: dict[str, Dataset],
+    folder: Path,
+    data_dir: str | Path | None,
+    progress: bool | None,
+    executor: ExecutorOptions,
+) -> None:
     """Train ``todo`` where ``executor`` says and write each run folder here, under the lock, as it arrives."""
     show = sys.stderr.isatty() if progress is None else progress
     groups = list(group_by_training(spec, todo).values())
@@ -35,6 +42,7 @@ def execute_grid(spec: ExperimentSpec, todo: list[Run], datasets: dict[str, Data
     else:
         tasks = [(spec, group, group[0].dataset.key, data_dir) for group in groups]
     with tqdm(total=len(todo), desc=spec.name, unit="run", disable=not show) as bar:
+
         def write(_: int, files: list[tuple[str, dict[str, bytes]]]) -> None:
             for relative, contents in files:
                 if is_main():
@@ -53,8 +61,9 @@ def _load_datasets(spec: ExperimentSpec, data_dir: str | Path | None) -> None:
             _DATASETS[d.key] = load_dataset(d.name, data_dir, **d.params)
 
 
-def train_group(spec: ExperimentSpec, runs: list[Run], dataset: Dataset | str,
-                data_dir: str | Path | None) -> list[tuple[str, dict[str, bytes]]]:
+def train_group(
+    spec: ExperimentSpec, runs: list[Run], dataset: Dataset | str, data_dir: str | Path | None
+) -> list[tuple[str, dict[str, bytes]]]:
     """A task: train once for ``runs`` (which differ only in their scorer) and return each run folder's files
     (relative folder, {name: bytes}).
 
@@ -67,10 +76,18 @@ def train_group(spec: ExperimentSpec, runs: list[Run], dataset: Dataset | str,
     split = one_class_split(dataset, first.normal, val_fraction=spec.evaluation.val_fraction, seed=first.seed)
     settings = fit_settings(spec, first, split)
     seeds = [member_seed(first, i) for i in range(first.model.ensemble)] if first.model.ensemble > 1 else [first.seed]
-    trainings = [train_model(split.x_train, split.x_val, settings, seed=seed, transform=dataset.transform,
-                             feature_names=dataset.feature_names,
-                             name=run_name(first) + (f" / member seed {seed}" if len(seeds) > 1 else ""))
-                 for seed in seeds]
+    trainings = [
+        train_model(
+            split.x_train,
+            split.x_val,
+            settings,
+            seed=seed,
+            transform=dataset.transform,
+            feature_names=dataset.feature_names,
+            name=run_name(first) + (f" / member seed {seed}" if len(seeds) > 1 else ""),
+        )
+        for seed in seeds
+    ]
     x_test = torch.from_numpy(trainings[0].scaler.transform(split.x_test))  # members share the scaler
     extras = [run_extras(t, split, x_test, dataset.kind == "image") for t in trainings]
     files = []
