@@ -1,6 +1,6 @@
 """Run the fault matrix (tests/fault_cases.py) through the real command line, one subprocess per case, and
-count the clean errors: exit status 2, one line that names the file or setting, no traceback, no output, and
-a finished experiment beside it left byte for byte as it was.
+count the clean errors: exit status 2, one line that names the file or setting, no traceback, no output, a
+finished experiment beside it left byte for byte as it was, and (for a planted link) the file it points at too.
 
     python benchmarks/faults.py [--append]
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from quick_comparison import RESULTS, machine, publish  # noqa: E402
 
-from fault_cases import FAULTS, snapshot  # noqa: E402
+from fault_cases import FAULTS, VICTIM, VICTIM_TEXT, snapshot  # noqa: E402
 
 
 def run_case(fault, folder: Path) -> tuple[bool, str]:
@@ -36,6 +36,9 @@ def run_case(fault, folder: Path) -> tuple[bool, str]:
         "more than one line" if done.stderr.count("\n") != 1 else "",
         "printed output (scores?)" if done.stdout else "",
         "changed a finished experiment" if snapshot(kept) != before else "",
+        "changed the file a planted link points at"
+        if (folder / VICTIM).exists() and (folder / VICTIM).read_bytes() != VICTIM_TEXT
+        else "",
     ]
     problems = [p for p in problems if p]
     return not problems, "; ".join(problems) + (f": {done.stderr.strip()[-300:]}" if problems else "")
@@ -54,13 +57,14 @@ def main() -> None:
         rows.append(f"| {fault.kind} | {fault.name} | {'clean error' if ok else 'NOT CLEAN: ' + why} |")
         print(rows[-1], flush=True)
     lines = [
-        f"## Fault matrix (issue 13), {dt.date.today().isoformat()}",
+        f"## Fault matrix (issues 13 and 21), {dt.date.today().isoformat()}",
         "",
         "- Command: `python benchmarks/faults.py` (each case of `tests/fault_cases.py` as a fresh "
         "`python -m aecompare` process)",
         f"- Machine: {machine()}",
         f"- **{clean} of {len(FAULTS)} cases gave a clean error** (exit 2, one line naming the file or "
-        "setting, no traceback, no output) and none changed the finished experiment beside it; "
+        "setting, no traceback, no output) and none changed the finished experiment beside it or the file a "
+        "planted link points at; "
         f"{time.perf_counter() - start:.0f} s in all",
         "",
         "| kind | case | outcome |",

@@ -130,7 +130,7 @@ def test_scoring_data_of_another_shape_is_a_clear_error(table_data) -> None:
     [
         ({"model": "vea"}, ConfigError, "unknown model 'vea'; choose one of"),
         ({"contamination": 0.9}, ConfigError, r"contamination must be a number in \(0, 0.5\]"),
-        ({"scorer": "psnr"}, ConfigError, "unknown score 'psnr'"),
+        ({"scorer": "psnr"}, ConfigError, "unknown scorer 'psnr'"),
         ({"model": "conv-ae"}, ConfigError, "convolutional backbone needs images"),
         ({"restarts": 0}, ConfigError, "restarts must be an integer of at least 1, got 0"),
     ],

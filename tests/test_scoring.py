@@ -219,9 +219,9 @@ def test_a_combined_score_is_the_mean_of_its_scores_standardised_on_validation_d
 @pytest.mark.parametrize(
     ("method", "message"),
     [
-        ("mse+nope", r"unknown score 'nope'; choose one of: .*combine several with '\+'"),
+        ("mse+nope", r"unknown scorer 'nope'; choose one of: .*combine several with '\+'"),
         ("mse+mse", "names a scorer twice"),
-        ("mse+", "unknown score ''"),
+        ("mse+", "unknown scorer ''"),
     ],
 )
 def test_bad_combinations_are_named(method: str, message: str) -> None:

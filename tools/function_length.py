@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def long_functions(paths: list[Path], limit: int) -> list[tuple[int, str]]:
-    """``(lines, "file:line name")`` of every function of ``limit`` lines or more in the Python files under ``paths``."""
+    """``(lines, "file:line name")`` of each function of ``limit`` lines or more in the Python files under ``paths``."""
     found = []
     for root in paths:
         for file in sorted(root.rglob("*.py")) if root.is_dir() else [root]:

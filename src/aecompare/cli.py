@@ -180,6 +180,12 @@ def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--bytes-input", action="store_true", help="the graph takes uint8 pixels 0-255")
     export.add_argument("--quiet", "-q", action="store_true", help="no log lines")
 
+    _add_generate_parser(sub)
+    _add_data_parser(sub)
+
+
+def _add_generate_parser(sub: argparse._SubParsersAction) -> None:
+    """``aecompare generate``: Fiorino's face VAE on a folder of images."""
     generate = sub.add_parser(
         "generate",
         help="train a VAE on a folder of images; write samples from the prior, "
@@ -208,6 +214,9 @@ def _add_other_parsers(sub: argparse._SubParsersAction) -> None:
     generate.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: auto)")
     generate.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log lines")
 
+
+def _add_data_parser(sub: argparse._SubParsersAction) -> None:
+    """``aecompare data``: manage the data directory."""
     data = sub.add_parser("data", help="manage the data directory")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     fetch = data_sub.add_parser("download", help="download a dataset's original files and verify their checksums")

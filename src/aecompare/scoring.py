@@ -279,7 +279,7 @@ def score_components(method: Any) -> tuple[str, ...]:
     parts = tuple(method.split(COMBINE)) if isinstance(method, str) else (method,)
     for part in parts:
         if part not in SCORERS:
-            error = unknown_name("score", part, SCORERS)
+            error = unknown_name("scorer", part, SCORERS)
             raise ConfigError(f"{error}; combine several with '+', e.g. 'mse+latent_knn'") if len(parts) > 1 else error
     if len(set(parts)) != len(parts):
         raise ConfigError(f"score {method!r} names a scorer twice; name each once")

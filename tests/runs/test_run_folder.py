@@ -105,34 +105,6 @@ def test_changed_settings_are_refused_naming_the_difference(tmp_path: Path, monk
     assert run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1"])[0] == 0
     assert trained == []
 
-    # settings that cannot change a number on this machine: a default written out, and device cpu for auto
-    # (and the GPU switches, which no CPU run reads); nothing to retrain either
-    if not torch.cuda.is_available():
-        code, _, err = run_cli(
-            [
-                "run",
-                str(spec_path),
-                "-o",
-                str(out),
-                "-q",
-                "--workers",
-                "1",
-                "--set",
-                "datasets.0.params.test_fraction=0.3",
-                "--set",
-                "train.device=cpu",
-                "--set",
-                "train.channels_last=true",
-            ]
-        )
-        assert code == 0, err
-        assert trained == []
-        settings = json.loads((ae_metrics.parent / "config.json").read_text())["settings"]
-        assert settings["train"]["device"] == "cpu"
-        assert "channels_last" not in settings["train"]
-        assert settings["dataset"]["params"] == {"test_fraction": 0.3, "seed": 0}
-        assert len(settings["dataset"]["data"]["content"]) == 16
-
 
 @pytest.mark.parametrize(
     ("change", "message"),
@@ -157,6 +129,28 @@ def test_label_escapes_write_and_delete_nothing(tmp_path: Path, change: dict, me
     assert (victim / "precious.txt").read_text() == "keep me"
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # nothing written anywhere
     assert not Path("/abs/path").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="device auto means cuda here, which does change the numbers")
+def test_settings_that_cannot_change_a_number_do_not_retrain(tmp_path: Path, monkeypatch) -> None:
+    spec_path, out = _write(tmp_path, SPEC), tmp_path / "out"
+    assert run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1"])[0] == 0
+    trained: list = []
+    original = grid_train.train_group
+    monkeypatch.setattr(
+        grid_train, "train_group", lambda spec, runs, *a: trained.extend(runs) or original(spec, runs, *a)
+    )
+    # a default written out, device cpu for auto, and a GPU switch that no CPU run reads
+    extra = ["datasets.0.params.test_fraction=0.3", "train.device=cpu", "train.channels_last=true"]
+    argv = ["run", str(spec_path), "-o", str(out), "-q", "--workers", "1"]
+    code, _, err = run_cli([*argv, *(f"--set={s}" for s in extra)])
+    assert code == 0, err
+    assert trained == []
+    config = json.loads((out / "small" / "digits" / "ae" / "normal-0" / "seed-0" / "config.json").read_text())
+    assert config["settings"]["train"]["device"] == "cpu"
+    assert "channels_last" not in config["settings"]["train"]
+    assert config["settings"]["dataset"]["params"] == {"test_fraction": 0.3, "seed": 0}
+    assert len(config["settings"]["dataset"]["data"]["content"]) == 16
 
 
 def test_normal_classes_that_share_a_folder_are_refused_before_training() -> None:

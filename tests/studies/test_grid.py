@@ -74,8 +74,8 @@ def test_top_level_train_override_beats_a_dataset_setting() -> None:
         ({"datasets": [{"name": "digits", "params": {"size": 3}}]}, "dataset 'digits': unknown parameter 'size'"),
         ({"datasets": [{"name": "digits", "normals": [1]}]}, "unknown key 'normals'"),
         (
-            {"evaluation": {"score": "psnr"}},
-            "unknown score 'psnr'; choose one of: kl, latent_knn, latent_mahalanobis, loss, mae, mse, "
+            {"evaluation": {"scorer": "psnr"}},
+            "unknown scorer 'psnr'; choose one of: kl, latent_knn, latent_mahalanobis, loss, mae, mse, "
             "reconstruction_probability, ssim",
         ),
         ({"seeds": 0}, "seeds must be 1 to 1000 seeds, got 0"),
@@ -259,7 +259,9 @@ def test_scores_of_one_model_share_one_training(tmp_path: Path) -> None:
 
 
 def test_unknown_model_score_and_duplicate_dataset_names_are_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown score 'recprob'; choose one of: kl, latent_knn, latent_mahalanobis"):
+    with pytest.raises(
+        ConfigError, match="unknown scorer 'recprob'; choose one of: kl, latent_knn, latent_mahalanobis"
+    ):
         load_spec("tabular", ["models.2.scorer=recprob"])
     with pytest.raises(ConfigError, match="datasets must have distinct names"):
         load_spec("tabular", ["datasets.1.label=cardio"])
@@ -322,7 +324,7 @@ def test_latent_scores_in_a_grid_use_the_runs_training_codes(tmp_path: Path) -> 
     spec = parse_spec(
         {
             **TINY_SPEC,
-            "models": ["ae", {"name": "ae", "label": "ae-knn", "score": "latent_knn"}],
+            "models": ["ae", {"name": "ae", "label": "ae-knn", "scorer": "latent_knn"}],
             "datasets": [{"name": "digits", "normal": [0]}],
         },
         "tiny.yaml",
@@ -450,7 +452,7 @@ def test_selection_scores_synthetic_anomalies_of_validation_data_and_the_report_
         {
             **TINY_SPEC,
             "evaluation": {"select": "synthetic"},
-            "models": ["ae", {"name": "ae", "label": "ae-knn", "score": "mse+latent_knn"}],
+            "models": ["ae", {"name": "ae", "label": "ae-knn", "scorer": "mse+latent_knn"}],
             "datasets": [{"name": "digits", "normal": [0, 3]}],
         },
         "tiny.yaml",
@@ -506,3 +508,13 @@ def test_an_ensembles_members_score_the_same_synthetic_anomalies(tmp_path: Path,
         axis=0,
     )
     np.testing.assert_allclose(np.load(run_dir / "scores.npz")["synthetic_scores"], expected, rtol=1e-6)
+
+
+def test_the_old_key_score_still_reads_with_a_warning(tmp_path: Path) -> None:
+    spec = {**TINY_SPEC, "models": [{"name": "ae", "label": "ae-knn", "score": "latent_knn"}]}
+    with pytest.warns(FutureWarning, match=r"models\[0\]: 'score' is now 'scorer'"):
+        parsed = load_spec(_write_spec(tmp_path, spec))
+    assert parsed.models[0].scorer == "latent_knn"
+    both = {**TINY_SPEC, "evaluation": {"score": "mse", "scorer": "mae"}}
+    with pytest.raises(ConfigError, match="give scorer only"):
+        load_spec(_write_spec(tmp_path, both))

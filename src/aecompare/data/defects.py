@@ -8,6 +8,7 @@ defects. They turn held-out good images into labelled anomalies of a known kind.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,34 @@ def salt_and_pepper(images: np.ndarray, *, fraction: float = 0.05, seed: int = 0
     white = rng.random((n, 1, h, w)) < 0.5
     out = np.where(hit & white, 1.0, out)
     return np.where(hit & ~white, 0.0, out).astype(np.float32)
+
+
+def _draw_object(
+    draw: Any, rng: np.random.Generator, size: tuple[float, float], h: int, w: int, c: int
+) -> tuple[int, int, int, int]:
+    """Draw one object of a random shape, colour, size and position; returns its box (x0, y0, x1, y1)."""
+    bw, bh = (max(2, int(round(rng.uniform(*size) * side))) for side in (w, h))
+    x0, y0 = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
+    x1, y1 = x0 + bw - 1, y0 + bh - 1
+    colour = tuple(int(v) for v in rng.integers(0, 256, size=c))
+    fill = colour[0] if c == 1 else colour
+    shape = SHAPES[int(rng.integers(len(SHAPES)))]
+    if shape == "ellipse":
+        draw.ellipse((x0, y0, x1, y1), fill=fill)
+    elif shape == "rectangle":
+        draw.rectangle((x0, y0, x1, y1), fill=fill)
+    elif shape == "line":  # inset by the half width, so the stroke stays inside the box
+        width = max(1, min(bw, bh) // 4)
+        inset = width // 2 + 1
+        draw.line(
+            (x0 + inset, y0 + inset, max(x0 + inset, x1 - inset), max(y0 + inset, y1 - inset)),
+            fill=fill,
+            width=width,
+        )
+    else:
+        corners = rng.integers((x0, y0), (x1 + 1, y1 + 1), size=(int(rng.integers(3, 7)), 2))
+        draw.polygon([tuple(int(v) for v in p) for p in corners], fill=fill)
+    return x0, y0, x1, y1
 
 
 def pasted_objects(
@@ -83,28 +112,7 @@ def pasted_objects(
         draw = ImageDraw.Draw(canvas)
         mine = []
         for _ in range(int(rng.integers(lo, hi + 1))):
-            bw, bh = (max(2, int(round(rng.uniform(*size) * side))) for side in (w, h))
-            x0, y0 = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
-            x1, y1 = x0 + bw - 1, y0 + bh - 1
-            colour = tuple(int(v) for v in rng.integers(0, 256, size=c))
-            fill = colour[0] if c == 1 else colour
-            shape = SHAPES[int(rng.integers(len(SHAPES)))]
-            if shape == "ellipse":
-                draw.ellipse((x0, y0, x1, y1), fill=fill)
-            elif shape == "rectangle":
-                draw.rectangle((x0, y0, x1, y1), fill=fill)
-            elif shape == "line":  # inset by the half width, so the stroke stays inside the box
-                width = max(1, min(bw, bh) // 4)
-                inset = width // 2 + 1
-                draw.line(
-                    (x0 + inset, y0 + inset, max(x0 + inset, x1 - inset), max(y0 + inset, y1 - inset)),
-                    fill=fill,
-                    width=width,
-                )
-            else:
-                corners = rng.integers((x0, y0), (x1 + 1, y1 + 1), size=(int(rng.integers(3, 7)), 2))
-                draw.polygon([tuple(int(v) for v in p) for p in corners], fill=fill)
-            mine.append((x0, y0, x1, y1))
+            mine.append(_draw_object(draw, rng, size, h, w, c))
         after = np.asarray(canvas)
         changed = (after != before).reshape(h, w, -1).any(-1)
         if changed.any():  # only the drawn pixels take new values: the rest keeps its float precision

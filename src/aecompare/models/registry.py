@@ -352,17 +352,7 @@ def _check_config(config: ModelConfig, input_shape: tuple[int, ...]) -> None:
             "a deterministic convolutional or vgg16 model without fc layers)"
         )
     if backbone == "vgg16":
-        if len(input_shape) != 3 or input_shape[0] != 3:
-            raise ConfigError(f"a vgg16 backbone takes RGB images (3, H, W), got input shape {input_shape}")
-        if not 1 <= config.vgg_blocks <= 5:
-            raise ConfigError(f"vgg_blocks must be 1 to 5 (VGG16 has five blocks), got {config.vgg_blocks}")
-        if config.fc:
-            raise ConfigError("a vgg16 backbone takes no fc layers: its pooled features feed the bottleneck")
-        if min(input_shape[1:]) < 2**config.vgg_blocks:
-            raise ConfigError(
-                f"{config.vgg_blocks} VGG16 blocks halve the image {config.vgg_blocks} times; "
-                f"{input_shape[1]}x{input_shape[2]} is too small"
-            )
+        _check_vgg16(config, input_shape)
     if config.pool and (len(config.pool) != len(config.channels) or min(config.pool) < 1):
         raise ConfigError(f"pool needs one factor (1: none) per entry of channels {config.channels}, got {config.pool}")
     if any(w < 1 for w in (*config.hidden, *config.channels, *config.fc, *config.critic_hidden)):
@@ -383,6 +373,21 @@ def _check_config(config: ModelConfig, input_shape: tuple[int, ...]) -> None:
     lo, hi = config.logvar_clamp
     if not lo < hi:
         raise ConfigError(f"logvar_clamp must be (low, high) with low < high, got {config.logvar_clamp}")
+
+
+def _check_vgg16(config: ModelConfig, input_shape: tuple[int, ...]) -> None:
+    """Refuse a VGG16 backbone on anything but RGB images large enough for its blocks."""
+    if len(input_shape) != 3 or input_shape[0] != 3:
+        raise ConfigError(f"a vgg16 backbone takes RGB images (3, H, W), got input shape {input_shape}")
+    if not 1 <= config.vgg_blocks <= 5:
+        raise ConfigError(f"vgg_blocks must be 1 to 5 (VGG16 has five blocks), got {config.vgg_blocks}")
+    if config.fc:
+        raise ConfigError("a vgg16 backbone takes no fc layers: its pooled features feed the bottleneck")
+    if min(input_shape[1:]) < 2**config.vgg_blocks:
+        raise ConfigError(
+            f"{config.vgg_blocks} VGG16 blocks halve the image {config.vgg_blocks} times; "
+            f"{input_shape[1]}x{input_shape[2]} is too small"
+        )
 
 
 def config_to_dict(config: ModelConfig) -> dict[str, Any]:

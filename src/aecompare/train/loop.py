@@ -159,6 +159,34 @@ class Progress:
     bad_epochs: int = 0
 
 
+def _place(
+    model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, config: TrainConfig
+) -> tuple[torch.device, torch.Tensor, torch.Tensor | None]:
+    """Move the model and the data to the training device (NHWC memory for conv nets on CUDA when asked)."""
+    device = resolve_device(config.device)
+    nhwc = config.channels_last and device.type == "cuda"
+    model.to(device, memory_format=torch.channels_last if nhwc else torch.preserve_format)
+    return device, to_device(train_x, device, config), to_device(val_x, device, config)
+
+
+def _stopped(result: TrainResult, epoch: int) -> None:
+    """Record that training stopped before its last epoch (early stopping, or divergence)."""
+    result.stopped_early = True
+    if not result.diverged:
+        log.info("early stop at epoch %d; best epoch %d", epoch, result.best_epoch)
+
+
+def _checkpoint_fingerprint(model: Autoencoder, n_train: int, config: TrainConfig, seed: int) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the model, the data's size, the settings but epochs, the seed."""
+    return {
+        "model": repr(model.config),
+        "input_shape": list(model.input_shape),
+        "n_train": n_train,
+        "train": {k: v for k, v in vars(config).items() if k != "epochs"},
+        "seed": seed,
+    }
+
+
 def fit(
     model: Autoencoder,
     train_x: torch.Tensor,
@@ -179,11 +207,9 @@ def fit(
         config: the training settings.
         seed: seeds initialisation-independent randomness here (batch order, VAE noise, prior samples).
         progress: show a progress bar; None shows one only on a terminal.
-        checkpoint_dir: if given, the whole training state (weights, best weights, optimisers, schedules,
-            history, random generators) is written there after every epoch, and a later call with the same
-            model, data size and settings resumes after the last finished epoch, giving the weights an
-            uninterrupted run would have (exactly on the CPU; on a GPU up to nondeterministic kernels).
-            ``epochs`` may grow between calls.
+        checkpoint_dir: if given, the whole training state is written there after every epoch, and a later
+            call with the same model, data size and settings (``epochs`` may grow) resumes after the last
+            finished epoch with the weights an uninterrupted run would have (exactly, on the CPU).
         name: what is trained, for warnings (a run's dataset, model, normal classes and seed).
 
     Returns:
@@ -192,20 +218,11 @@ def fit(
     Raises:
         TrainingError: when the loss becomes NaN or infinite.
     """
-    device = resolve_device(config.device)
     generator = seed_everything(seed)
-    nhwc = config.channels_last and device.type == "cuda"
-    model.to(device, memory_format=torch.channels_last if nhwc else torch.preserve_format)
-    train_x, val_x = to_device(train_x, device, config), to_device(val_x, device, config)
+    device, train_x, val_x = _place(model, train_x, val_x, config)
     opt, state = Optimisation.build(model, config), Progress()
     checkpoint = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    fingerprint = {
-        "model": repr(model.config),
-        "input_shape": list(model.input_shape),
-        "n_train": len(train_x),
-        "train": {k: v for k, v in vars(config).items() if k != "epochs"},
-        "seed": seed,
-    }
+    fingerprint = _checkpoint_fingerprint(model, len(train_x), config, seed)
     spent = _resume(checkpoint, fingerprint, model, opt, state, generator, device) if checkpoint else 0.0
     first_epoch = config.epochs + 1 if state.result.stopped_early else len(state.result.history) + 1
     if not state.result.history:  # deterministic and draws no random numbers: training is unchanged by it
@@ -225,9 +242,7 @@ def fit(
                 checkpoint, fingerprint, model, opt, state, generator, device, stop, time.perf_counter() - start
             )
         if stop:
-            state.result.stopped_early = True
-            if not state.result.diverged:
-                log.info("early stop at epoch %d; best epoch %d", epoch, state.result.best_epoch)
+            _stopped(state.result, epoch)
             break
     bar.close()
     return _finish(model, state, val_x if val_x is not None and len(val_x) > 1 else train_x, device, start, name)

@@ -96,68 +96,9 @@ def _paper_comparison(published: dict[str, Any], rows: list[dict[str, Any]], mod
         ("f1", "F1 at the threshold"),
     ):
         paper = {m: published.get(metric, {}).get(m, {}) for m in models if published.get(metric, {}).get(m)}
-        if not paper:
-            continue
-        groups = list(dict.fromkeys(g for cells in paper.values() for g in cells))
-        table = Block(
-            "table", header=["anomalous class", *[f"{m} {what}" for m in paper for what in ("paper", "ours", "Δ")]]
-        )
-        for g in [*groups, None]:
-            row = [g if g else "**mean**"]
-            for m, cells in paper.items():
-                if g is None:  # mean over the classes the paper lists, per seed, then over seeds
-                    seeds = sorted({r["seed"] for r in mine if r["model"] == m})
-                    ours = [
-                        float(
-                            np.mean(
-                                [r[metric] for r in mine if r["model"] == m and r["seed"] == s and r["group"] in cells]
-                            )
-                        )
-                        for s in seeds
-                    ]
-                    value = float(np.mean(list(cells.values())))
-                else:
-                    ours = [float(r[metric]) for r in mine if r["model"] == m and r["group"] == g]
-                    value = cells.get(g)
-                if value is None or not ours:
-                    row += ["–", fmt(*mean_std(ours), digits=4) if ours else "–", "–"]
-                    continue
-                mean, std = mean_std(ours)
-                row += [f"{value:.4f}", fmt(mean, std, digits=4), f"{mean - value:+.4f}"]
-            table.rows.append(row)
-        blocks += [Block("p", f"{title} per anomalous class:"), table]
-    seconds = published.get("train_seconds", {})
-    if seconds:
-        ours = {
-            m: [float(r["train_seconds"]) for r in mine if r["model"] == m and r["group"] == POOLED]
-            for m in models
-            if m in seconds
-        }
-        ours = {m: v for m, v in ours.items() if v}
-        if ours:
-            first = next(iter(ours))
-            table = Block(
-                "table",
-                header=["model", "paper train seconds", f"paper ÷ {first}", "ours (mean ± std)", f"ours ÷ {first}"],
-            )
-            for m, values in ours.items():
-                table.rows.append(
-                    [
-                        m,
-                        f"{seconds[m]:.2f}",
-                        f"{seconds[m] / seconds[first]:.2f}",
-                        fmt(*mean_std(values), digits=2),
-                        f"{np.mean(values) / np.mean(ours[first]):.2f}",
-                    ]
-                )
-            blocks += [
-                Block(
-                    "p",
-                    "Training time. The paper states neither its hardware nor its epochs, so compare "
-                    "the ratios between models, not the seconds:",
-                ),
-                table,
-            ]
+        if paper:
+            blocks += [Block("p", f"{title} per anomalous class:"), _paper_metric_table(paper, mine, metric)]
+    blocks += _paper_seconds(published.get("train_seconds", {}), mine, models)
     blocks.append(
         Block(
             "p",
@@ -166,6 +107,71 @@ def _paper_comparison(published: dict[str, Any], rows: list[dict[str, Any]], mod
         )
     )
     return blocks
+
+
+def _paper_metric_table(paper: dict[str, dict[str, float]], mine: list[dict[str, Any]], metric: str) -> Block:
+    """One metric per anomalous class: the paper's value, our mean ± std over seeds, and the difference."""
+    groups = list(dict.fromkeys(g for cells in paper.values() for g in cells))
+    table = Block(
+        "table", header=["anomalous class", *[f"{m} {what}" for m in paper for what in ("paper", "ours", "Δ")]]
+    )
+    for g in [*groups, None]:
+        row = [g if g else "**mean**"]
+        for m, cells in paper.items():
+            if g is None:  # mean over the classes the paper lists, per seed, then over seeds
+                seeds = sorted({r["seed"] for r in mine if r["model"] == m})
+                ours = [
+                    float(
+                        np.mean([r[metric] for r in mine if r["model"] == m and r["seed"] == s and r["group"] in cells])
+                    )
+                    for s in seeds
+                ]
+                value = float(np.mean(list(cells.values())))
+            else:
+                ours = [float(r[metric]) for r in mine if r["model"] == m and r["group"] == g]
+                value = cells.get(g)
+            if value is None or not ours:
+                row += ["–", fmt(*mean_std(ours), digits=4) if ours else "–", "–"]
+                continue
+            mean, std = mean_std(ours)
+            row += [f"{value:.4f}", fmt(mean, std, digits=4), f"{mean - value:+.4f}"]
+        table.rows.append(row)
+    return table
+
+
+def _paper_seconds(seconds: dict[str, float], mine: list[dict[str, Any]], models: list[str]) -> list[Block]:
+    """Training seconds of the paper and ours, each as a ratio to the first model (the hardware differs)."""
+    ours = {
+        m: [float(r["train_seconds"]) for r in mine if r["model"] == m and r["group"] == POOLED]
+        for m in models
+        if m in seconds
+    }
+    ours = {m: v for m, v in ours.items() if v}
+    if not ours:
+        return []
+    first = next(iter(ours))
+    table = Block(
+        "table",
+        header=["model", "paper train seconds", f"paper ÷ {first}", "ours (mean ± std)", f"ours ÷ {first}"],
+    )
+    for m, values in ours.items():
+        table.rows.append(
+            [
+                m,
+                f"{seconds[m]:.2f}",
+                f"{seconds[m] / seconds[first]:.2f}",
+                fmt(*mean_std(values), digits=2),
+                f"{np.mean(values) / np.mean(ours[first]):.2f}",
+            ]
+        )
+    return [
+        Block(
+            "p",
+            "Training time. The paper states neither its hardware nor its epochs, so compare "
+            "the ratios between models, not the seconds:",
+        ),
+        table,
+    ]
 
 
 def _dataset_section(
@@ -208,18 +214,7 @@ def _dataset_section(
         ]
     blocks += _ensembles_against_members(folder, dataset, pooled, models)
     blocks += _recommendation(rows, models)
-    blocks += [
-        Block("h3", "Training time and decisions at the threshold"),
-        Block(
-            "p",
-            "Each run's threshold is the "
-            f"{percentile:g}th percentile of its scores on normal validation data (a "
-            f"{100 - percentile:g}% false-alarm rate on normal data, if test normals score alike); a "
-            "test sample scoring above it is called an anomaly. TP/FP/TN/FN count the test samples "
-            "(anomaly = positive), mean over seeds.",
-        ),
-        _cost_table(pooled, models),
-    ]
+    blocks += _decisions(pooled, models, percentile)
     if published.get("dataset") == dataset:
         blocks += _paper_comparison(published, rows, models)
     if len(normals) == 1:
@@ -231,6 +226,22 @@ def _dataset_section(
     blocks += _figures(folder, dataset, models, normals, seeds[0], best)
     blocks += _views_inside(folder, dataset, models, normals[0], best)
     return blocks
+
+
+def _decisions(pooled: list[dict[str, Any]], models: list[str], percentile: float) -> list[Block]:
+    """Training time and the counts of decisions at each run's threshold."""
+    return [
+        Block("h3", "Training time and decisions at the threshold"),
+        Block(
+            "p",
+            "Each run's threshold is the "
+            f"{percentile:g}th percentile of its scores on normal validation data (a "
+            f"{100 - percentile:g}% false-alarm rate on normal data, if test normals score alike); a "
+            "test sample scoring above it is called an anomaly. TP/FP/TN/FN count the test samples "
+            "(anomaly = positive), mean over seeds.",
+        ),
+        _cost_table(pooled, models),
+    ]
 
 
 def _ensembles_against_members(
@@ -284,6 +295,23 @@ def _recommendation(rows: list[dict[str, Any]], models: list[str]) -> list[Block
     chosen = recommendations(rows, models)
     if not chosen:
         return []
+    return [
+        Block("h3", "Recommendation without anomaly labels"),
+        Block(
+            "p",
+            "Each candidate scored its normal validation samples against synthetic anomalies made from "
+            "them (objects pasted on images, resampled or noisy columns in table rows); the candidate "
+            "with the highest synthetic AUROC (mean over seeds) is recommended, using normal data "
+            "only. Its rank by the real test AUROC (1 = best), which the choice never saw, measures "
+            "how well this works here.",
+        ),
+        _recommendation_table(chosen),
+        *_recommendation_notes(chosen),
+    ]
+
+
+def _recommendation_table(chosen: list[dict[str, Any]]) -> Block:
+    """One row per normal-class choice: the recommended candidate and how it fared on the real anomalies."""
     table = Block(
         "table",
         header=[
@@ -308,18 +336,12 @@ def _recommendation(rows: list[dict[str, Any]], models: list[str]) -> list[Block
                 f"{c['best']} ({c['best_auroc']:.4f})" if c["best_auroc"] is not None else "–",
             ]
         )
-    blocks = [
-        Block("h3", "Recommendation without anomaly labels"),
-        Block(
-            "p",
-            "Each candidate scored its normal validation samples against synthetic anomalies made from "
-            "them (objects pasted on images, resampled or noisy columns in table rows); the candidate "
-            "with the highest synthetic AUROC (mean over seeds) is recommended, using normal data "
-            "only. Its rank by the real test AUROC (1 = best), which the choice never saw, measures "
-            "how well this works here.",
-        ),
-        table,
-    ]
+    return table
+
+
+def _recommendation_notes(chosen: list[dict[str, Any]]) -> list[Block]:
+    """Where the synthetic anomalies cannot tell candidates apart, and how the choices fared on average."""
+    blocks = []
     weak = [c for c in chosen if _weak(c)]
     if weak:
         blocks.append(
@@ -598,6 +620,20 @@ def _figures(
 ) -> list[Block]:
     """ROC curves, score histograms and PR curves of seed ``seed``; reconstructions, anomaly maps and training
     curves of each model's ``best`` seed."""
+    first = normals[0]
+    blocks = _score_figures(folder, dataset, models, normals, seed)
+    blocks += _example_figures(folder, dataset, models, first, best)
+    histories = {m: run_folder.read_history(_run_dir(folder, dataset, m, first, best[m])) for m in models}
+    histories = {m: h for m, h in histories.items() if h is not None}
+    path = figures.write_training_curves(histories, folder / FIGURES / f"{dataset}-training.png")
+    blocks.append(
+        Block("figure", f"Training curves (normal: {first}; {_seed_list(best)})", path=path.relative_to(folder))
+    )
+    return blocks
+
+
+def _score_figures(folder: Path, dataset: str, models: list[str], normals: list[str], seed: int) -> list[Block]:
+    """ROC curves of every normal-class choice, and the first choice's score histograms and PR curves per group."""
     fig_dir = folder / FIGURES
     scores = {(n, m): run_folder.read_scores(_run_dir(folder, dataset, m, n, seed)) for n in normals for m in models}
     scores = {k: v for k, v in scores.items() if v is not None}
@@ -639,6 +675,13 @@ def _figures(
                 path=path.relative_to(folder),
             )
         )
+    return blocks
+
+
+def _example_figures(folder: Path, dataset: str, models: list[str], first: str, best: dict[str, int]) -> list[Block]:
+    """Reconstructions of the example test inputs and, for images of 16 pixels or more, anomaly maps."""
+    fig_dir = folder / FIGURES
+    blocks: list[Block] = []
     examples = {m: run_folder.read_examples(_run_dir(folder, dataset, m, first, best[m])) for m in models}
     examples = {m: e for m, e in examples.items() if e is not None}
     if examples:
@@ -678,10 +721,4 @@ def _figures(
                     path=path.relative_to(folder),
                 )
             )
-    histories = {m: run_folder.read_history(_run_dir(folder, dataset, m, first, best[m])) for m in models}
-    histories = {m: h for m, h in histories.items() if h is not None}
-    path = figures.write_training_curves(histories, fig_dir / f"{dataset}-training.png")
-    blocks.append(
-        Block("figure", f"Training curves (normal: {first}; {_seed_list(best)})", path=path.relative_to(folder))
-    )
     return blocks

@@ -13,7 +13,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from aecompare.core.io import OutputLock, write_json
-from aecompare.data import load_dataset
+from aecompare.data import Dataset, load_dataset
 from aecompare.errors import ConfigError
 from aecompare.models import model_config
 from aecompare.models.backbones import check_pretrained_available
@@ -22,6 +22,7 @@ from aecompare.runs.executors import ExecutorOptions, local_lanes
 from aecompare.studies.grid.plan import (
     MAX_RUNS,
     MAX_RUNS_UNASKED,
+    Run,
     count_runs,
     expand_runs,
     runs_to_do,
@@ -78,13 +79,7 @@ def run_experiment(
         if is_main() and run_folder.clean_partials(folder):
             log.info("%s: removed the unfinished runs of an interrupted process", folder)
         datasets = {d.key: load_dataset(d.name, data_dir, **d.params) for d in spec.datasets}
-        n_runs = count_runs(spec, datasets)
-        if n_runs > MAX_RUNS or n_runs > MAX_RUNS_UNASKED and not yes:
-            raise ConfigError(too_many_runs(spec, n_runs, local_lanes(executor, n_runs)[0]))
-        runs = list(expand_runs(spec, datasets))
-        todo = runs_to_do(spec, runs, folder, force)
-        if len(todo) > MAX_RUNS_UNASKED and not yes:
-            raise ConfigError(too_many_runs(spec, len(todo), local_lanes(executor, len(todo))[0]))
+        runs, todo = _plan(spec, datasets, folder, force, yes, executor)
         if is_main():
             write_json(
                 folder / run_folder.EXPERIMENT,
@@ -95,3 +90,23 @@ def run_experiment(
         if is_main():
             write_results(folder)
     return folder
+
+
+def _plan(
+    spec: ExperimentSpec,
+    datasets: dict[str, Dataset],
+    folder: Path,
+    force: bool,
+    yes: bool,
+    executor: ExecutorOptions,
+) -> tuple[list[Run], list[Run]]:
+    """Every run of the grid and those still to train, after refusing a grid too large to expand (counted
+    first) or too large to train without ``yes``."""
+    n_runs = count_runs(spec, datasets)
+    if n_runs > MAX_RUNS:
+        raise ConfigError(too_many_runs(spec, n_runs, local_lanes(executor, n_runs)[0]))
+    runs = list(expand_runs(spec, datasets))
+    todo = runs_to_do(spec, runs, folder, force)
+    if len(todo) > MAX_RUNS_UNASKED and not yes:
+        raise ConfigError(too_many_runs(spec, len(todo), local_lanes(executor, len(todo))[0]))
+    return runs, todo

@@ -188,16 +188,7 @@ def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
     name = raw.get("name") or Path(where).stem
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"{where}: name must be letters, digits, '-' or '_', got {name!r}")
-    seeds_raw = raw.get("seeds", 1)
-    if isinstance(seeds_raw, bool) or not isinstance(seeds_raw, (int, list)):
-        raise ConfigError(f"{where}: seeds must be a count or a list of integers, got {seeds_raw!r}")
-    count = seeds_raw if isinstance(seeds_raw, int) else len(seeds_raw)
-    if not 1 <= count <= MAX_SEEDS:  # before range(): a count of 10**9 would fill the memory
-        raise ConfigError(f"{where}: seeds must be 1 to {MAX_SEEDS} seeds, got {count:,}")
-    seeds = tuple(range(seeds_raw)) if isinstance(seeds_raw, int) else tuple(seeds_raw)
-    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < MAX_SEED for s in seeds):
-        raise ConfigError(f"{where}: seeds must be a count or a list of integers from 0 to {MAX_SEED - 1}")
-
+    seeds = _parse_seeds(raw.get("seeds", 1), where)
     for section in ("model", "train", "published"):
         if not isinstance(raw.get(section, {}), dict):
             raise ConfigError(f"{where}: {section} must be a mapping")
@@ -216,17 +207,7 @@ def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
     if len(set(keys)) != len(keys):
         raise ConfigError(f"{where}: datasets must have distinct names, got {keys}; give each a 'label'")
     check_distinct_names({k: safe_name(k, f"{where}: dataset label") for k in keys}, "dataset label")
-    evaluation = from_dict(
-        EvaluationConfig, _renamed_score(raw.get("evaluation"), f"{where}: evaluation"), f"{where}: evaluation"
-    )
-    for method in {evaluation.scorer, *(m.scorer for m in models if m.scorer)}:
-        score_components(method)
-    if not 1 <= evaluation.n_samples <= MAX_SAMPLES:
-        raise ConfigError(f"{where}: evaluation.n_samples must be 1 to {MAX_SAMPLES}, got {evaluation.n_samples}")
-    if evaluation.select not in SELECTIONS:
-        raise unknown_name("evaluation.select", evaluation.select, SELECTIONS)
-    if evaluation.postprocess not in POSTPROCESSES:
-        raise unknown_name("postprocess", evaluation.postprocess, POSTPROCESSES)
+    evaluation = _parse_evaluation(raw.get("evaluation"), models, where)
     spec = ExperimentSpec(
         name=name,
         description=str(raw.get("description", "")),
@@ -244,6 +225,33 @@ def parse_spec(raw: dict[str, Any], where: str) -> ExperimentSpec:
         for m in spec.models:
             model_config(m.name, **spec.model_overrides(m, d))
     return spec
+
+
+def _parse_seeds(value: Any, where: str) -> tuple[int, ...]:
+    """A spec's seeds: a count N (seeds 0..N-1) or a list; the count is bounded before anything is built."""
+    if isinstance(value, bool) or not isinstance(value, (int, list)):
+        raise ConfigError(f"{where}: seeds must be a count or a list of integers, got {value!r}")
+    count = value if isinstance(value, int) else len(value)
+    if not 1 <= count <= MAX_SEEDS:  # before range(): a count of 10**9 would fill the memory
+        raise ConfigError(f"{where}: seeds must be 1 to {MAX_SEEDS} seeds, got {count:,}")
+    seeds = tuple(range(value)) if isinstance(value, int) else tuple(value)
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < MAX_SEED for s in seeds):
+        raise ConfigError(f"{where}: seeds must be a count or a list of integers from 0 to {MAX_SEED - 1}")
+    return seeds
+
+
+def _parse_evaluation(raw: Any, models: tuple[ModelSpec, ...], where: str) -> EvaluationConfig:
+    """The evaluation section, with every scorer the experiment names checked."""
+    evaluation = from_dict(EvaluationConfig, _renamed_score(raw, f"{where}: evaluation"), f"{where}: evaluation")
+    for method in {evaluation.scorer, *(m.scorer for m in models if m.scorer)}:
+        score_components(method)
+    if not 1 <= evaluation.n_samples <= MAX_SAMPLES:
+        raise ConfigError(f"{where}: evaluation.n_samples must be 1 to {MAX_SAMPLES}, got {evaluation.n_samples}")
+    if evaluation.select not in SELECTIONS:
+        raise unknown_name("evaluation.select", evaluation.select, SELECTIONS)
+    if evaluation.postprocess not in POSTPROCESSES:
+        raise unknown_name("postprocess", evaluation.postprocess, POSTPROCESSES)
+    return evaluation
 
 
 PUBLISHED_METRICS = ("auroc", "auprc", "precision", "recall", "f1")  # {model label: {anomaly group: value}}
