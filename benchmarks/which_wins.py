@@ -19,7 +19,7 @@ def_front --metric auprc`: the castings' real defects); `--group classes` averag
 from __future__ import annotations
 
 import argparse
-import csv
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -30,6 +30,7 @@ import numpy as np
 from quick_comparison import machine, run_timed
 
 from aecompare.runs import folder as run_folder
+from aecompare.studies.grid.results import RunSummary, read_results
 from aecompare.studies.grid.selection import recommendations, weak_lead
 from aecompare.studies.grid.spec import load_spec
 
@@ -55,8 +56,7 @@ def main() -> None:
     folder = Path(args.output) / load_spec(args.experiment).name  # a user's file may name another folder
     spec = json.loads((folder / "experiment.json").read_text())
     models = [m["label"] for m in spec["models"]]
-    with open(folder / "results.csv") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_results(folder / "results.csv")
     if args.group == CLASSES:
         rows += _class_means(rows, args.metric)
     print(f"### `{args.experiment}`: which candidate wins ({dt.date.today().isoformat()})\n")
@@ -68,22 +68,26 @@ def main() -> None:
     _recommendation(rows, models, args.metric, args.group)
 
 
-def _class_means(rows: list[dict], metric: str) -> list[dict]:
+def _class_means(rows: list[RunSummary], metric: str) -> list[RunSummary]:
     """One extra row per run: the mean of ``metric`` over its anomaly groups, as group ``classes``."""
-    by_run: dict[tuple, list[dict]] = defaultdict(list)
+    by_run: dict[tuple, list[RunSummary]] = defaultdict(list)
     for r in rows:
-        by_run[(r["dataset"], r["model"], r["normal"], r["seed"])].append(r)
+        by_run[(r.dataset, r.model, r.normal, r.seed)].append(r)
     out = []
     for members in by_run.values():
-        groups = [r for r in members if r["group"] != "all"]
-        out.append({**members[0], "group": CLASSES, metric: float(np.mean([float(r[metric]) for r in groups]))})
+        groups = [r for r in members if r.group != "all"]
+        out.append(
+            dataclasses.replace(
+                members[0], group=CLASSES, **{metric: float(np.mean([r.value(metric) for r in groups]))}
+            )
+        )
     return out
 
 
-def _candidates(rows: list[dict], models: list[str], metric: str, group: str) -> None:
-    scored = [r for r in rows if r["group"] == group]
-    units = list(dict.fromkeys((r["dataset"], r["normal"]) for r in scored))
-    seeds = sorted({r["seed"] for r in scored}, key=int)
+def _candidates(rows: list[RunSummary], models: list[str], metric: str, group: str) -> None:
+    scored = [r for r in rows if r.group == group]
+    units = list(dict.fromkeys((r.dataset, r.normal) for r in scored))
+    seeds = sorted({r.seed for r in scored}, key=int)
     print(
         f"{metric.upper()} ({'mean over the anomaly groups' if group == CLASSES else f'group {group}'}), mean "
         f"over {len(units)} unit(s) (dataset x normal class), each a mean over {len(seeds)} seed(s); ± is the "
@@ -91,45 +95,41 @@ def _candidates(rows: list[dict], models: list[str], metric: str, group: str) ->
     )
     print("| candidate | mean | collapsed runs | diverged runs | train s per run |\n|---|---|---|---|---|")
     for m in models:
-        mine = [r for r in scored if r["model"] == m and r["diverged"] != "True"]
+        mine = [r for r in scored if r.model == m and not r.diverged]
         per_seed = [
-            np.mean([float(r[metric]) for r in mine if r["seed"] == s])
-            for s in seeds
-            if any(r["seed"] == s for r in mine)
+            np.mean([r.value(metric) for r in mine if r.seed == s]) for s in seeds if any(r.seed == s for r in mine)
         ]
         per_unit = [
-            np.mean([float(r[metric]) for r in mine if (r["dataset"], r["normal"]) == u])
+            np.mean([r.value(metric) for r in mine if (r.dataset, r.normal) == u])
             for u in units
-            if any((r["dataset"], r["normal"]) == u for r in mine)
+            if any((r.dataset, r.normal) == u for r in mine)
         ]
-        runs = [r for r in scored if r["model"] == m]
+        runs = [r for r in scored if r.model == m]
         print(
             f"| {m} | {np.mean(per_unit):.4f} ± {np.std(per_seed):.4f} | "
-            f"{sum(r['collapsed'] == 'True' for r in runs)} of {len(runs)} | "
-            f"{sum(r['diverged'] == 'True' for r in runs)} | "
-            f"{np.mean([float(r['train_seconds']) for r in runs]):.1f} |"
+            f"{sum(bool(r.collapsed) for r in runs)} of {len(runs)} | "
+            f"{sum(r.diverged for r in runs)} | "
+            f"{np.mean([r.train_seconds for r in runs]):.1f} |"
         )
     print()
 
 
-def _members(folder: Path, rows: list[dict], models: list[str], metric: str, group: str) -> None:
+def _members(folder: Path, rows: list[RunSummary], models: list[str], metric: str, group: str) -> None:
     """Each seed ensemble against its own members: their mean, the member a ``restarts: N`` row would keep
     (the lowest best validation loss: the same seeds train alike) and the best member, an oracle."""
     if group == CLASSES:
         return
     lines = []
     for m in models:
-        runs = [r for r in rows if r["model"] == m and r["group"] == group and r["diverged"] != "True"]
+        runs = [r for r in rows if r.model == m and r.group == group and not r.diverged]
         per_run = [
-            _member_figures(
-                folder / run_folder.relative_dir(r["dataset"], m, r["normal"].split("+"), int(r["seed"])), metric, group
-            )
+            _member_figures(folder / run_folder.relative_dir(r.dataset, m, r.normal.split("+"), r.seed), metric, group)
             for r in runs
         ]
         if runs and all(per_run):
             units = defaultdict(list)
             for r, figures in zip(runs, per_run):
-                units[(r["dataset"], r["normal"])].append([float(r[metric]), *figures])
+                units[(r.dataset, r.normal)].append([r.value(metric), *figures])
             means = np.mean([np.mean(v, axis=0) for v in units.values()], axis=0)
             lines.append(f"| {m} | " + " | ".join(f"{v:.4f}" for v in means) + " |")
     if lines:
@@ -150,7 +150,7 @@ def _member_figures(run_dir: Path, metric: str, group: str) -> list[float] | Non
     return [float(np.mean(values)), values[int(np.argmin(losses))], max(values)] if values else None
 
 
-def _recommendation(rows: list[dict], models: list[str], metric: str, group: str) -> None:
+def _recommendation(rows: list[RunSummary], models: list[str], metric: str, group: str) -> None:
     chosen = recommendations(rows, models, metric=metric, group=group)
     if not chosen:
         print("No recommendation: the runs have no synthetic AUROC.\n")

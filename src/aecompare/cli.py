@@ -390,11 +390,11 @@ def _print_summary(folder: Path, model_order: list[str]) -> None:
     cells: dict[tuple[str, str], list[float]] = defaultdict(list)
     failed: dict[tuple[str, str], int] = defaultdict(int)
     for r in collect_results(folder):
-        if r["group"] == "all":
-            if r["diverged"]:
-                failed[(r["dataset"], r["model"])] += 1
+        if r.group == "all":
+            if r.diverged:
+                failed[(r.dataset, r.model)] += 1
             else:
-                cells[(r["dataset"], r["model"])].append(r["auroc"])
+                cells[(r.dataset, r.model)].append(r.auroc)
     keys = sorted({*cells, *failed}, key=lambda k: (k[0], model_order.index(k[1])))
     wide = [max((len(k[i]) for k in keys), default=0) for i in (0, 1)]
     for key in keys:
@@ -404,7 +404,7 @@ def _print_summary(folder: Path, model_order: list[str]) -> None:
     _print_recommendations(collect_results(folder), model_order)
 
 
-def _print_recommendations(rows: list[dict], model_order: list[str]) -> None:
+def _print_recommendations(rows: list, model_order: list[str]) -> None:
     """The label-free recommendation per dataset (most often recommended over its normal-class choices)."""
     from collections import Counter
 

@@ -19,7 +19,7 @@ from aecompare.data import load_dataset
 from aecompare.errors import ConfigError, DataNotFoundError
 from aecompare.runs.folder import write_files
 from aecompare.studies.grid.plan import Run
-from aecompare.studies.grid.results import RESULT_COLUMNS
+from aecompare.studies.grid.results import RESULT_COLUMNS, collect_results, read_results
 from aecompare.studies.grid.run import run_experiment
 from aecompare.studies.grid.spec import load_spec, parse_spec
 from aecompare.studies.grid.train import train_group
@@ -115,6 +115,11 @@ def test_runner_writes_results_and_run_folders(tiny_spec, tmp_path: Path) -> Non
     assert len(rows) == 2 * (10 + 9)
     assert {r["model"] for r in rows} == {"ae", "vae-b2"}
     assert {r["normal"] for r in rows} == {"0", "1+7"}
+    # the typed rows the report reads survive the trip through results.csv
+    typed = read_results(folder / "results.csv")
+    assert typed == collect_results(folder)
+    assert isinstance(typed[0].seed, int)
+    assert isinstance(typed[0].diverged, bool)
     run_dir = folder / "digits" / "vae-b2" / "normal-1+7" / "seed-0"
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "config.json",

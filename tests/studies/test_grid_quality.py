@@ -30,9 +30,7 @@ def test_small_runs_separate_anomalies(tmp_path) -> None:
         "floors.yaml",
     )
     folder = run_experiment(spec, tmp_path, progress=False, workers=1)
-    pooled = {
-        (r["dataset"], r["model"], r["normal"]): r["auroc"] for r in collect_results(folder) if r["group"] == "all"
-    }
+    pooled = {(r.dataset, r.model, r.normal): r.auroc for r in collect_results(folder) if r.group == "all"}
     assert len(pooled) == 9
     for key, auroc in pooled.items():
         assert auroc > 0.9, f"{key}: AUROC {auroc:.3f}"

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from aecompare.studies.grid.results import RunSummary
 from aecompare.studies.grid.selection import recommendations, weak_lead
 
 
 def _row(model: str, seed: int, synthetic, auroc: float, normal: str = "a", diverged=False, group: str = "all"):
-    return {
-        "dataset": "d",
-        "normal": normal,
-        "model": model,
-        "seed": seed,
-        "group": group,
-        "synthetic_auroc": synthetic,
-        "auroc": auroc,
-        "diverged": diverged,
-    }
+    counts = dict.fromkeys(("auprc", "precision", "recall", "f1", "tp", "fp", "tn", "fn", "threshold"), 0.0)
+    return RunSummary(
+        experiment="e",
+        dataset="d",
+        normal=normal,
+        model=model,
+        seed=seed,
+        group=group,
+        synthetic_auroc=synthetic,
+        auroc=auroc,
+        diverged=diverged,
+        collapsed=False,
+        n_normal=10,
+        n_anomalous=10,
+        train_seconds=1.0,
+        best_epoch=1,
+        epochs_run=1,
+        **counts,
+    )
 
 
 def test_the_highest_mean_synthetic_auroc_is_recommended_and_ranked_by_real_auroc() -> None:
@@ -41,8 +51,8 @@ def test_diverged_runs_and_missing_synthetic_aurocs_are_no_candidates_and_ties_g
     rows = [
         _row("A", 0, 0.8, 0.5),
         _row("B", 0, 0.8, 0.9),
-        _row("C", 0, 0.99, 0.99, diverged="True"),
-        _row("D", 0, "", 0.99),
+        _row("C", 0, 0.99, 0.99, diverged=True),
+        _row("D", 0, None, 0.99),
         _row("E", 0, 0.7, 0.4, normal="b"),
     ]
     recs = recommendations(rows, ["A", "B", "C", "D", "E"])
@@ -65,7 +75,7 @@ def test_the_lead_over_the_runner_up_is_weak_when_within_the_seeds_spread() -> N
     assert abs(rec["lead"] - 0.01) < 1e-12
     assert abs(rec["synthetic_std"] - 0.0707107) < 1e-6
     assert weak_lead(rec)
-    (clear,) = recommendations([r for r in rows if r["model"] != "B"], ["A", "C"])  # 0.15 ahead of C
+    (clear,) = recommendations([r for r in rows if r.model != "B"], ["A", "C"])  # 0.15 ahead of C
     assert clear["runner_up"] == "C"
     assert not weak_lead(clear)
     (alone,) = recommendations(rows[:1], ["A"])  # one seed, one candidate: nothing to compare

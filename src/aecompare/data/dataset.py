@@ -67,8 +67,11 @@ NAMED_FILES = 16  # beyond this (an image folder) only the content hash is kept
 
 def _file_digest(path: Path) -> str:
     """12 hex digits of SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()[:12]
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
 
 
 def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:

@@ -18,7 +18,7 @@ from aecompare.report.document import FIGURES, Block
 from aecompare.report.tables import fmt, mean_std, model_notes
 from aecompare.runs import folder as run_folder
 from aecompare.scoring import pixel_map
-from aecompare.studies.grid.results import collect_results, write_results
+from aecompare.studies.grid.results import RunSummary, collect_results, write_results
 from aecompare.studies.grid.selection import recommendations, weak_lead
 from aecompare.version import __version__
 
@@ -41,25 +41,25 @@ def report_blocks(folder: Path) -> list[Block]:
     blocks = [Block("h1", f"aecompare report: {name}")]
     if spec.get("description"):
         blocks.append(Block("p", spec["description"]))
-    seeds = sorted({r["seed"] for r in rows})
+    seeds = sorted({r.seed for r in rows})
     blocks.append(
         Block(
             "p",
-            f"{len({(r['dataset'], r['model'], r['normal'], r['seed']) for r in rows})} runs, "
+            f"{len({(r.dataset, r.model, r.normal, r.seed) for r in rows})} runs, "
             f"seeds {', '.join(map(str, seeds))}. AUROC and AUPRC treat anomalies as the positive "
             "class; thresholds are percentiles of normal validation scores; test labels are used "
             f"for these metrics only. Written by aecompare {__version__} on "
             f"{dt.date.today().isoformat()}.",
         )
     )
-    present = {r["model"] for r in rows}  # notes only about the models this report shows
+    present = {r.model for r in rows}  # notes only about the models this report shows
     blocks += model_notes([m["name"] for m in spec.get("models", []) if m.get("label", m["name"]) in present])
     model_order = [m["label"] for m in spec.get("models", [])]
-    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+    for dataset in dict.fromkeys(r.dataset for r in rows):
         blocks += _dataset_section(
             folder,
             dataset,
-            [r for r in rows if r["dataset"] == dataset],
+            [r for r in rows if r.dataset == dataset],
             model_order,
             spec.get("published") or {},
             (spec.get("evaluation") or {}).get("threshold_percentile", 95.0),
@@ -67,10 +67,10 @@ def report_blocks(folder: Path) -> list[Block]:
     return blocks
 
 
-def _paper_comparison(published: dict[str, Any], rows: list[dict[str, Any]], models: list[str]) -> list[Block]:
+def _paper_comparison(published: dict[str, Any], rows: list[RunSummary], models: list[str]) -> list[Block]:
     """The paper's numbers beside ours (mean ± std over seeds) and the difference of the means, per cell."""
     normal, source = str(published.get("normal")), published.get("source", "the paper")
-    mine = [r for r in rows if r["normal"] == normal]
+    mine = [r for r in rows if r.normal == normal]
     if not mine:
         return [
             Block(
@@ -78,7 +78,7 @@ def _paper_comparison(published: dict[str, Any], rows: list[dict[str, Any]], mod
                 f"{source} reports results with {normal} normal; no run here used it, so there is nothing to compare.",
             )
         ]
-    n_seeds = len({r["seed"] for r in mine})
+    n_seeds = len({r.seed for r in mine})
     blocks = [
         Block("h3", f"Paper vs ours: {source} (normal: {normal})"),
         Block(
@@ -109,7 +109,7 @@ def _paper_comparison(published: dict[str, Any], rows: list[dict[str, Any]], mod
     return blocks
 
 
-def _paper_metric_table(paper: dict[str, dict[str, float]], mine: list[dict[str, Any]], metric: str) -> Block:
+def _paper_metric_table(paper: dict[str, dict[str, float]], mine: list[RunSummary], metric: str) -> Block:
     """One metric per anomalous class: the paper's value, our mean ± std over seeds, and the difference."""
     groups = list(dict.fromkeys(g for cells in paper.values() for g in cells))
     table = Block(
@@ -119,16 +119,16 @@ def _paper_metric_table(paper: dict[str, dict[str, float]], mine: list[dict[str,
         row = [g if g else "**mean**"]
         for m, cells in paper.items():
             if g is None:  # mean over the classes the paper lists, per seed, then over seeds
-                seeds = sorted({r["seed"] for r in mine if r["model"] == m})
+                seeds = sorted({r.seed for r in mine if r.model == m})
                 ours = [
                     float(
-                        np.mean([r[metric] for r in mine if r["model"] == m and r["seed"] == s and r["group"] in cells])
+                        np.mean([getattr(r, metric) for r in mine if r.model == m and r.seed == s and r.group in cells])
                     )
                     for s in seeds
                 ]
                 value = float(np.mean(list(cells.values())))
             else:
-                ours = [float(r[metric]) for r in mine if r["model"] == m and r["group"] == g]
+                ours = [float(getattr(r, metric)) for r in mine if r.model == m and r.group == g]
                 value = cells.get(g)
             if value is None or not ours:
                 row += ["–", fmt(*mean_std(ours), digits=4) if ours else "–", "–"]
@@ -139,12 +139,10 @@ def _paper_metric_table(paper: dict[str, dict[str, float]], mine: list[dict[str,
     return table
 
 
-def _paper_seconds(seconds: dict[str, float], mine: list[dict[str, Any]], models: list[str]) -> list[Block]:
+def _paper_seconds(seconds: dict[str, float], mine: list[RunSummary], models: list[str]) -> list[Block]:
     """Training seconds of the paper and ours, each as a ratio to the first model (the hardware differs)."""
     ours = {
-        m: [float(r["train_seconds"]) for r in mine if r["model"] == m and r["group"] == POOLED]
-        for m in models
-        if m in seconds
+        m: [float(r.train_seconds) for r in mine if r.model == m and r.group == POOLED] for m in models if m in seconds
     }
     ours = {m: v for m, v in ours.items() if v}
     if not ours:
@@ -177,23 +175,23 @@ def _paper_seconds(seconds: dict[str, float], mine: list[dict[str, Any]], models
 def _dataset_section(
     folder: Path,
     dataset: str,
-    rows: list[dict[str, Any]],
+    rows: list[RunSummary],
     model_order: list[str],
     published: dict[str, Any],
     percentile: float = 95.0,
 ) -> list[Block]:
     failed = _failed_runs(rows)
-    rows = [r for r in rows if not r.get("diverged")]  # a diverged run's numbers mean nothing
+    rows = [r for r in rows if not r.diverged]  # a diverged run's numbers mean nothing
     if not rows:
         return [Block("h2", f"Dataset: {dataset}"), *failed]
-    present = {r["model"] for r in rows}
+    present = {r.model for r in rows}
     models = [m for m in model_order if m in present] + sorted(present - set(model_order))
-    normals = list(dict.fromkeys(r["normal"] for r in rows))
-    seeds = sorted({r["seed"] for r in rows})
-    pooled = [r for r in rows if r["group"] == POOLED]
-    first_run = {m: next(r for r in rows if r["model"] == m) for m in models}
+    normals = list(dict.fromkeys(r.normal for r in rows))
+    seeds = sorted({r.seed for r in rows})
+    pooled = [r for r in rows if r.group == POOLED]
+    first_run = {m: next(r for r in rows if r.model == m) for m in models}
     scored_by = ", ".join(
-        f"{m} by {_score_name(_run_dir(folder, dataset, m, r['normal'], r['seed']))}" for m, r in first_run.items()
+        f"{m} by {_score_name(_run_dir(folder, dataset, m, r.normal, r.seed))}" for m, r in first_run.items()
     )
     blocks = [
         Block("h2", f"Dataset: {dataset}"),
@@ -218,7 +216,7 @@ def _dataset_section(
     if published.get("dataset") == dataset:
         blocks += _paper_comparison(published, rows, models)
     if len(normals) == 1:
-        groups = [g for g in dict.fromkeys(r["group"] for r in rows) if g != POOLED]
+        groups = [g for g in dict.fromkeys(r.group for r in rows) if g != POOLED]
         blocks += [Block("h3", f"AUROC by anomaly group (normal: {normals[0]})"), _group_table(rows, models, groups)]
     blocks += _postprocess_table(folder, dataset, models)
     blocks += _pixel_table(folder, dataset, models)
@@ -228,7 +226,7 @@ def _dataset_section(
     return blocks
 
 
-def _decisions(pooled: list[dict[str, Any]], models: list[str], percentile: float) -> list[Block]:
+def _decisions(pooled: list[RunSummary], models: list[str], percentile: float) -> list[Block]:
     """Training time and the counts of decisions at each run's threshold."""
     return [
         Block("h3", "Training time and decisions at the threshold"),
@@ -244,9 +242,7 @@ def _decisions(pooled: list[dict[str, Any]], models: list[str], percentile: floa
     ]
 
 
-def _ensembles_against_members(
-    folder: Path, dataset: str, pooled: list[dict[str, Any]], models: list[str]
-) -> list[Block]:
+def _ensembles_against_members(folder: Path, dataset: str, pooled: list[RunSummary], models: list[str]) -> list[Block]:
     """Each seed ensemble's AUROC beside its members' as single runs: what the ensemble adds over an average
     training, and over the luckiest one."""
     table = Block(
@@ -254,8 +250,8 @@ def _ensembles_against_members(
         header=["ensemble", "members per run", "its AUROC", "members' AUROC (mean)", "members' AUROC (min – max)"],
     )
     for m in models:
-        runs = [r for r in pooled if r["model"] == m]
-        members = [_member_aurocs(_run_dir(folder, dataset, m, r["normal"], r["seed"])) for r in runs]
+        runs = [r for r in pooled if r.model == m]
+        members = [_member_aurocs(_run_dir(folder, dataset, m, r.normal, r.seed)) for r in runs]
         if not runs or not all(members):
             continue
         flat = [a for run in members for a in run]
@@ -263,7 +259,7 @@ def _ensembles_against_members(
             [
                 m,
                 str(len(members[0])),
-                f"{np.mean([float(r['auroc']) for r in runs]):.4f}",
+                f"{np.mean([float(r.auroc) for r in runs]):.4f}",
                 f"{np.mean(flat):.4f}",
                 f"{min(flat):.4f} – {max(flat):.4f}",
             ]
@@ -290,7 +286,7 @@ def _member_aurocs(run_dir: Path) -> list[float]:
     ]
 
 
-def _recommendation(rows: list[dict[str, Any]], models: list[str]) -> list[Block]:
+def _recommendation(rows: list[RunSummary], models: list[str]) -> list[Block]:
     """The label-free recommendation per normal-class choice and how it ranks on the real anomalies."""
     chosen = recommendations(rows, models)
     if not chosen:
@@ -376,7 +372,7 @@ def _weak(recommendation: dict[str, Any]) -> str:
 
 
 def _settings_table(
-    folder: Path, dataset: str, models: list[str], pooled: list[dict[str, Any]], percentile: float
+    folder: Path, dataset: str, models: list[str], pooled: list[RunSummary], percentile: float
 ) -> list[Block]:
     """What each model was trained and scored with (from its first run's recorded settings)."""
     table = Block(
@@ -395,12 +391,12 @@ def _settings_table(
         ],
     )
     for m in models:
-        first = next(r for r in pooled if r["model"] == m)
-        run_dir = _run_dir(folder, dataset, m, first["normal"], first["seed"])
+        first = next(r for r in pooled if r.model == m)
+        run_dir = _run_dir(folder, dataset, m, first.normal, first.seed)
         settings, shape = run_folder.read_settings(run_dir), run_folder.read_model_config(run_dir)["input_shape"]
         train, latent = settings["train"], settings["model"]["latent_dim"]
         scaling = run_folder.read_detector_scaling(run_dir)
-        runs = [float(r["epochs_run"]) for r in pooled if r["model"] == m]
+        runs = [float(r.epochs_run) for r in pooled if r.model == m]
         trainings = (
             f"{settings['ensemble']} (ensemble: their mean)"
             if settings.get("ensemble")
@@ -425,21 +421,21 @@ def _settings_table(
     return [Block("h3", "Settings"), table]
 
 
-def _failed_runs(rows: list[dict[str, Any]]) -> list[Block]:
+def _failed_runs(rows: list[RunSummary]) -> list[Block]:
     """The runs that diverged (left out of every table and mean) or collapsed (kept, flagged); when none did,
     one line says so."""
-    pooled = [r for r in rows if r["group"] == POOLED]
-    failed = [r for r in pooled if r.get("diverged") or r.get("collapsed")]
+    pooled = [r for r in rows if r.group == POOLED]
+    failed = [r for r in pooled if r.diverged or r.collapsed]
     if not failed:
         return [Block("p", f"None of the {len(pooled)} runs diverged or collapsed to one reconstruction.")]
-    n_diverged = sum(bool(r.get("diverged")) for r in failed)
+    n_diverged = sum(bool(r.diverged) for r in failed)
     table = Block("table", header=["model", "normal", "seed", "what happened"])
     table.rows = [
         [
-            r["model"],
-            r["normal"],
-            str(r["seed"]),
-            "diverged: left out" if r.get("diverged") else "collapsed to one reconstruction: kept",
+            r.model,
+            r.normal,
+            str(r.seed),
+            "diverged: left out" if r.diverged else "collapsed to one reconstruction: kept",
         ]
         for r in failed
     ]
@@ -543,10 +539,10 @@ def _pixel_table(folder: Path, dataset: str, models: list[str]) -> list[Block]:
     ]
 
 
-def _metric_table(pooled: list[dict[str, Any]], metric: str, models: list[str], normals: list[str]) -> Block:
+def _metric_table(pooled: list[RunSummary], metric: str, models: list[str], normals: list[str]) -> Block:
     by_cell: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for r in pooled:
-        by_cell[(r["normal"], r["model"])][r["seed"]] = float(r[metric])
+        by_cell[(r.normal, r.model)][r.seed] = float(getattr(r, metric))
     table = Block("table", header=["normal", *models])
     for normal in normals:
         stats = [mean_std(list(by_cell[(normal, m)].values())) if by_cell[(normal, m)] else None for m in models]
@@ -563,31 +559,33 @@ def _metric_table(pooled: list[dict[str, Any]], metric: str, models: list[str], 
     return table
 
 
-def _cost_table(pooled: list[dict[str, Any]], models: list[str]) -> Block:
+def _cost_table(pooled: list[RunSummary], models: list[str]) -> Block:
     counts = ("tp", "fp", "tn", "fn")
     table = Block(
         "table",
         header=["model", "train seconds per run", "epochs run", "precision", "recall", "F1", "TP", "FP", "TN", "FN"],
     )
     for m in models:
-        mine = [r for r in pooled if r["model"] == m]
+        mine = [r for r in pooled if r.model == m]
         cells = [
-            fmt(*mean_std([float(r[k]) for r in mine]), digits=digits)
+            fmt(*mean_std([float(getattr(r, k)) for r in mine]), digits=digits)
             for k, digits in (("train_seconds", 2), ("epochs_run", 1), ("precision", 3), ("recall", 3), ("f1", 3))
         ]
         # confusion counts: the mean over seeds (runs written before they were recorded show –)
         cells += [
-            f"{np.mean([float(r[k]) for r in mine]):.1f}" if all(r.get(k) not in (None, "") for r in mine) else "–"
+            f"{np.mean([float(getattr(r, k)) for r in mine]):.1f}"
+            if all(getattr(r, k) not in (None, "") for r in mine)
+            else "–"
             for k in counts
         ]
         table.rows.append([m, *cells])
     return table
 
 
-def _group_table(rows: list[dict[str, Any]], models: list[str], groups: list[str]) -> Block:
+def _group_table(rows: list[RunSummary], models: list[str], groups: list[str]) -> Block:
     table = Block("table", header=["anomaly group", *models])
     for g in groups:
-        stats = [mean_std([float(r["auroc"]) for r in rows if r["group"] == g and r["model"] == m]) for m in models]
+        stats = [mean_std([float(r.auroc) for r in rows if r.group == g and r.model == m]) for m in models]
         best = max(s[0] for s in stats)
         table.rows.append([g, *[fmt(*s, bold=s[0] == best) for s in stats]])
     return table

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from aecompare.metrics import POOLED
+from aecompare.studies.grid.results import RunSummary
 
 RECOMMENDATION_COLUMNS = (
     "dataset",
@@ -33,13 +34,13 @@ RECOMMENDATION_COLUMNS = (
 
 
 def recommendations(
-    rows: list[dict[str, Any]], models: list[str], metric: str = "auroc", group: str = POOLED
+    rows: list[RunSummary], models: list[str], metric: str = "auroc", group: str = POOLED
 ) -> list[dict[str, Any]]:
     """One recommendation per dataset and normal-class choice, from result rows (results.csv's).
 
     Args:
-        rows: result rows with ``dataset``, ``normal``, ``model``, ``group``, ``synthetic_auroc``, ``diverged``
-            and ``metric``.
+        rows: the experiment's result rows (:func:`~aecompare.studies.grid.results.collect_results`, or
+            :func:`~aecompare.studies.grid.results.read_results` of a results.csv).
         models: the candidates' labels in the spec's order (ties go to the earlier one).
         metric, group: what ranks the candidates on the real anomalies (the ``auroc`` of all anomalies pooled
             by default; e.g. ``auprc`` of one anomaly group); the output's ``auroc`` columns hold it.
@@ -53,24 +54,24 @@ def recommendations(
         none is left out.
     """
     out = []
-    pooled = [r for r in rows if r["group"] == POOLED and not _true(r.get("diverged"))]
-    scored = [r for r in rows if r["group"] == group and not _true(r.get("diverged"))]
-    for dataset in dict.fromkeys(r["dataset"] for r in pooled):
-        for normal in dict.fromkeys(r["normal"] for r in pooled if r["dataset"] == dataset):
-            mine = [r for r in pooled if r["dataset"] == dataset and r["normal"] == normal]
+    pooled = [r for r in rows if r.group == POOLED and not r.diverged]
+    scored = [r for r in rows if r.group == group and not r.diverged]
+    for dataset in dict.fromkeys(r.dataset for r in pooled):
+        for normal in dict.fromkeys(r.normal for r in pooled if r.dataset == dataset):
+            mine = [r for r in pooled if r.dataset == dataset and r.normal == normal]
             synthetic = _means(mine, "synthetic_auroc", models)
             if not synthetic:
                 continue
             real = {
                 m: v
                 for m, v in _means(
-                    [r for r in scored if r["dataset"] == dataset and r["normal"] == normal], metric, models
+                    [r for r in scored if r.dataset == dataset and r.normal == normal], metric, models
                 ).items()
                 if m in synthetic
             }
             order = sorted(synthetic, key=lambda m: (-synthetic[m], models.index(m)))  # best first
             chosen, runner_up = order[0], (order[1] if len(order) > 1 else None)
-            spread = [_number(r.get("synthetic_auroc")) for r in mine if r["model"] == chosen]
+            spread = [_number(r.synthetic_auroc) for r in mine if r.model == chosen]
             best = max(real, key=lambda m: (real[m], -models.index(m))) if real else chosen
             rank = 1 + sum(v > real[chosen] for v in real.values()) if chosen in real else None
             out.append(
@@ -99,24 +100,20 @@ def weak_lead(recommendation: dict[str, Any]) -> bool:
     return lead is not None and std is not None and lead < std
 
 
-def _means(rows: list[dict[str, Any]], column: str, models: list[str]) -> dict[str, float]:
+def _means(rows: list[RunSummary], column: str, models: list[str]) -> dict[str, float]:
     """Mean of ``column`` over seeds per model, for the models with a finite value in every seed."""
     means = {}
     for model in models:
-        values = [_number(r.get(column)) for r in rows if r["model"] == model]
+        values = [_number(getattr(r, column)) for r in rows if r.model == model]
         if values and all(v is not None for v in values):
             means[model] = float(np.mean(values))
     return means
 
 
 def _number(value: Any) -> float | None:
-    """A finite float from a metrics value or a CSV cell, else None."""
+    """A finite float, else None (no synthetic AUROC, or a diverged run's NaN)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
-
-
-def _true(value: Any) -> bool:
-    return value is True or str(value).lower() == "true"
