@@ -165,10 +165,9 @@ class InputRange:
     @classmethod
     def of(cls, x: np.ndarray) -> InputRange:
         """The range of training inputs ``x`` (N, D) or (N, C, H, W)."""
-        x = as_unit_float(x, np.float64) if np.asarray(x).dtype == np.uint8 else np.asarray(x, dtype=np.float64)
-        if x.ndim == 2:
-            return cls(x.min(axis=0), x.max(axis=0))
-        return cls(np.asarray(x.min()), np.asarray(x.max()))
+        x = np.asarray(x)  # min and max first, then floats: no float64 copy of the whole training set
+        low, high = (x.min(axis=0), x.max(axis=0)) if x.ndim == 2 else (x.min(), x.max())
+        return cls(as_unit_float(np.asarray(low), np.float64), as_unit_float(np.asarray(high), np.float64))
 
     def problem(self, x: np.ndarray, names: tuple[str, ...] | None = None) -> str:
         """What is odd about new inputs ``x`` against this range ("" when nothing): most samples with a value
