@@ -104,11 +104,11 @@ def ssim_score(model: Autoencoder, x: torch.Tensor, batch_size: int = 1024, post
     return (1.0 - torch.cat(maps)).flatten(1).mean(1).double().numpy() if maps else np.empty(0)
 
 
-def pixel_map(inputs: np.ndarray, recon: np.ndarray, method: str) -> np.ndarray:
+def pixel_map(inputs: np.ndarray, recon: np.ndarray, scorer: str) -> np.ndarray:
     """The per-pixel anomaly map that goes with a score, averaged over channels, (N, C, H, W) -> (N, H, W):
     1 - SSIM where the score uses SSIM, else the squared reconstruction error."""
     a, b = torch.from_numpy(np.asarray(inputs, dtype=np.float32)), torch.from_numpy(np.asarray(recon, np.float32))
-    if "ssim" in score_components(method):
+    if "ssim" in score_components(scorer):
         return (1.0 - ssim_map(a, b)).mean(1).numpy()
     return (b - a).pow(2).mean(1).numpy()
 
@@ -244,10 +244,10 @@ def latent_mahalanobis_score(
     return torch.sqrt((diff @ torch.linalg.inv(cov) * diff).sum(1).clamp(min=0)).numpy()
 
 
-def _reference(reference: np.ndarray | None, method: str) -> np.ndarray:
+def _reference(reference: np.ndarray | None, scorer: str) -> np.ndarray:
     if reference is None or len(reference) < 2:
         raise ConfigError(
-            f"the {method} score needs the codes of the normal training data (reference=, at least "
+            f"the {scorer} score needs the codes of the normal training data (reference=, at least "
             "2); a Detector and a run keep them"
         )
     return np.asarray(reference, dtype=np.float64)
@@ -270,25 +270,25 @@ REFERENCE_SCORERS = ("latent_knn", "latent_mahalanobis")  # take the normal trai
 COMBINE = "+"  # "mse+latent_knn": the mean of the named scores, each standardised on normal validation data
 
 
-def score_components(method: Any) -> tuple[str, ...]:
-    """The scorers a method names: one of :data:`SCORERS`, or several joined by ``+`` (a combination).
+def score_components(scorer: Any) -> tuple[str, ...]:
+    """The scorers a scorer name holds: one of :data:`SCORERS`, or several joined by ``+`` (a combination).
 
     Raises:
         ConfigError: for an unknown or repeated scorer name (the valid ones are listed).
     """
-    parts = tuple(method.split(COMBINE)) if isinstance(method, str) else (method,)
+    parts = tuple(scorer.split(COMBINE)) if isinstance(scorer, str) else (scorer,)
     for part in parts:
         if part not in SCORERS:
             error = unknown_name("scorer", part, SCORERS)
             raise ConfigError(f"{error}; combine several with '+', e.g. 'mse+latent_knn'") if len(parts) > 1 else error
     if len(set(parts)) != len(parts):
-        raise ConfigError(f"score {method!r} names a scorer twice; name each once")
+        raise ConfigError(f"scorer {scorer!r} names a scorer twice; name each once")
     return parts
 
 
-def needs_reference(method: str) -> bool:
-    """Whether ``method`` (or one of its components) measures codes against the normal training codes."""
-    return any(part in REFERENCE_SCORERS for part in score_components(method))
+def needs_reference(scorer: str) -> bool:
+    """Whether ``scorer`` (or one of its components) measures codes against the normal training codes."""
+    return any(part in REFERENCE_SCORERS for part in score_components(scorer))
 
 
 def fit_standardisation(values: dict[str, np.ndarray]) -> dict[str, list[float]]:
@@ -310,10 +310,10 @@ def standardise(values: np.ndarray, location_scale: list[float]) -> np.ndarray:
     return (np.asarray(values, dtype=np.float64) - mean) / std
 
 
-def check_standardisation(method: str, standardisation: Any) -> str:
+def check_standardisation(scorer: str, standardisation: Any) -> str:
     """What is wrong with a combination's saved standardisation ("" when nothing): it must give a finite mean
     and a positive, finite std for each of its scorers."""
-    parts = score_components(method)
+    parts = score_components(scorer)
     if not isinstance(standardisation, dict) or set(standardisation) != set(parts):
         return f"it must map each of {', '.join(parts)} to [mean, std]"
     for name, pair in standardisation.items():
@@ -330,7 +330,7 @@ def check_standardisation(method: str, standardisation: Any) -> str:
 def score(
     model: Autoencoder,
     x: torch.Tensor,
-    method: str = "mse",
+    scorer: str = "mse",
     batch_size: int = 1024,
     postprocess: str = "none",
     n_samples: int = 100,
@@ -338,21 +338,21 @@ def score(
     reference: np.ndarray | None = None,
     standardisation: dict[str, list[float]] | None = None,
 ) -> np.ndarray:
-    """Anomaly scores (N,) by the named method after ``postprocess``: one of :data:`SCORERS`, or a combination
+    """Anomaly scores (N,) by the named scorer after ``postprocess``: one of :data:`SCORERS`, or a combination
     such as ``"mse+latent_knn"``, the mean of its scores each standardised by ``standardisation``.
 
     ``n_samples`` and ``seed`` apply to the sampling scores (the reconstruction probability); ``reference``, the
     posterior means (M, L) of the normal training data, to the latent scores; ``standardisation``
     (:func:`fit_standardisation` of each component's normal validation scores) to combinations.
     """
-    parts = score_components(method)
-    values = component_scores(model, x, method, batch_size, postprocess, n_samples, seed, reference)
+    parts = score_components(scorer)
+    values = component_scores(model, x, scorer, batch_size, postprocess, n_samples, seed, reference)
     if len(parts) == 1:
-        return values[method]
-    problem = check_standardisation(method, standardisation)
+        return values[scorer]
+    problem = check_standardisation(scorer, standardisation)
     if problem:
         raise ConfigError(
-            f"the combined score {method!r} needs each score's mean and std on normal validation "
+            f"the combined score {scorer!r} needs each score's mean and std on normal validation "
             f"data (standardisation=, from fit_standardisation): {problem}"
         )
     assert standardisation is not None
@@ -362,16 +362,16 @@ def score(
 def component_scores(
     model: Autoencoder,
     x: torch.Tensor,
-    method: str,
+    scorer: str,
     batch_size: int = 1024,
     postprocess: str = "none",
     n_samples: int = 100,
     seed: int = 0,
     reference: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Each scorer of ``method`` on ``x``, unstandardised: {name: (N,)}."""
+    """Each scorer of ``scorer`` on ``x``, unstandardised: {name: (N,)}."""
     out = {}
-    for part in score_components(method):
+    for part in score_components(scorer):
         if part in REFERENCE_SCORERS:
             out[part] = SCORERS[part](model, x, batch_size, postprocess, reference=reference)
         elif part in SAMPLING_SCORERS:

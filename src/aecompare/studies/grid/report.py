@@ -191,7 +191,7 @@ def _dataset_section(
     pooled = [r for r in rows if r.group == POOLED]
     first_run = {m: next(r for r in rows if r.model == m) for m in models}
     scored_by = ", ".join(
-        f"{m} by {_score_name(_run_dir(folder, dataset, m, r.normal, r.seed))}" for m, r in first_run.items()
+        f"{m} by {_scorer_name(_run_dir(folder, dataset, m, r.normal, r.seed))}" for m, r in first_run.items()
     )
     blocks = [
         Block("h2", f"Dataset: {dataset}"),
@@ -600,7 +600,7 @@ def _anomaly_groups(scores: dict, normal: str, models: list[str]) -> list[str]:
     return []
 
 
-def _score_name(run_dir: Path) -> str:
+def _scorer_name(run_dir: Path) -> str:
     """The scorer a run used."""
     return run_folder.settings_scorer(run_folder.read_settings(run_dir))
 
@@ -648,7 +648,7 @@ def _score_figures(folder: Path, dataset: str, models: list[str], normals: list[
             scores[(first, m)]["y_test"],
             scores[(first, m)]["test_scores"],
             float(scores[(first, m)]["threshold"]),
-            _score_name(_run_dir(folder, dataset, m, first, seed)),
+            _scorer_name(_run_dir(folder, dataset, m, first, seed)),
         )
         for m in models
         if (first, m) in scores
@@ -701,10 +701,10 @@ def _example_figures(folder: Path, dataset: str, models: list[str], first: str, 
             )
         )
         if any_ex["inputs"].shape[-1] >= 16:  # anomaly maps say little on tiny images
-            methods = {m: _score_name(_run_dir(folder, dataset, m, first, best[m])) for m in examples}
+            scorers = {m: _scorer_name(_run_dir(folder, dataset, m, first, best[m])) for m in examples}
             maps = {
-                f"{m} (1 − SSIM)" if "ssim" in methods[m].split("+") else m: pixel_map(
-                    any_ex["inputs"], e["recon"], methods[m]
+                f"{m} (1 − SSIM)" if "ssim" in scorers[m].split("+") else m: pixel_map(
+                    any_ex["inputs"], e["recon"], scorers[m]
                 )
                 for m, e in examples.items()
             }
