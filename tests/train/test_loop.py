@@ -60,6 +60,14 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(digits_s
     assert result.best_epoch <= 2
 
 
+def test_bf16_on_the_cpu_trains_and_changes_only_the_last_digits(digits_split) -> None:
+    fp32_model, fp32 = _train(digits_split, epochs=2)
+    bf16_model, bf16 = _train(digits_split, epochs=2, precision="bf16")
+    assert fp32.history[-1]["val_loss"] != bf16.history[-1]["val_loss"]  # autocast was on: the numbers moved
+    assert bf16.history[-1]["val_loss"] == pytest.approx(fp32.history[-1]["val_loss"], rel=0.05)
+    assert all(p.dtype == torch.float32 for p in bf16_model.parameters())  # weights stay fp32
+
+
 def test_nan_loss_stops_training_with_the_epoch_and_a_hint(digits_split) -> None:
     with pytest.raises(TrainingError, match=r"became nan at epoch 1 of 5; try a lower learning rate"):
         _train(digits_split, epochs=5, lr=1e12)

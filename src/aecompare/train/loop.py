@@ -34,7 +34,7 @@ COLLAPSE_SPREAD = 0.01  # a collapsed net gives ~1e-6; healthy early training al
 DIVERGENCE_FACTOR = 1e3
 
 
-GPU_SWITCHES = ("precision", "channels_last", "cudnn_benchmark")  # TrainConfig fields no CPU run reads
+GPU_SWITCHES = ("channels_last", "cudnn_benchmark")  # TrainConfig fields no CPU run reads
 MAX_EPOCHS, MAX_BATCH, MAX_LR = 100_000, 1 << 20, 1e12  # beyond these a setting is a typo, not a plan
 
 
@@ -51,9 +51,10 @@ class TrainConfig:
     lr_patience: int = 5  # ReduceLROnPlateau patience on the validation loss; 0 turns it off
     lr_factor: float = 0.5
     device: str = "auto"  # auto: CUDA when present, else the CPU
-    # GPU switches; none changes a CPU run. bf16: autocast matrix work to bfloat16 on CUDA (changes the numbers
-    # in the last digits); channels_last: NHWC memory for conv nets on CUDA; cudnn_benchmark: let cuDNN pick the
-    # fastest kernels (nondeterministic choice).
+    # bf16: autocast the training steps' matrix work to bfloat16, on CUDA or the CPU. It changes the numbers in
+    # the last digits, so it is opt-in; on the 2-core AVX512-BF16 machine of benchmarks/RESULTS.md an epoch
+    # takes 0.90-1.40x as long as in fp32 (benchmarks/cpu_switches.py). GPU switches, which no CPU run reads:
+    # channels_last (NHWC memory for conv nets on CUDA), cudnn_benchmark (cuDNN picks the fastest kernels).
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
     cudnn_benchmark: bool = True
@@ -317,9 +318,11 @@ def train_epoch(
 
 
 def autocast(x: torch.Tensor, config: TrainConfig) -> Any:
-    """bfloat16 autocast on CUDA when ``precision: bf16``; otherwise nothing changes."""
-    enabled = config.precision == "bf16" and x.device.type == "cuda"
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled) if enabled else contextlib.nullcontext()
+    """bfloat16 autocast of the training steps when ``precision: bf16`` (CUDA, or a CPU: fastest where it has
+    AVX512-BF16 or AMX); otherwise nothing changes."""
+    if config.precision != "bf16" or x.device.type not in ("cuda", "cpu"):
+        return contextlib.nullcontext()
+    return torch.autocast(x.device.type, dtype=torch.bfloat16)
 
 
 def _record_epoch(
