@@ -53,7 +53,7 @@ class TrainConfig:
     device: str = "auto"  # auto: CUDA when present, else the CPU
     # bf16: autocast the training steps' matrix work to bfloat16, on CUDA or the CPU. It changes the numbers in
     # the last digits, so it is opt-in; on the 2-core AVX512-BF16 machine of benchmarks/RESULTS.md an epoch
-    # takes 0.90-1.40x as long as in fp32 (benchmarks/cpu_switches.py). GPU switches, which no CPU run reads:
+    # takes 0.8-1.6x as long as in fp32 (benchmarks/cpu_switches.py). GPU switches, which no CPU run reads:
     # channels_last (NHWC memory for conv nets on CUDA), cudnn_benchmark (cuDNN picks the fastest kernels).
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
