@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
-from quick_comparison import machine
+from quick_comparison import command_line, machine
 
 from aecompare.core.runtime import seed_everything
 from aecompare.data import Scaler, load_dataset, one_class_split
@@ -93,7 +92,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
     print(f"## CPU switches against fp32 ({dt.date.today().isoformat()})\n")
-    print(f"- Command: `{' '.join(['python benchmarks/cpu_switches.py', *sys.argv[1:]])}`")
+    print(f"- Command: `{command_line()}`")
     print(
         f"- Machine: {machine()}; torch threads by default {torch.get_num_threads()}; bf16 kernels: "
         f"{torch.ops.mkldnn._is_mkldnn_bf16_supported()}\n"

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 import time
 
 import torch
-from quick_comparison import machine
+from quick_comparison import command_line, machine
 
 from aecompare.models import build_model
 from aecompare.scoring import score
@@ -63,7 +62,7 @@ def main() -> None:
     mse = time.perf_counter() - start
 
     print(f"### Fiorino's dense VAE at the credit-card size — {dt.date.today().isoformat()}\n")
-    print(f"Command: `python benchmarks/fiorino_speed.py {' '.join(sys.argv[1:])}`  ")
+    print(f"Command: `{command_line()}`  ")
     print(f"Machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {device}\n")
     print("| what | seconds |\n|---|---|")
     print(

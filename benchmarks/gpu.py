@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from quick_comparison import RESULTS, machine, publish
+from quick_comparison import RESULTS, command_line, machine, publish
 
 CASTING_MODELS = "[{name: klimkevicius-cae, label: CAE}, {name: klimkevicius-cvae, label: CVAE}]"  # no VGG weights
 STEPS = {  # name: (experiment, extra arguments, the grid's runs)
@@ -89,7 +89,7 @@ def main() -> None:
     lines = [
         f"## GPU benchmark (issue 22), {dt.date.today().isoformat()}",
         "",
-        f"- Command: `{' '.join(['python benchmarks/gpu.py', *sys.argv[1:]])}`",
+        f"- Command: `{command_line()}`",
         f"- Machine: {machine()}; GPU {torch.cuda.get_device_name(0)}",
         "",
         "| step | wall s | runs finished | mean pooled AUROC | outcome |",

@@ -13,10 +13,9 @@ import argparse
 import csv
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 
-from quick_comparison import machine, run_timed
+from quick_comparison import command_line, machine, run_timed
 
 METRICS = (("precision", "precision"), ("recall", "recall"), ("f1", "F1"), ("auprc", "PR-AUC"))
 
@@ -39,7 +38,7 @@ def main() -> None:
     models = [m["label"] for m in spec["models"]]
     groups = [g for g in dict.fromkeys(r["group"] for r in rows) if g != "all"]
     print(f"### `{args.experiment}` — {dt.date.today().isoformat()}\n")
-    print(f"Command: `python benchmarks/klimkevicius.py {' '.join(sys.argv[1:])}`  ")
+    print(f"Command: `{command_line()}`  ")
     print(f"Machine: {machine()}  ")
     print(f"Wall time of this call: {wall:.1f} s (runs already in {args.output} are resumed, not retrained)\n")
     print("| model | train s | epochs run (best) | collapsed |\n|---|---|---|---|")

@@ -81,12 +81,12 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure(*args.one, data_dir)))
         return
-    from quick_comparison import machine
+    from quick_comparison import command_line, machine
 
     print(
         f"## Large tables: an epoch and peak memory beside PyOD and IsolationForest ({dt.date.today().isoformat()})\n"
     )
-    print(f"- Command: `{' '.join(['python benchmarks/large_tables.py', *sys.argv[1:]])}`")
+    print(f"- Command: `{command_line()}`")
     print(f"- Machine: {machine()}\n")
     print(
         "| table | training rows x columns | method | fit s (whole fit; the AEs: one epoch) | "

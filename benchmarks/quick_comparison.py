@@ -66,6 +66,11 @@ def run_timed(
     return time.perf_counter() - start
 
 
+def command_line() -> str:
+    """How this benchmark was called, as RESULTS.md records it: ``python benchmarks/<script> <arguments>``."""
+    return " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+
+
 def publish(section: str, append: bool) -> None:
     """Print a Markdown section and, with ``append``, add it to RESULTS.md."""
     print(section)

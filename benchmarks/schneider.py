@@ -17,12 +17,11 @@ import argparse
 import csv
 import datetime as dt
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from quick_comparison import machine, run_timed
+from quick_comparison import command_line, machine, run_timed
 
 TOLERANCE = 0.005  # issue 3: "at least the paper's value or within 0.005 of it"
 
@@ -44,7 +43,7 @@ def main() -> None:
         rows = list(csv.DictReader(f))
     models = [m["label"] for m in spec["models"]]
     print(f"### `{args.experiment}` ({args.seeds} seed(s)) — {dt.date.today().isoformat()}\n")
-    print(f"Command: `python benchmarks/schneider.py {' '.join(sys.argv[1:])}`  ")
+    print(f"Command: `{command_line()}`  ")
     print(f"Machine: {machine()}  ")
     print(f"Wall time of this call: {wall:.1f} s (runs already in {args.output} are resumed, not retrained)\n")
     pooled = [r for r in rows if r["group"] == "all"]

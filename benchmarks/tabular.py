@@ -13,12 +13,11 @@ import argparse
 import csv
 import datetime as dt
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from quick_comparison import machine, run_timed
+from quick_comparison import command_line, machine, run_timed
 
 
 def main() -> None:
@@ -49,7 +48,7 @@ def main() -> None:
     ]
 
     print(f"### `{args.experiment}` ({args.seeds} seeds) — {dt.date.today().isoformat()}\n")
-    print(f"Command: `python benchmarks/tabular.py {' '.join(sys.argv[1:])}`  ")
+    print(f"Command: `{command_line()}`  ")
     print(f"Machine: {machine()}  ")
     print(f"Wall time of this call: {wall:.1f} s (runs already in {args.output} are resumed, not retrained)\n")
     for metric, title in (("auroc", "AUROC"), ("auprc", "AUPRC")):

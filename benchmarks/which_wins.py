@@ -22,12 +22,11 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from quick_comparison import machine, run_timed
+from quick_comparison import command_line, machine, run_timed
 
 from aecompare.runs import folder as run_folder
 from aecompare.studies.grid.results import RunSummary, read_results
@@ -60,7 +59,7 @@ def main() -> None:
     if args.group == CLASSES:
         rows += _class_means(rows, args.metric)
     print(f"### `{args.experiment}`: which candidate wins ({dt.date.today().isoformat()})\n")
-    print(f"Command: `python benchmarks/which_wins.py {' '.join(sys.argv[1:])}`  ")
+    print(f"Command: `{command_line()}`  ")
     print(f"Machine: {machine()}  ")
     print(f"Wall time of this call: {wall:.1f} s (runs already in {args.output} are resumed, not retrained)\n")
     _candidates(rows, models, args.metric, args.group)
