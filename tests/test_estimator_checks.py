@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
 
 from aecompare import Detector
-from aecompare.errors import DataError
+from aecompare.errors import DataError, DataWarning
 
 EXPECTED_FAILED_CHECKS = {
     "check_do_not_raise_errors_in_init_or_set_params": (
@@ -86,6 +86,17 @@ def test_reordered_dataframe_columns_are_refused_also_after_save_and_load(table_
     np.testing.assert_array_equal(loaded.decision_function(frame), det.decision_function(frame))
     with pytest.raises(DataError, match="feature names"):
         loaded.decision_function(frame[frame.columns[::-1]])
+
+
+def test_a_dataframe_far_outside_the_training_range_warns_naming_its_column(table_data) -> None:
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    normal = table_data[0]
+    frame = pd.DataFrame(normal, columns=[f"c{i}" for i in range(normal.shape[1])])
+    det = Detector("mlp-ae", epochs=1, random_state=0).fit(frame)
+    shifted = frame.copy()
+    shifted["c2"] = shifted["c2"] * 1000 + 1e4  # one column scaled differently, in every row
+    with pytest.warns(DataWarning, match=r"inputs lie far outside the training range \(column 'c2' spans"):
+        det.decision_function(shifted)
 
 
 def test_sparse_input_gets_a_clear_message(table_data) -> None:

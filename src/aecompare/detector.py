@@ -216,7 +216,7 @@ class Detector(BaseEstimator):
                 f"{self.input_shape_}; pass data shaped like the training data"
             )
         X = self.transform_.apply(X)
-        names = getattr(self, "feature_names_in_", None)
+        names = getattr(self, "feature_names_in_", None)  # an array of strings, or absent
         problem = self.input_range_.problem(X, names) if self.input_range_ is not None else ""
         if problem:
             warnings.warn(problem, DataWarning, stacklevel=2)

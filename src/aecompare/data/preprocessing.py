@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -169,7 +170,7 @@ class InputRange:
         low, high = (x.min(axis=0), x.max(axis=0)) if x.ndim == 2 else (x.min(), x.max())
         return cls(as_unit_float(np.asarray(low), np.float64), as_unit_float(np.asarray(high), np.float64))
 
-    def problem(self, x: np.ndarray, names: tuple[str, ...] | None = None) -> str:
+    def problem(self, x: np.ndarray, names: Sequence[str] | None = None) -> str:
         """What is odd about new inputs ``x`` against this range ("" when nothing): most samples with a value
         beyond the training range by more than its width (a column constant in training counts a width of its
         size, at least 1), or (images, several samples) every value within a tenth of the range. Single
@@ -184,7 +185,7 @@ class InputRange:
             if x.ndim == 2:
                 column = int(np.argmax(beyond.sum(axis=0)))
                 what = (
-                    f"column {names[column] if names else column!r} spans [{flat[:, column].min():.4g}, "
+                    f"column {names[column] if names is not None else column!r} spans [{flat[:, column].min():.4g}, "
                     f"{flat[:, column].max():.4g}], the training data [{self.low[column]:.4g}, "
                     f"{self.high[column]:.4g}]"
                 )
