@@ -77,3 +77,18 @@ def test_writes_refuse_to_replace_a_planted_link(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="report.md is a symbolic link"):
         atomic_write_text(tmp_path / "report.md", "# report\n")
     assert victim.read_text() == "keep me\n"
+
+
+def test_saved_training_codes_of_another_shape_are_refused(tmp_path: Path) -> None:
+    from aecompare import Detector
+
+    rng = np.random.default_rng(0)
+    det = Detector("mlp-ae", epochs=1, scorer="latent_knn", random_state=0).fit(rng.normal(size=(60, 5)))
+    folder = det.save(tmp_path / "det")
+    assert Detector.load(folder).reference_codes_.shape == det.reference_codes_.shape  # as saved: loads
+    np.save(folder / "reference_codes.npy", np.zeros((10, det.reference_codes_.shape[1] + 1)))
+    with pytest.raises(DataError, match="expected at least 2 codes of width"):
+        Detector.load(folder)
+    np.save(folder / "reference_codes.npy", np.full_like(det.reference_codes_, np.nan))
+    with pytest.raises(DataError, match="codes are not all finite"):
+        Detector.load(folder)

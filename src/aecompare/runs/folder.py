@@ -180,7 +180,7 @@ def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
     scaler = _checked_scaler(meta["scaler"], model.input_shape, folder / DETECTOR)
     decision_scores = _checked_scores(folder / DECISION_SCORES, float(meta["threshold_"]))
     params = meta["params"]
-    reference = read_array(folder / REFERENCE) if (folder / REFERENCE).exists() else None
+    reference = _checked_reference(folder / REFERENCE, model) if (folder / REFERENCE).exists() else None
     return DetectorFiles(
         model=model,
         scaler=scaler,
@@ -219,6 +219,18 @@ def _checked_scores(path: Path, threshold: float) -> np.ndarray:
             f"[{low:g}, {high:g}]; the file was changed: save the detector again"
         )
     return scores
+
+
+def _checked_reference(path: Path, model: Autoencoder) -> np.ndarray:
+    """The saved training codes of the latent scores, after checking their shape (M >= 2 codes of the model's
+    latent width) and that they are finite."""
+    codes = read_array(path)
+    width = model.config.latent_dim
+    if codes.ndim != 2 or len(codes) < 2 or codes.shape[1] != width or not np.issubdtype(codes.dtype, np.floating):
+        raise DataError(f"{path}: expected at least 2 codes of width {width}, got an array of shape {codes.shape}")
+    if not np.isfinite(codes).all():
+        raise DataError(f"{path}: the saved training codes are not all finite; the file was changed")
+    return codes
 
 
 def _refuse_failed_run(folder: Path) -> None:
