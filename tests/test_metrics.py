@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aecompare.errors import DataError
-from aecompare.metrics import binary_metrics, metrics_by_group, threshold_from_normal
+from aecompare.metrics import binary_metrics, metrics_by_group
 
 # Four normals, three anomalies. Ranking by score: a1(0.9) n1(0.8) a2(0.7) n2(0.4) a3(0.35) n3(0.3) n4(0.1)
 LABELS = np.array([0, 0, 0, 0, 1, 1, 1])
@@ -32,16 +32,6 @@ def test_precision_recall_f1_at_threshold() -> None:
 
 def test_score_equal_to_threshold_is_normal() -> None:
     assert binary_metrics(LABELS, SCORES, 0.9)["recall"] == 0.0
-
-
-def test_threshold_is_a_percentile_of_normal_scores() -> None:
-    assert threshold_from_normal(np.arange(101.0), 95) == pytest.approx(95.0)
-    assert threshold_from_normal(np.array([1.0, 3.0]), 50) == pytest.approx(2.0)
-
-
-def test_threshold_needs_normal_scores() -> None:
-    with pytest.raises(DataError, match="no normal scores"):
-        threshold_from_normal(np.array([]), 95)
 
 
 def test_metrics_need_both_classes() -> None:

@@ -20,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 from aecompare.core.runtime import seed_everything
 from aecompare.data.defects import synthetic_anomalies
 from aecompare.data.preprocessing import InputRange, LoaderTransform, Scaler
+from aecompare.errors import DataError
 from aecompare.inspection import encode_codes
 from aecompare.models import Autoencoder, build_model
 from aecompare.scoring import component_scores, fit_standardisation, needs_reference, score, score_components
@@ -286,8 +287,17 @@ def train_restarts(
 
 def normal_threshold(normal_scores: np.ndarray, contamination: float) -> float:
     """The one threshold policy: the ``1 - contamination`` quantile of normal validation scores (scores
-    above it are anomalies), so about ``contamination`` of normal data is flagged."""
-    return float(np.quantile(np.asarray(normal_scores, dtype=float), 1.0 - contamination))
+    above it are anomalies), so about ``contamination`` of normal data is flagged.
+
+    Raises:
+        DataError: without normal scores, or for a contamination outside [0, 1].
+    """
+    normal_scores = np.asarray(normal_scores, dtype=float)
+    if normal_scores.size == 0:
+        raise DataError("cannot set a threshold from no normal scores; keep some normal validation data")
+    if not 0.0 <= contamination <= 1.0:
+        raise DataError(f"contamination must be within [0, 1], got {contamination}")
+    return float(np.quantile(normal_scores, 1.0 - contamination))
 
 
 def divergence(result: TrainResult, scores: list[np.ndarray], threshold: float) -> str:

@@ -10,16 +10,6 @@ from aecompare.errors import DataError
 POOLED = "all"
 
 
-def threshold_from_normal(normal_scores: np.ndarray, percentile: float = 95.0) -> float:
-    """A decision threshold: the given percentile of *normal* (validation or training) scores."""
-    normal_scores = np.asarray(normal_scores, dtype=float)
-    if normal_scores.size == 0:
-        raise DataError("cannot set a threshold from no normal scores; keep some normal validation data")
-    if not 0.0 <= percentile <= 100.0:
-        raise DataError(f"threshold percentile must be within [0, 100], got {percentile}")
-    return float(np.percentile(normal_scores, percentile))
-
-
 def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
     """ROC-AUC, PR-AUC (average precision), and at ``threshold`` (score > threshold: anomaly) precision, recall,
     F1 and the confusion counts ``tp``, ``fp``, ``tn``, ``fn``."""

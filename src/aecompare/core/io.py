@@ -4,8 +4,8 @@ per folder.
 Every name that comes from a user (a model or dataset label, a class name) becomes a path only through
 :func:`safe_name`; every output folder is written by one process at a time (:class:`OutputLock`).
 
-A run or output folder may come from elsewhere, so nothing in it is trusted: writes replace a path (a planted
-symbolic link is replaced, never followed) and reads (:func:`read_file`, :func:`read_json`,
+A run or output folder may come from elsewhere, so nothing in it is trusted: writes refuse a symbolic link or
+anything but a file at their path (:func:`refuse_planted`), and reads (:func:`read_file`, :func:`read_json`,
 :func:`read_arrays`) refuse links, anything but a regular file, files over a size limit, JSON nested deeper
 than :data:`JSON_DEPTH` and arrays whose headers promise more than their files hold.
 """
