@@ -16,7 +16,7 @@ import aecompare.fitting as fitting
 import aecompare.runs.folder as run_folder
 import aecompare.studies.grid.train as grid_train
 from aecompare.data import load_dataset
-from aecompare.errors import ConfigError, DataNotFoundError
+from aecompare.errors import ConfigError, DataError, DataNotFoundError
 from aecompare.runs.folder import write_files
 from aecompare.studies.grid.plan import Run
 from aecompare.studies.grid.results import RESULT_COLUMNS, collect_results, read_results
@@ -120,6 +120,12 @@ def test_runner_writes_results_and_run_folders(tiny_spec, tmp_path: Path) -> Non
     assert typed == collect_results(folder)
     assert isinstance(typed[0].seed, int)
     assert isinstance(typed[0].diverged, bool)
+    broken = tmp_path / "broken.csv"
+    broken.write_text((folder / "results.csv").read_text().replace(",0.", ",zero.", 1))
+    with pytest.raises(DataError, match=r"broken.csv, line 2: could not convert"):
+        read_results(broken)
+    with pytest.raises(DataError, match="lacks the columns"):
+        read_results(_headerless(tmp_path))
     run_dir = folder / "digits" / "vae-b2" / "normal-1+7" / "seed-0"
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "config.json",
@@ -523,3 +529,9 @@ def test_the_old_key_score_still_reads_with_a_warning(tmp_path: Path) -> None:
     both = {**TINY_SPEC, "evaluation": {"score": "mse", "scorer": "mae"}}
     with pytest.raises(ConfigError, match="give scorer only"):
         load_spec(_write_spec(tmp_path, both))
+
+
+def _headerless(folder: Path) -> Path:
+    path = folder / "other.csv"
+    path.write_text("a,b\n1,2\n")
+    return path

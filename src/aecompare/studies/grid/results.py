@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aecompare.core.io import atomic_write_text
-from aecompare.errors import unknown_name
+from aecompare.errors import DataError, unknown_name
 from aecompare.runs import folder as run_folder
 
 
@@ -102,9 +102,25 @@ def collect_results(folder: Path) -> list[RunSummary]:
 
 
 def read_results(path: str | Path) -> list[RunSummary]:
-    """The rows of a results.csv file written by :func:`write_results`."""
+    """The rows of a results.csv file written by :func:`write_results`.
+
+    Raises:
+        DataError: for a file whose header or values are not those of a results.csv (names the line).
+    """
     with open(path, newline="", encoding="utf-8") as f:
-        return [RunSummary.from_csv(row) for row in csv.DictReader(f)]
+        reader = csv.DictReader(f)
+        missing = sorted(set(RESULT_COLUMNS) - set(reader.fieldnames or ()))
+        if missing:
+            raise DataError(f"{path} is not a results.csv of aecompare: it lacks the columns {', '.join(missing)}")
+        rows = []
+        for row in reader:
+            try:
+                rows.append(RunSummary.from_csv(row))
+            except ValueError as e:
+                raise DataError(
+                    f"{path}, line {reader.line_num}: {e}; write it again with `aecompare report`"
+                ) from None
+        return rows
 
 
 def write_results(folder: Path) -> Path:
