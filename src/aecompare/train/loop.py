@@ -236,7 +236,7 @@ def fit(
             row = train_epoch(model, train_x, val_x, opt, generator, config, epoch)
         except TrainingError as e:
             raise TrainingError(f"{name}: {e}" if name else str(e)) from None
-        stop = _record_epoch(state, row, model, opt, config) or _diverged(state.result, name)
+        stop = _record_epoch(state, row, model, opt, config) or diverged(state.result, name)
         bar.set_postfix(loss=f"{row['train_loss']:.4g}", val=f"{row['val_loss']:.4g}")
         if checkpoint is not None and is_main():  # one writer: the processes hold the same state
             _save_training_state(
@@ -249,7 +249,7 @@ def fit(
     return _finish(model, state, val_x if val_x is not None and len(val_x) > 1 else train_x, device, start, name)
 
 
-def _diverged(result: TrainResult, name: str) -> bool:
+def diverged(result: TrainResult, name: str) -> bool:
     """Mark ``result`` diverged (and say so) when the last epoch's training loss has grown past
     :data:`DIVERGENCE_FACTOR` times the untrained model's loss (or the first epoch's, when that is unknown)."""
     start = result.initial_loss if math.isfinite(result.initial_loss) else result.history[0]["train_loss"]
