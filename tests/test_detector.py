@@ -84,6 +84,47 @@ def test_same_random_state_same_scores(table_data) -> None:
     assert np.array_equal(a, b)
 
 
+def test_an_ensemble_scores_by_its_members_standardised_mean_and_saves_whole(table_data, tmp_path: Path) -> None:
+    from aecompare.scoring import score
+
+    normal, anomalous = table_data
+    det = Detector("ae", epochs=5, ensemble=3, model_params=SMALL, random_state=1).fit(normal)
+    assert len(det.members_) == 3
+    assert len(det.restart_losses_) == 3
+    assert [m.params["random_state"] for m in det.members_] == [3, 4, 5]  # seed * N + i, as a grid's members
+    test = np.concatenate([normal[:30], anomalous])
+    parts = []
+    for member, (mean, std) in zip(det.members_, det.member_standardisation_):
+        raw = score(member.model, torch.from_numpy(member.scaler.transform(test)), "mse")
+        parts.append((raw - mean) / std)
+    scores = det.decision_function(test)
+    np.testing.assert_allclose(scores, np.mean(parts, axis=0), rtol=1e-6)
+    np.testing.assert_array_equal(det.predict(test), scores > det.threshold_)
+    assert det.labels_.mean() == pytest.approx(0.1, abs=0.05)  # the threshold is the ensemble's, on its scale
+    det.save(tmp_path / "ens")
+    assert (tmp_path / "ens" / "ensemble.json").exists()
+    assert (tmp_path / "ens" / "member-2" / "detector.json").exists()
+    loaded = Detector.load(tmp_path / "ens")
+    assert loaded.get_params() == det.get_params()
+    np.testing.assert_allclose(loaded.decision_function(test), scores, rtol=1e-6)
+    assert loaded.threshold_ == det.threshold_
+    with pytest.raises(ConfigError, match="no single graph to export.*member-0"):
+        loaded.to_onnx(tmp_path / "ens.onnx")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"ensemble": 3, "restarts": 2}, "choose one"),
+        ({"ensemble": 101}, "ensemble must be at most 100"),
+        ({"ensemble": 0}, "ensemble must be an integer of at least 1"),
+    ],
+)
+def test_bad_ensemble_settings_are_refused(table_data, params: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Detector("ae", epochs=1, **params).fit(table_data[0])
+
+
 def test_restarts_keep_the_model_with_the_lowest_validation_loss(table_data, tmp_path: Path) -> None:
     normal, _ = table_data
     det = Detector("vae", epochs=3, restarts=3, model_params=SMALL, random_state=2).fit(normal)

@@ -19,9 +19,19 @@ from aecompare.core.validation import check_int
 from aecompare.data.preprocessing import precise_dtype
 from aecompare.data.split import validation_split
 from aecompare.errors import ConfigError, DataError, DataTypeError, DataWarning, unknown_name
-from aecompare.fitting import DetectorFiles, FitSettings, FittedDetector, fit_detector, settings_from_params
+from aecompare.fitting import (
+    MAX_TRAININGS,
+    DetectorFiles,
+    EnsembleFiles,
+    FitSettings,
+    FittedDetector,
+    FittedEnsemble,
+    fit_detector,
+    mean_standardised,
+    settings_from_params,
+)
 from aecompare.models import available_models
-from aecompare.runs.folder import read_detector, write_detector
+from aecompare.runs.folder import is_ensemble, read_detector, read_ensemble, write_detector, write_ensemble
 from aecompare.scoring import score, score_components
 
 DEFAULT_SCORE_OPTIONS = {"postprocess": "none", "n_samples": 100, "seed": 0}
@@ -50,6 +60,10 @@ class Detector(BaseEstimator):
         restarts: train this many seeds and keep the model with the lowest best validation loss (the training
             loss without a validation split), so a training stuck on the mean-image plateau is dropped;
             ``restart_losses_`` lists each one's loss and ``train_seconds_`` counts them all.
+        ensemble: train this many seeds and score by the mean of their scores, each standardised on its normal
+            validation scores (a seed ensemble); ``members_`` holds them. The seeds of ``restarts`` and
+            ``ensemble`` train together as one stacked program (``aecompare.train.members``), so N of them cost
+            far less than N fits. At most one of ``restarts`` and ``ensemble`` is above 1.
         model_params: :class:`aecompare.models.ModelConfig` overrides, e.g. ``{"latent_dim": 8}``.
         random_state: seed for initialisation, batch order and the validation split; None draws one.
         device: ``"cpu"``, ``"cuda"`` or None for CUDA when present.
@@ -74,6 +88,7 @@ class Detector(BaseEstimator):
         validation_fraction: float = 0.1,
         scorer: str = "mse",
         restarts: int = 1,
+        ensemble: int = 1,
         model_params: dict[str, Any] | None = None,
         random_state: Any = None,
         device: str | None = None,
@@ -97,6 +112,7 @@ class Detector(BaseEstimator):
             raise TypeError(f"Detector() got an unexpected keyword argument {next(iter(deprecated))!r}")
         self.scorer = scorer
         self.restarts = restarts
+        self.ensemble = ensemble
         self.model_params = model_params
         self.random_state = random_state
         self.device = device
@@ -133,7 +149,7 @@ class Detector(BaseEstimator):
         settings: FitSettings,
         seed: int,
         synthetic: bool = False,
-    ) -> FittedDetector:
+    ) -> FittedDetector | FittedEnsemble:
         names = getattr(self, "feature_names_in_", None)
         return fit_detector(
             X[train_idx],
@@ -145,18 +161,21 @@ class Detector(BaseEstimator):
             progress=self.verbose,
         )
 
-    def _take(self, fitted: FittedDetector, train_idx: np.ndarray, val_idx: np.ndarray) -> None:
+    def _take(self, fitted: FittedDetector | FittedEnsemble, train_idx: np.ndarray, val_idx: np.ndarray) -> None:
         """Set the fitted attributes from ``fitted``; ``decision_scores_`` and ``labels_`` in the order of X."""
-        files = fitted.files
-        self._set_files(files)
+        if isinstance(fitted, FittedEnsemble):
+            self._set_ensemble(fitted.files)
+            losses = [m.trained.result.restart_loss for m in fitted.members]
+        else:
+            self._set_files(fitted.files)
+            trained = fitted.trained
+            losses = trained.restarts["best_val_losses"] if trained.restarts else [trained.result.restart_loss]
         scores = np.empty(len(train_idx) + len(val_idx))
         scores[train_idx] = fitted.train_scores
         if len(val_idx):
             scores[val_idx] = fitted.val_scores
         self.decision_scores_ = scores
         self.labels_ = (scores > self.threshold_).astype(int)
-        trained = fitted.trained
-        losses = trained.restarts["best_val_losses"] if trained.restarts else [trained.result.restart_loss]
         self.restart_losses_ = [math.inf if loss is None else loss for loss in losses]  # inf: diverged
 
     def _set_files(self, files: DetectorFiles) -> None:
@@ -172,6 +191,16 @@ class Detector(BaseEstimator):
         self.train_seconds_ = files.train_seconds
         self.transform_ = files.transform
         self.input_range_ = files.input_range
+        self.members_ = None
+
+    def _set_ensemble(self, files: EnsembleFiles) -> None:
+        """A seed ensemble's fitted state: member 0's inputs, scaling and model attributes, ``members_`` (each
+        member's files) and the ensemble's own threshold, standardisations and time."""
+        self._set_files(files.members[0])
+        self.members_ = files.members
+        self.member_standardisation_ = files.standardisation
+        self.threshold_ = files.threshold
+        self.train_seconds_ = files.train_seconds
 
     def _fit_best_candidate(self, X: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, seed: int) -> Detector:
         """``model="auto"``: fit each of :data:`AUTO_CANDIDATES` and keep the one that best separates the
@@ -188,7 +217,7 @@ class Detector(BaseEstimator):
                     "model": model,
                     "scorer": scorer,
                     "synthetic_auroc": candidate.synthetic_auroc,
-                    "train_seconds": candidate.trained.train_seconds,
+                    "train_seconds": candidate.files.train_seconds,
                 }
             )
             fitted.append(candidate)
@@ -220,24 +249,13 @@ class Detector(BaseEstimator):
         problem = self.input_range_.problem(X, names) if self.input_range_ is not None else ""
         if problem:
             warnings.warn(problem, DataWarning, stacklevel=2)
-        scaled = self.scaler_.transform(X)
-        if not np.isfinite(scaled).all():
-            raise DataError(
-                "the detector's input scaling turns X into values that are not finite: its scaler "
-                "(detector.json) was changed, or X is far beyond the training data; refit or reload "
-                "the detector"
-            )
-        scores = score(
-            self.model_, torch.from_numpy(scaled), self.scorer_, **self.score_options_, reference=self.reference_codes_
-        )
-        bad = ~np.isfinite(scores)
-        if bad.any():
-            raise DataError(
-                f"{int(bad.sum())} of {len(scores)} scores are not finite (first: sample "
-                f"{int(np.flatnonzero(bad)[0])}): the detector's weights or settings were changed, or "
-                "the model overflows on these inputs; refit the detector"
-            )
-        return scores
+        if self.members_ is None:
+            return _scores(self.model_, self.scaler_, self.scorer_, self.score_options_, self.reference_codes_, X)
+        member_scores = [
+            _scores(m.model, m.scaler, m.scorer, {**DEFAULT_SCORE_OPTIONS, **m.score_options}, m.reference, X)
+            for m in self.members_
+        ]
+        return mean_standardised(member_scores, self.member_standardisation_)
 
     def predict(self, X: Any) -> np.ndarray:
         """1 for samples scored above ``threshold_`` (anomalies), else 0 (PyOD's labels)."""
@@ -280,6 +298,19 @@ class Detector(BaseEstimator):
         of ``aecompare run`` holds. Returns the folder."""
         check_is_fitted(self, "model_")
         folder = Path(path)
+        if self.members_ is not None:
+            write_ensemble(
+                folder,
+                EnsembleFiles(
+                    members=self.members_,
+                    standardisation=self.member_standardisation_,
+                    threshold=self.threshold_,
+                    params=self.get_params(),
+                    decision_scores=self.decision_scores_,
+                    train_seconds=self.train_seconds_,
+                ),
+            )
+            return folder
         names = getattr(self, "feature_names_in_", None)
         write_detector(
             folder,
@@ -312,14 +343,20 @@ class Detector(BaseEstimator):
         from aecompare.export import write_onnx
 
         check_is_fitted(self, "model_")
+        if self.members_ is not None:
+            raise ConfigError(
+                f"an ensemble of {len(self.members_)} models has no single graph to export; save it and export "
+                "one member: Detector.load('<folder>/member-0').to_onnx(...)"
+            )
         return write_onnx(self.model_, self.scaler_, self.scorer_, self.score_options_, path, bytes_input=bytes_input)
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> Detector:
         """Load a detector saved by :meth:`save`, or the model of any finished run folder of ``aecompare run``;
         it scores exactly as the saved one (or the run) did."""
-        meta = read_detector(path, device="cpu")
-        params = dict(meta.params)
+        ensemble = read_ensemble(path, device="cpu") if is_ensemble(path) else None
+        meta = ensemble.members[0] if ensemble is not None else read_detector(path, device="cpu")
+        params = dict(ensemble.params if ensemble is not None else meta.params)
         if "score" in params:  # saved before the parameter was renamed
             params["scorer"] = params.pop("score")
         unknown = sorted(set(params) - set(cls._get_param_names()))
@@ -333,9 +370,14 @@ class Detector(BaseEstimator):
                 k: tuple(v) if isinstance(v, list) else v for k, v in params["model_params"].items()
             }
         detector = cls(**params)
-        detector._set_files(meta)
-        detector.model_ = meta.model.to(resolve_device(device or detector.device)).eval()
-        detector.decision_scores_ = meta.decision_scores
+        place = resolve_device(device or detector.device)
+        for files in ensemble.members if ensemble is not None else [meta]:
+            files.model = files.model.to(place).eval()
+        if ensemble is not None:
+            detector._set_ensemble(ensemble)
+        else:
+            detector._set_files(meta)
+        detector.decision_scores_ = (ensemble or meta).decision_scores
         detector.labels_ = (detector.decision_scores_ > detector.threshold_).astype(int)
         if len(detector.input_shape_) == 1:  # a table: scikit-learn's checks name a wrong column count
             detector.n_features_in_ = detector.input_shape_[0]
@@ -361,7 +403,14 @@ class Detector(BaseEstimator):
                     + (" (a string: pass a number, e.g. 0.1)" if isinstance(value, str) else "")
                 )
         check_int(self.epochs, "epochs")
-        check_int(self.restarts, "restarts")
+        for name in ("restarts", "ensemble"):
+            if check_int(getattr(self, name), name) > MAX_TRAININGS:
+                raise ConfigError(f"{name} must be at most {MAX_TRAININGS}, got {getattr(self, name)}")
+        if self.restarts > 1 and self.ensemble > 1:
+            raise ConfigError(
+                f"restarts={self.restarts} keeps the best of N trainings, ensemble={self.ensemble} averages N; "
+                "choose one (set the other to 1)"
+            )
         check_int(self.batch_size, "batch_size")
         if (
             isinstance(self.lr, bool)
@@ -407,6 +456,37 @@ class Detector(BaseEstimator):
         tags.non_deterministic = self.random_state is None
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _scores(
+    model: torch.nn.Module,
+    scaler: Any,
+    scorer: str,
+    options: dict[str, Any],
+    reference: np.ndarray | None,
+    X: np.ndarray,
+) -> np.ndarray:
+    """One model's scores of ``X`` (after the loader's transform): scaled, scored and checked to be finite.
+
+    Raises:
+        DataError: when the scaled inputs or the scores are not finite.
+    """
+    scaled = scaler.transform(X)
+    if not np.isfinite(scaled).all():
+        raise DataError(
+            "the detector's input scaling turns X into values that are not finite: its scaler "
+            "(detector.json) was changed, or X is far beyond the training data; refit or reload "
+            "the detector"
+        )
+    scores = score(model, torch.from_numpy(scaled), scorer, **options, reference=reference)
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        raise DataError(
+            f"{int(bad.sum())} of {len(scores)} scores are not finite (first: sample "
+            f"{int(np.flatnonzero(bad)[0])}): the detector's weights or settings were changed, or "
+            "the model overflows on these inputs; refit the detector"
+        )
+    return scores
 
 
 def resolve_seed(random_state: Any) -> int:

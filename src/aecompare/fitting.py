@@ -23,9 +23,18 @@ from aecompare.data.preprocessing import InputRange, LoaderTransform, Scaler
 from aecompare.errors import DataError
 from aecompare.inspection import encode_codes
 from aecompare.models import Autoencoder, build_model
-from aecompare.scoring import component_scores, fit_standardisation, needs_reference, score, score_components
+from aecompare.scoring import (
+    component_scores,
+    fit_standardisation,
+    needs_reference,
+    score,
+    score_components,
+    standardise,
+)
 from aecompare.train import TrainConfig, TrainResult, fit
+from aecompare.train.members import fit_members, members_unsupported
 
+MAX_TRAININGS = 100  # trainings of one fit, for ensemble and restarts alike
 SCORE_BOUND = 1e30  # a score beyond this (or not finite) comes from a diverged model
 
 
@@ -41,6 +50,7 @@ class FitSettings:
     contamination: float = 0.05  # the threshold is the 1 - contamination quantile of normal validation scores
     validation_fraction: float = 0.2  # recorded for the Detector's parameters; callers make the split
     restarts: int = 1  # N > 1: train seeds seed*N .. seed*N+N-1 and keep the lowest best validation loss
+    ensemble: int = 1  # N > 1: train seeds seed*N .. seed*N+N-1 and score by their standardised scores' mean
     scaling: str = "standard"  # a Scaler kind, fitted on the normal training part
     postprocess: str = "none"  # or "heaviside" (binary images)
     n_samples: int = 100  # posterior draws of the sampling scores
@@ -119,6 +129,37 @@ class FittedDetector:
         return separation(self.val_scores, self.synthetic_scores)
 
 
+@dataclass
+class EnsembleFiles:
+    """What a saved seed ensemble is: its members' detectors (one split and scaler), each member's
+    standardisation (its normal validation scores' [mean, std]) and the threshold on the mean of the
+    standardised scores. ``runs.folder`` writes and reads these."""
+
+    members: list[DetectorFiles]
+    standardisation: list[list[float]]  # (K, 2)
+    threshold: float
+    params: dict[str, Any]  # the Detector's constructor arguments
+    decision_scores: np.ndarray  # (N,) the ensemble's scores of the normal training data
+    train_seconds: float = 0.0
+
+
+@dataclass
+class FittedEnsemble:
+    """A fitted seed ensemble: its files, its members as fitted, and the ensemble's own scores."""
+
+    files: EnsembleFiles
+    members: list[FittedDetector]
+    train_scores: np.ndarray  # (N,)
+    val_scores: np.ndarray  # (M,)
+    diverged: str  # the first diverged member's reason ("" when none diverged)
+    synthetic_scores: np.ndarray | None = None
+
+    @property
+    def synthetic_auroc(self) -> float | None:
+        """As :attr:`FittedDetector.synthetic_auroc`, for the ensemble's scores."""
+        return None if self.synthetic_scores is None else separation(self.val_scores, self.synthetic_scores)
+
+
 def fit_detector(
     x_train: np.ndarray,
     x_val: np.ndarray,
@@ -130,9 +171,12 @@ def fit_detector(
     feature_names: tuple[str, ...] | None = None,
     progress: bool = False,
     name: str = "",
-) -> FittedDetector:
+) -> FittedDetector | FittedEnsemble:
     """Fit a detector on normal data that is already split into a training and a validation part: train it
-    (:func:`train_model`), then score and threshold it (:func:`finish_detector`).
+    (:func:`train_models`), then score and threshold it (:func:`finish_detector`). With ``settings.ensemble``
+    N > 1 it fits a seed ensemble (seeds :func:`ensemble_seeds`), its members trained as one program, each
+    scored and thresholded alone, the ensemble scoring by :func:`mean_standardised` with its threshold on the
+    mean's normal validation scores (:func:`combine_members`).
 
     Args:
         x_train: normal training inputs (N, D) or (N, C, H, W), as the dataset's loader gives them.
@@ -148,17 +192,19 @@ def fit_detector(
         progress: show a progress bar.
         name: what is fitted, for warnings.
     """
-    trained = train_model(
+    seeds = ensemble_seeds(seed, settings.ensemble)
+    trainings = train_models(
         x_train,
         x_val,
         settings,
-        seed=seed,
+        seeds=seeds,
         transform=transform,
         feature_names=feature_names,
         progress=progress,
-        name=name,
+        names=[name] if len(seeds) == 1 else [f"{name} / member seed {s}".lstrip(" /") for s in seeds],
     )
-    return finish_detector(trained, settings, synthetic_seed=synthetic_seed)
+    members = [finish_detector(t, settings, synthetic_seed=synthetic_seed) for t in trainings]
+    return members[0] if len(members) == 1 else combine_members(members, settings, seed)
 
 
 def train_model(
@@ -173,26 +219,63 @@ def train_model(
     name: str = "",
 ) -> TrainedModel:
     """Scale on the normal training part and train ``settings.restarts`` model(s); see :func:`fit_detector`."""
-    scaler = Scaler.fit(x_train, settings.scaling)  # normal training data only
-    xt, xv = (torch.from_numpy(scaler.transform(a)) for a in (x_train, x_val))
-    model, result, train_seed, restarts = train_restarts(
-        settings, tuple(x_train.shape[1:]), xt, xv, seed, progress, name
-    )
-    return TrainedModel(
-        model,
-        result,
-        seed,
-        train_seed,
-        scaler,
+    return train_models(
         x_train,
         x_val,
-        xt,
-        xv,
-        restarts,
-        transform or LoaderTransform(),
-        feature_names,
-        InputRange.of(x_train),
+        settings,
+        seeds=[seed],
+        transform=transform,
+        feature_names=feature_names,
+        progress=progress,
+        names=[name],
+    )[0]
+
+
+def train_models(
+    x_train: np.ndarray,
+    x_val: np.ndarray,
+    settings: FitSettings,
+    *,
+    seeds: list[int],
+    transform: LoaderTransform | None = None,
+    feature_names: tuple[str, ...] | None = None,
+    progress: bool = False,
+    names: list[str] | None = None,
+) -> list[TrainedModel]:
+    """One :class:`TrainedModel` per seed (an ensemble's members), all on one split and scaler, each with
+    ``settings.restarts`` restarts; every training of them runs as one program (:func:`train_together`)."""
+    scaler = Scaler.fit(x_train, settings.scaling)  # normal training data only
+    xt, xv = (torch.from_numpy(scaler.transform(a)) for a in (x_train, x_val))
+    names = names or [""] * len(seeds)
+    n = settings.restarts
+    restart_seeds = [ensemble_seeds(seed, n) for seed in seeds]
+    labels = [
+        name + (f" / restart seed {s}" if n > 1 else "") for name, group in zip(names, restart_seeds) for s in group
+    ]
+    trainings = train_together(
+        settings, tuple(x_train.shape[1:]), xt, xv, [s for g in restart_seeds for s in g], progress, labels
     )
+    out = []
+    for j, seed in enumerate(seeds):
+        model, result, train_seed, restarts = keep_best(trainings[j * n : (j + 1) * n], restart_seeds[j])
+        out.append(
+            TrainedModel(
+                model,
+                result,
+                seed,
+                train_seed,
+                scaler,
+                x_train,
+                x_val,
+                xt,
+                xv,
+                restarts,
+                transform or LoaderTransform(),
+                feature_names,
+                InputRange.of(x_train),
+            )
+        )
+    return out
 
 
 def finish_detector(
@@ -243,46 +326,104 @@ def finish_detector(
     )
 
 
-def train_restarts(
+def ensemble_seeds(seed: int, n: int) -> list[int]:
+    """The training seeds of an ensemble (or restarts) of ``n`` for ``seed``: ``seed * n + i``, distinct for every
+    (seed, member) pair; ``seed`` alone for one."""
+    return [seed * n + i for i in range(n)] if n > 1 else [seed]
+
+
+def member_standardisation(normal_scores: np.ndarray) -> list[float]:
+    """A member's [mean, std] on its normal validation scores, as a combination's parts are standardised."""
+    return fit_standardisation({"member": normal_scores})["member"]
+
+
+def mean_standardised(member_scores: list[np.ndarray], standardisation: list[list[float]]) -> np.ndarray:
+    """An ensemble's scores: the mean over members of each member's scores standardised by its own
+    [mean, std] (:func:`member_standardisation`)."""
+    return np.mean([standardise(s, ls) for s, ls in zip(member_scores, standardisation)], axis=0)
+
+
+def combine_members(members: list[FittedDetector], settings: FitSettings, seed: int) -> FittedEnsemble:
+    """The ensemble of fitted ``members``: standardisation on each member's normal validation scores, the mean,
+    and the threshold (:func:`normal_threshold` of the mean's normal validation scores)."""
+    standardisation = [member_standardisation(m.val_scores) for m in members]
+
+    def mean(scores: list[np.ndarray]) -> np.ndarray:
+        return mean_standardised(scores, standardisation)
+
+    val, train = mean([m.val_scores for m in members]), mean([m.train_scores for m in members])
+    fakes = [m.synthetic_scores for m in members]
+    threshold = normal_threshold(val, settings.contamination)
+    diverged = next(
+        (f"member {i} (seed {m.trained.train_seed}): {m.diverged}" for i, m in enumerate(members) if m.diverged), ""
+    )
+    has_val = len(members[0].trained.xv) > 0
+    files = EnsembleFiles(
+        members=[m.files for m in members],
+        standardisation=standardisation,
+        threshold=threshold,
+        params=params_from_settings(settings, seed),
+        decision_scores=np.concatenate([train, val if has_val else []]),
+        train_seconds=sum(m.trained.train_seconds for m in members),
+    )
+    synthetic = mean(fakes) if all(f is not None for f in fakes) else None
+    return FittedEnsemble(files, members, train, val, diverged, synthetic)
+
+
+def train_together(
     settings: FitSettings,
     input_shape: tuple[int, ...],
     x_train: torch.Tensor,
     x_val: torch.Tensor,
-    seed: int,
+    seeds: list[int],
     progress: bool = False,
-    name: str = "",
+    names: list[str] | None = None,
+) -> list[tuple[Autoencoder, TrainResult]]:
+    """Build one model per seed (initialised as a single training of that seed is) and train them: as one
+    stacked program (:func:`aecompare.train.members.fit_members`) when there are several and they can be,
+    otherwise one after another."""
+    names = names or [""] * len(seeds)
+    models = []
+    for seed in seeds:
+        seed_everything(seed)  # weight initialisation
+        models.append(build_model(settings.model, input_shape, **settings.model_params))
+    if len(models) > 1 and not members_unsupported(models, settings.train):
+        results = fit_members(
+            models,
+            x_train,
+            x_val,
+            settings.train,
+            seeds=seeds,
+            progress=progress,
+            names=[n or f"seed {s}" for n, s in zip(names, seeds)],
+        )
+        return list(zip(models, results))
+    return [
+        (model, fit(model, x_train, x_val, settings.train, seed=seed, progress=progress, name=name))
+        for model, seed, name in zip(models, seeds, names)
+    ]
+
+
+def keep_best(
+    trainings: list[tuple[Autoencoder, TrainResult]], seeds: list[int]
 ) -> tuple[Autoencoder, TrainResult, int, dict[str, Any] | None]:
-    """Train ``settings.restarts`` models (seeds ``seed * N + i``; ``seed`` alone for one) and keep the one with
-    the lowest best validation loss (normal data only; a diverged training only when all diverged).
+    """Restarts: keep the training with the lowest best validation loss (normal data only; a diverged one only
+    when all diverged).
 
     Returns:
-        The kept model, its result, its seed, and (restarts > 1) which was kept, every training's best
+        The kept model, its result, its seed, and (several trainings) which was kept, every training's best
         validation loss and the seconds of all.
     """
-    n = settings.restarts
-    seeds = [seed * n + i for i in range(n)] if n > 1 else [seed]
-    kept: tuple[Autoencoder, TrainResult, int] | None = None
-    losses, seconds = [], 0.0
-    for train_seed in seeds:
-        seed_everything(train_seed)  # weight initialisation
-        model = build_model(settings.model, input_shape, **settings.model_params)
-        label = name + (f" / restart seed {train_seed}" if n > 1 else "")
-        result = fit(model, x_train, x_val, settings.train, seed=train_seed, progress=progress, name=label)
-        seconds += result.train_seconds
-        losses.append(result.restart_loss)
-        if kept is None or losses[-1] < min(losses[:-1]):
-            kept = (model, result, train_seed)  # only the best so far stays in memory
-    assert kept is not None
-    record = (
-        None
-        if n == 1
-        else {
-            "kept": int(np.argmin(losses)),
-            "train_seconds": seconds,
-            "best_val_losses": [loss if math.isfinite(loss) else None for loss in losses],
-        }
-    )
-    return (*kept, record)
+    losses = [result.restart_loss for _, result in trainings]
+    kept = int(np.argmin(losses))  # the first of equal losses, as training them in turn kept it
+    if len(trainings) == 1:
+        return (*trainings[0], seeds[0], None)
+    record = {
+        "kept": kept,
+        "train_seconds": sum(result.train_seconds for _, result in trainings),
+        "best_val_losses": [loss if math.isfinite(loss) else None for loss in losses],
+    }
+    return (*trainings[kept], seeds[kept], record)
 
 
 def normal_threshold(normal_scores: np.ndarray, contamination: float) -> float:
@@ -328,6 +469,7 @@ DETECTOR_PARAMS = (
     "validation_fraction",
     "scorer",
     "restarts",
+    "ensemble",
     "model_params",
     "random_state",
     "device",
@@ -347,6 +489,7 @@ def params_from_settings(settings: FitSettings, seed: int) -> dict[str, Any]:
         "validation_fraction": settings.validation_fraction,
         "scorer": settings.scorer,
         "restarts": settings.restarts,
+        "ensemble": settings.ensemble,
         "model_params": dict(settings.model_params) or None,
         "random_state": seed,
         "device": None,
@@ -368,5 +511,6 @@ def settings_from_params(params: dict[str, Any], input_ndim: int) -> FitSettings
         contamination=params["contamination"],
         validation_fraction=params["validation_fraction"],
         restarts=params["restarts"],
+        ensemble=params.get("ensemble", 1),
         scaling="standard" if input_ndim == 2 else "minmax",
     )

@@ -351,7 +351,6 @@ def test_latent_scores_in_a_grid_use_the_runs_training_codes(tmp_path: Path) -> 
 
 def test_a_seed_ensemble_scores_by_its_members_standardised_mean_and_keeps_each_member(tmp_path: Path) -> None:
     from aecompare import Detector
-    from aecompare.errors import DataNotFoundError as NotFound
 
     spec = parse_spec(
         {
@@ -378,8 +377,11 @@ def test_a_seed_ensemble_scores_by_its_members_standardised_mean_and_keeps_each_
     np.testing.assert_allclose(
         Detector.load(members[2]).decision_function(raw), np.load(members[2] / "scores.npz")["test_scores"], rtol=1e-6
     )
-    with pytest.raises(NotFound, match="seed ensemble"):
-        Detector.load(run_dir)
+    ensemble = Detector.load(run_dir)  # the whole ensemble: its members' standardised mean, its threshold
+    assert ensemble.get_params()["ensemble"] == 3
+    assert len(ensemble.members_) == 3
+    np.testing.assert_allclose(ensemble.decision_function(raw), scores["test_scores"], rtol=1e-6)
+    assert ensemble.threshold_ == pytest.approx(float(scores["threshold"]))
     code, _, err = run_cli(["inspect", str(run_dir), "-o", str(tmp_path / "inspect")])
     assert code == 2
     assert "seed ensemble: pass one of its members" in err

@@ -14,6 +14,8 @@ A run folder holds a trained model and what it was trained, scored and evaluated
     metrics.json          written last: its presence marks a finished run
     member-<i>/           a seed ensemble's members, each a run folder of its own (the ensemble itself has
                           no model: its scores are the mean of the members' standardised scores)
+    ensemble.json         a seed ensemble's standardisation of each member and its threshold } with
+                          (beside its decision_scores.npy; a saved ensemble Detector the same) } member-<i>/
 
 A run is written under a temporary name beside its final place and put there in one step, so a reader
 sees a finished run or none, and a finished run is never briefly absent when it is replaced.
@@ -47,7 +49,7 @@ from aecompare.core.io import (
 )
 from aecompare.data.preprocessing import SCALINGS, InputRange, LoaderTransform, Scaler
 from aecompare.errors import ConfigError, DataError, DataNotFoundError
-from aecompare.fitting import DetectorFiles
+from aecompare.fitting import DetectorFiles, EnsembleFiles
 from aecompare.models import Autoencoder, load_model, save_model
 from aecompare.models.serialization import CONFIG as MODEL_CONFIG
 from aecompare.scoring import MAX_SAMPLES, SCORERS, check_standardisation, score_components
@@ -65,6 +67,8 @@ CONFIG, HISTORY, SCORES, EXAMPLES, CODES, METRICS = (
     "metrics.json",
 )
 DETECTOR, DECISION_SCORES, REFERENCE = "detector.json", "decision_scores.npy", "reference_codes.npy"
+ENSEMBLE = "ensemble.json"
+ENSEMBLE_KEYS = ("format_version", "params", "threshold_", "standardisation", "train_seconds_")
 MEMBER = "member-"  # member-0, member-1, ...: the models of a seed-ensemble run
 EXPERIMENT = "experiment.json"  # the experiment folder's record of what was asked for
 PARTIAL = ".partial-"
@@ -134,6 +138,69 @@ def write_detector(folder: Path, files: DetectorFiles) -> None:
     )
 
 
+def write_ensemble(folder: Path, files: EnsembleFiles, members: bool = True) -> None:
+    """Write a seed ensemble: each member's detector into ``member-<i>/`` (unless a run record wrote them
+    already: ``members=False``), then its ``ensemble.json`` and training scores."""
+    if members:
+        for i, member in enumerate(files.members):
+            write_detector(member_dir(folder, i), member)
+    atomic_write_bytes(folder / DECISION_SCORES, array_bytes(files.decision_scores))
+    write_json(
+        folder / ENSEMBLE,
+        {
+            "format_version": FORMAT_VERSION,
+            "params": files.params,
+            "threshold_": files.threshold,
+            "standardisation": files.standardisation,
+            "train_seconds_": files.train_seconds,
+        },
+    )
+
+
+def is_ensemble(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a saved seed ensemble (a Detector with ``ensemble > 1`` or an ensemble run)."""
+    return (Path(folder) / ENSEMBLE).exists()
+
+
+def read_ensemble(folder: str | Path, device: Any = "cpu") -> EnsembleFiles:
+    """A seed ensemble saved by :func:`write_ensemble`, every member read (and checked) by :func:`read_detector`.
+
+    Raises:
+        DataError: for a file that fails a check (names the file and what is wrong).
+    """
+    folder = Path(folder)
+    _refuse_failed_run(folder)
+    path = folder / ENSEMBLE
+    meta = read_json(path)
+    if not isinstance(meta, dict) or set(meta) != set(ENSEMBLE_KEYS) or not isinstance(meta["params"], dict):
+        raise DataError(f"{path}: expected exactly the keys {', '.join(ENSEMBLE_KEYS)}; the file was changed")
+    members = [read_detector(member, device) for member in member_dirs(folder)]
+    pairs = meta["standardisation"]
+    if (
+        len(members) < 2
+        or not isinstance(pairs, list)
+        or len(pairs) != len(members)
+        or any(check_standardisation("mse", {"mse": pair}) for pair in pairs)
+    ):
+        raise DataError(
+            f"{path}: expected a [mean, std] (finite, std > 0) for each of the {len(members)} member folders "
+            "(at least 2); the folder was changed: save the detector again"
+        )
+    if len({m.model.input_shape for m in members}) != 1:
+        raise DataError(f"{folder}: the members take inputs of different shapes; the folder was changed")
+    threshold = meta["threshold_"]
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
+        raise DataError(f"{path}: threshold_ must be a finite number, got {threshold!r}")
+    return EnsembleFiles(
+        members=members,
+        standardisation=pairs,
+        threshold=float(threshold),
+        params=meta["params"],
+        decision_scores=_checked_scores(folder / DECISION_SCORES, float(threshold)),
+        train_seconds=float(meta["train_seconds_"]),
+    )
+
+
 DETECTOR_KEYS = (
     "format_version",
     "params",
@@ -163,8 +230,8 @@ def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
     if not (folder / DETECTOR).exists():
         if (member_dir(folder, 0) / DETECTOR).exists():
             hint = (
-                f": this run is a seed ensemble, which no single Detector holds; each of its members "
-                f"({member_dir(folder, 0)}, ...) loads as one"
+                f": it is a seed ensemble written before ensembles were saved whole ({ENSEMBLE}); run it again, "
+                f"or load each of its members ({member_dir(folder, 0)}, ...) as a detector of its own"
             )
         elif (folder / METRICS).exists():
             hint = " (a run folder written before aecompare 0.1.x saved detectors: run the experiment again)"
@@ -360,6 +427,7 @@ class RunRecord:
     examples: dict[str, np.ndarray] | None = None
     codes: dict[str, np.ndarray] | None = None
     members: list[RunRecord] = field(default_factory=list)
+    ensemble: EnsembleFiles | None = None  # a seed ensemble's standardisation and threshold
 
 
 def member_dir(run_dir: Path, index: int) -> Path:
@@ -389,6 +457,8 @@ def _write_record(folder: Path, record: RunRecord) -> None:
     if record.detector is not None:
         write_json(folder / HISTORY, record.detector.history)
         write_detector(folder, record.detector)
+    if record.ensemble is not None:
+        write_ensemble(folder, record.ensemble, members=False)
     write_json(folder / METRICS, record.metrics)  # written last: its presence marks a finished run
 
 

@@ -12,16 +12,19 @@ from sklearn.metrics import roc_auc_score
 
 from aecompare.data import OneClassSplit
 from aecompare.fitting import (
+    EnsembleFiles,
     TrainedModel,
     divergence,
     finish_detector,
+    mean_standardised,
+    member_standardisation,
     normal_threshold,
     separation,
 )
 from aecompare.metrics import metrics_by_group
 from aecompare.runs import folder as run_folder
 from aecompare.runs.folder import RunRecord
-from aecompare.scoring import error_map, fit_standardisation, heaviside, reconstruct, score, standardise
+from aecompare.scoring import error_map, heaviside, reconstruct, score
 from aecompare.studies.grid.plan import Run, fit_settings, run_name, run_settings
 from aecompare.studies.grid.spec import ExperimentSpec
 
@@ -132,15 +135,14 @@ def evaluate_ensemble(
     """A seed ensemble's record: its ``members`` each evaluated as a run of its own (kept in ``member-<i>/``), and
     the ensemble scoring by the mean of the members' scores, each standardised on its normal validation scores."""
 
-    def mean_standardised(key: str) -> np.ndarray:
-        return np.mean(
-            [standardise(m.scores[key], fit_standardisation({key: m.scores["val_scores"]})[key]) for m in members],
-            axis=0,
-        )
+    standardisation = [member_standardisation(m.scores["val_scores"]) for m in members]
 
-    val, test = mean_standardised("val_scores"), mean_standardised("test_scores")
+    def mean(key: str) -> np.ndarray:
+        return mean_standardised([m.scores[key] for m in members], standardisation)
+
+    val, test = mean("val_scores"), mean("test_scores")
     threshold = normal_threshold(val, 1.0 - spec.evaluation.threshold_percentile / 100.0)
-    fakes = mean_standardised("synthetic_scores") if all("synthetic_scores" in m.scores for m in members) else None
+    fakes = mean("synthetic_scores") if all("synthetic_scores" in m.scores for m in members) else None
     diverged = next(
         (
             f"member {i} (seed {t.train_seed}): {m.metrics['diverged']}"
@@ -181,7 +183,23 @@ def evaluate_ensemble(
         threshold=threshold,
         **({"synthetic_scores": fakes} if fakes is not None else {}),
     )
-    return RunRecord(config, None, scores, metrics, members=members)
+    files = _ensemble_files(run, members, standardisation, threshold, metrics["train_seconds"])
+    return RunRecord(config, None, scores, metrics, members=members, ensemble=files)
+
+
+def _ensemble_files(
+    run: Run, members: list[RunRecord], standardisation: list[list[float]], threshold: float, seconds: float
+) -> EnsembleFiles:
+    """What the ensemble's run folder saves beside its members, so that it loads as one Detector."""
+    detectors = [m.detector for m in members]
+    return EnsembleFiles(
+        members=detectors,
+        standardisation=standardisation,
+        threshold=threshold,
+        params={**detectors[0].params, "ensemble": len(members), "random_state": run.seed},
+        decision_scores=mean_standardised([d.decision_scores for d in detectors], standardisation),
+        train_seconds=seconds,
+    )
 
 
 def _metric_rows(split: OneClassSplit, scores: np.ndarray, threshold: float, diverged: bool) -> list[dict]:

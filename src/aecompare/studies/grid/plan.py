@@ -210,7 +210,7 @@ def group_by_training(spec: ExperimentSpec, runs: list[Run]) -> dict[str, list[R
 def member_seed(run: Run, index: int) -> int:
     """The training seed of member ``index`` of a seed ensemble: distinct for every (seed, member) pair of the
     grid (seed 0's members train with seeds 0..N-1, seed 1's with N..2N-1, ...). Restarts train the same
-    seeds (``fitting.train_restarts``), so a restart and an ensemble member of the same index and N train alike."""
+    seeds (``fitting.train_models``), so a restart and an ensemble member of the same index and N train alike."""
     return run.seed * run.model.trainings + index
 
 

@@ -16,13 +16,14 @@ from aecompare.core.validation import from_dict
 from aecompare.data.preprocessing import SCALINGS
 from aecompare.data.sources import check_source_params
 from aecompare.errors import ConfigError, unknown_name
+from aecompare.fitting import MAX_TRAININGS
 from aecompare.models.registry import MODELS, model_config
 from aecompare.scoring import MAX_SAMPLES, POSTPROCESSES, score_components
 from aecompare.studies.specfile import check_keys, read_spec
 from aecompare.train import TrainConfig
 
 SELECTIONS = ("none", "synthetic")
-MAX_ENSEMBLE = 100  # trainings per run, for ensemble and restarts alike
+MAX_ENSEMBLE = MAX_TRAININGS  # trainings per run, for ensemble and restarts alike
 MAX_SEEDS = 1000  # seeds of one experiment
 MAX_SEED = 2**31 // MAX_ENSEMBLE  # restarts train seed * N + i, which must stay a valid torch seed
 

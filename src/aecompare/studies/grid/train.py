@@ -11,9 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from aecompare.data import Dataset, load_dataset, one_class_split
-from aecompare.fitting import (
-    train_model,
-)
+from aecompare.fitting import train_models
 from aecompare.runs import folder as run_folder
 from aecompare.runs.executors import ExecutorOptions, require_ray, run_tasks
 from aecompare.studies.grid.evaluate import evaluate_ensemble, evaluate_run, run_extras
@@ -76,18 +74,15 @@ def train_group(
     split = one_class_split(dataset, first.normal, val_fraction=spec.evaluation.val_fraction, seed=first.seed)
     settings = fit_settings(spec, first, split)
     seeds = [member_seed(first, i) for i in range(first.model.ensemble)] if first.model.ensemble > 1 else [first.seed]
-    trainings = [
-        train_model(
-            split.x_train,
-            split.x_val,
-            settings,
-            seed=seed,
-            transform=dataset.transform,
-            feature_names=dataset.feature_names,
-            name=run_name(first) + (f" / member seed {seed}" if len(seeds) > 1 else ""),
-        )
-        for seed in seeds
-    ]
+    trainings = train_models(
+        split.x_train,
+        split.x_val,
+        settings,
+        seeds=seeds,
+        transform=dataset.transform,
+        feature_names=dataset.feature_names,
+        names=[run_name(first) + (f" / member seed {seed}" if len(seeds) > 1 else "") for seed in seeds],
+    )
     x_test = torch.from_numpy(trainings[0].scaler.transform(split.x_test))  # members share the scaler
     extras = [run_extras(t, split, x_test, dataset.kind == "image") for t in trainings]
     files = []
