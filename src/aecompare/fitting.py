@@ -32,7 +32,7 @@ from aecompare.scoring import (
     standardise,
 )
 from aecompare.train import TrainConfig, TrainResult, fit
-from aecompare.train.members import fit_members, members_unsupported
+from aecompare.train.members import fit_members, worth_stacking
 
 MAX_TRAININGS = 100  # trainings of one fit, for ensemble and restarts alike
 SCORE_BOUND = 1e30  # a score beyond this (or not finite) comes from a diverged model
@@ -244,31 +244,67 @@ def train_models(
 ) -> list[TrainedModel]:
     """One :class:`TrainedModel` per seed (an ensemble's members), all on one split and scaler, each with
     ``settings.restarts`` restarts; every training of them runs as one program (:func:`train_together`)."""
-    scaler = Scaler.fit(x_train, settings.scaling)  # normal training data only
-    xt, xv = (torch.from_numpy(scaler.transform(a)) for a in (x_train, x_val))
-    names = names or [""] * len(seeds)
+    return train_on_splits(
+        [(x_train, x_val)],
+        settings,
+        seeds=[seeds],
+        transform=transform,
+        feature_names=feature_names,
+        progress=progress,
+        names=[names or [""] * len(seeds)],
+    )[0]
+
+
+def train_on_splits(
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    settings: FitSettings,
+    *,
+    seeds: list[list[int]],
+    transform: LoaderTransform | None = None,
+    feature_names: tuple[str, ...] | None = None,
+    progress: bool = False,
+    names: list[list[str]] | None = None,
+) -> list[list[TrainedModel]]:
+    """:func:`train_models` for several splits at once (a grid cell's seeds, each with its own split and scaler):
+    ``seeds[j]`` are split j's models; every training of every split runs in one program when the splits are of
+    one size (each member on its own split's data), otherwise split by split."""
+    if len({(len(t), len(v)) for t, v in splits}) > 1:
+        return [
+            train_models(t, v, settings, seeds=s, transform=transform, feature_names=feature_names, names=n)
+            for (t, v), s, n in zip(splits, seeds, names or [None] * len(splits))
+        ]
+    names = names or [[""] * len(s) for s in seeds]
     n = settings.restarts
-    restart_seeds = [ensemble_seeds(seed, n) for seed in seeds]
-    labels = [
-        name + (f" / restart seed {s}" if n > 1 else "") for name, group in zip(names, restart_seeds) for s in group
+    scalers = [Scaler.fit(x_train, settings.scaling) for x_train, _ in splits]  # normal training data only
+    scaled = [tuple(torch.from_numpy(sc.transform(a)) for a in split) for sc, split in zip(scalers, splits)]
+    jobs = [  # (split, model, restart seeds) for every model of every split
+        (j, m, ensemble_seeds(seed, n)) for j, split_seeds in enumerate(seeds) for m, seed in enumerate(split_seeds)
     ]
+    per_training = [(j, names[j][m] + (f" / restart seed {s}" if n > 1 else ""), s) for j, m, g in jobs for s in g]
+    shared = len(splits) == 1
     trainings = train_together(
-        settings, tuple(x_train.shape[1:]), xt, xv, [s for g in restart_seeds for s in g], progress, labels
+        settings,
+        tuple(splits[0][0].shape[1:]),
+        scaled[0][0] if shared else [scaled[j][0] for j, _, _ in per_training],
+        scaled[0][1] if shared else [scaled[j][1] for j, _, _ in per_training],
+        [s for _, _, s in per_training],
+        progress,
+        [label for _, label, _ in per_training],
     )
-    out = []
-    for j, seed in enumerate(seeds):
-        model, result, train_seed, restarts = keep_best(trainings[j * n : (j + 1) * n], restart_seeds[j])
-        out.append(
+    out: list[list[TrainedModel]] = [[] for _ in splits]
+    for i, (j, m, group) in enumerate(jobs):
+        model, result, train_seed, restarts = keep_best(trainings[i * n : (i + 1) * n], group)
+        x_train, x_val = splits[j]
+        out[j].append(
             TrainedModel(
                 model,
                 result,
-                seed,
+                seeds[j][m],
                 train_seed,
-                scaler,
+                scalers[j],
                 x_train,
                 x_val,
-                xt,
-                xv,
+                *scaled[j],
                 restarts,
                 transform or LoaderTransform(),
                 feature_names,
@@ -373,21 +409,22 @@ def combine_members(members: list[FittedDetector], settings: FitSettings, seed: 
 def train_together(
     settings: FitSettings,
     input_shape: tuple[int, ...],
-    x_train: torch.Tensor,
-    x_val: torch.Tensor,
+    x_train: torch.Tensor | list[torch.Tensor],
+    x_val: torch.Tensor | list[torch.Tensor],
     seeds: list[int],
     progress: bool = False,
     names: list[str] | None = None,
 ) -> list[tuple[Autoencoder, TrainResult]]:
     """Build one model per seed (initialised as a single training of that seed is) and train them: as one
-    stacked program (:func:`aecompare.train.members.fit_members`) when there are several and they can be,
-    otherwise one after another."""
+    stacked program (:func:`aecompare.train.members.fit_members`) where that pays
+    (:func:`~aecompare.train.members.worth_stacking`), otherwise one after another; the results agree either way.
+    ``x_train``/``x_val``: the data all share, or a list with each one's."""
     names = names or [""] * len(seeds)
     models = []
     for seed in seeds:
         seed_everything(seed)  # weight initialisation
         models.append(build_model(settings.model, input_shape, **settings.model_params))
-    if len(models) > 1 and not members_unsupported(models, settings.train):
+    if worth_stacking(models, settings.train):
         results = fit_members(
             models,
             x_train,
@@ -398,9 +435,21 @@ def train_together(
             names=[n or f"seed {s}" for n, s in zip(names, seeds)],
         )
         return list(zip(models, results))
+    own = isinstance(x_train, list)
     return [
-        (model, fit(model, x_train, x_val, settings.train, seed=seed, progress=progress, name=name))
-        for model, seed, name in zip(models, seeds, names)
+        (
+            model,
+            fit(
+                model,
+                x_train[i] if own else x_train,
+                x_val[i] if own else x_val,
+                settings.train,
+                seed=seed,
+                progress=progress,
+                name=name,
+            ),
+        )
+        for i, (model, seed, name) in enumerate(zip(models, seeds, names))
     ]
 
 

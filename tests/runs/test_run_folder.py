@@ -62,7 +62,9 @@ def test_changed_settings_are_refused_naming_the_difference(tmp_path: Path, monk
     trained: list = []
     original = grid_train.train_group
     monkeypatch.setattr(
-        grid_train, "train_group", lambda spec, runs, *a: trained.extend(runs) or original(spec, runs, *a)
+        grid_train,
+        "train_group",
+        lambda spec, groups, *a: trained.extend(r for g in groups for r in g) or original(spec, groups, *a),
     )
 
     code, _, err = run_cli(
@@ -138,7 +140,9 @@ def test_settings_that_cannot_change_a_number_do_not_retrain(tmp_path: Path, mon
     trained: list = []
     original = grid_train.train_group
     monkeypatch.setattr(
-        grid_train, "train_group", lambda spec, runs, *a: trained.extend(runs) or original(spec, runs, *a)
+        grid_train,
+        "train_group",
+        lambda spec, groups, *a: trained.extend(r for g in groups for r in g) or original(spec, groups, *a),
     )
     # a default written out, device cpu for auto, and a GPU switch that no CPU run reads
     extra = ["datasets.0.params.test_fraction=0.3", "train.device=cpu", "train.channels_last=true"]

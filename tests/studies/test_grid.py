@@ -157,7 +157,9 @@ def test_runner_resumes_and_ignores_unfinished_folders(tiny_spec, tmp_path: Path
     executed: list[Run] = []
     original = grid_train.train_group
     monkeypatch.setattr(
-        grid_train, "train_group", lambda spec, runs, *a: executed.extend(runs) or original(spec, runs, *a)
+        grid_train,
+        "train_group",
+        lambda spec, groups, *a: executed.extend(r for g in groups for r in g) or original(spec, groups, *a),
     )
     run_experiment(tiny_spec, tmp_path, progress=False, workers=1)
     assert [(r.model.label, r.normal) for r in executed] == [("vae-b2", ("0",))]
@@ -199,8 +201,8 @@ def test_test_data_and_labels_reach_no_choice(model: str, tmp_path: Path) -> Non
         dataset, x_test=rng.random(dataset.x_test.shape, dtype=np.float32), y_test=rng.permutation(dataset.y_test)
     )
     run = Run(spec.datasets[0], ("0",), spec.models[0], 0)
-    a = write_files(tmp_path / "a", Path("run"), train_group(spec, [run], dataset, None)[0][1])
-    b = write_files(tmp_path / "b", Path("run"), train_group(spec, [run], tampered, None)[0][1])
+    a = write_files(tmp_path / "a", Path("run"), train_group(spec, [[run]], dataset, None)[0][1])
+    b = write_files(tmp_path / "b", Path("run"), train_group(spec, [[run]], tampered, None)[0][1])
     for name in ("history.json",):
         assert (a / name).read_text() == (b / name).read_text()
     metrics_a, metrics_b = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
@@ -537,3 +539,31 @@ def _headerless(folder: Path) -> Path:
     path = folder / "other.csv"
     path.write_text("a,b\n1,2\n")
     return path
+
+
+def test_a_cells_seeds_train_as_one_program_and_each_equals_its_seed_alone(tmp_path: Path, monkeypatch) -> None:
+    spec = parse_spec(
+        {
+            **TINY_SPEC,
+            "seeds": [0, 1],
+            "models": ["ae", {"name": "vae", "label": "vae-x2", "ensemble": 2}],
+            "datasets": [{"name": "digits", "normal": [0]}],
+        },
+        "tiny.yaml",
+    )
+    batches: list[list[int]] = []
+    original = grid_train.train_group
+    monkeypatch.setattr(
+        grid_train,
+        "train_group",
+        lambda spec, groups, *a: batches.append([g[0].seed for g in groups]) or original(spec, groups, *a),
+    )
+    both = run_experiment(spec, tmp_path / "both", progress=False, workers=1)
+    assert sorted(batches) == [[0, 1], [0, 1]]  # one task per model: its two seeds together
+    alone = run_experiment(
+        dataclasses.replace(spec, seeds=(1,)), tmp_path / "alone", progress=False, workers=1
+    )  # seed 1 by itself: its own split, trained alone
+    for model in ("ae", "vae-x2"):
+        run = Path("digits") / model / "normal-0" / "seed-1"
+        together, by_itself = (np.load(folder / run / "scores.npz")["test_scores"] for folder in (both, alone))
+        np.testing.assert_allclose(together, by_itself, rtol=1e-4, atol=1e-6)

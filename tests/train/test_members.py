@@ -113,18 +113,28 @@ def test_members_on_their_own_splits_equal_training_each_on_its_split() -> None:
 
 
 @pytest.mark.parametrize("name", ["vae", "aae"])
-def test_stochastic_members_learn_as_well_as_separate_training(name: str) -> None:
-    """A VAE's noise and an AAE's prior draws are one stream for all members, so these agree in distribution:
-    each member's best validation loss lies within 10% of its separate training's, below its initial loss."""
+def test_stochastic_members_draw_what_they_would_alone(name: str) -> None:
+    """Each member's VAE noise and AAE prior samples come from its own generator, seeded as a training alone
+    seeds the global one, so stochastic models equal separate training up to float rounding too."""
     x, v = digits()
-    config = TrainConfig(epochs=6, batch_size=32, lr=2e-3)
+    config = TrainConfig(epochs=4, batch_size=32, lr=2e-3)
     alone = separately(name, (64,), SMALL_MLP, x, v, config)
     together = models(name, (64,), SMALL_MLP)
     results = fit_members(together, x, v, config, seeds=SEEDS, progress=False)
-    for (_, result), stacked_result in zip(alone, results):
-        assert stacked_result.best_val_loss == pytest.approx(result.best_val_loss, rel=0.1)
-        assert stacked_result.best_val_loss < 0.8 * stacked_result.initial_loss
+    for (model, result), stacked, stacked_result in zip(alone, together, results):
+        assert output_difference(model, stacked, v) < 1e-4
+        assert stacked_result.best_val_loss == pytest.approx(result.best_val_loss, rel=1e-5)
         assert set(stacked_result.history[0]) == set(result.history[0])  # the same terms (critic, adversarial, kl)
+
+
+def test_a_member_trains_the_same_whichever_members_train_beside_it() -> None:
+    """So a grid that resumes with fewer seeds left reproduces its numbers exactly (on the CPU)."""
+    x, v = digits()
+    config = TrainConfig(epochs=2, batch_size=32)
+    a, b = models("vae", (64,), SMALL_MLP, [0, 1, 2]), models("vae", (64,), SMALL_MLP, [0, 7])
+    fit_members(a, x, v, config, seeds=[0, 1, 2], progress=False)
+    fit_members(b, x, v, config, seeds=[0, 7], progress=False)
+    assert max_weight_difference(a[0], b[0]) == 0.0
 
 
 def test_a_member_whose_loss_is_not_finite_stops_training_naming_it() -> None:

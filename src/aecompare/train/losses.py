@@ -52,10 +52,13 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "sum") 
     return per_dim.mean(-1) if reduction == "mean" else per_dim.sum(-1)
 
 
-def per_sample_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput) -> dict[str, torch.Tensor]:
-    """The training objective's terms per sample, each (B,): ``reconstruction`` (times its weight), ``kl``
-    (VAE, before ``beta``), ``decoder_variance`` and their weighted sum ``total`` (see :func:`objective_terms`)."""
-    return objective_terms(model.config, x, out.recon, out.mu, out.logvar, out.recon_logvar)
+def per_sample_loss(
+    model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput, batch_dims: int = 1
+) -> dict[str, torch.Tensor]:
+    """The training objective's terms per sample, each (B,) (or (K, B) for K stacked models, ``batch_dims=2``):
+    ``reconstruction`` (times its weight), ``kl`` (VAE, before ``beta``), ``decoder_variance`` and their weighted
+    sum ``total`` (see :func:`objective_terms`)."""
+    return objective_terms(model.config, x, out.recon, out.mu, out.logvar, out.recon_logvar, batch_dims)
 
 
 def objective_terms(
@@ -102,26 +105,31 @@ def objective_terms(
     return terms
 
 
-def autoencoder_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput) -> dict[str, torch.Tensor]:
+def autoencoder_loss(
+    model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput, batch_dims: int = 1
+) -> dict[str, torch.Tensor]:
     """:func:`per_sample_loss` averaged over the batch: ``{"total", "reconstruction"}``, ``"kl"`` for a VAE,
-    ``"decoder_variance"`` where it applies; scalars."""
-    return {k: v.mean() for k, v in per_sample_loss(model, x, out).items()}
+    ``"decoder_variance"`` where it applies; scalars (or (K,), one per stacked model, with ``batch_dims=2``)."""
+    return {k: v.mean(-1) for k, v in per_sample_loss(model, x, out, batch_dims).items()}
 
 
-def training_loss(model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput, epoch: int) -> dict[str, torch.Tensor]:
+def training_loss(
+    model: Autoencoder, x: torch.Tensor, out: AutoencoderOutput, epoch: int, batch_dims: int = 1
+) -> dict[str, torch.Tensor]:
     """What the optimiser minimises at ``epoch`` (1-based): :func:`autoencoder_loss`, except that a VAE's KL
     weighs ``beta x min(1, epoch / kl_warmup_epochs)`` and, with ``free_bits``, each latent dimension's
-    batch-mean KL counts at least ``free_bits`` nats. With both off (the default) it is autoencoder_loss."""
-    terms = autoencoder_loss(model, x, out)
+    batch-mean KL counts at least ``free_bits`` nats. With both off (the default) it is autoencoder_loss.
+    ``batch_dims=2``: K stacked models' inputs and outputs (K, B, ...), each term (K,)."""
+    terms = autoencoder_loss(model, x, out, batch_dims)
     cfg = model.config
     if out.logvar is None or (cfg.kl_warmup_epochs == 0 and cfg.free_bits == 0):
         return terms
     weight = cfg.beta * min(1.0, epoch / cfg.kl_warmup_epochs) if cfg.kl_warmup_epochs else cfg.beta
     kl = terms["kl"]
     if cfg.free_bits > 0:
-        per_dim = 0.5 * (out.mu.pow(2) + out.logvar.exp() - 1.0 - out.logvar).mean(0)  # (L,): batch-mean KL
+        per_dim = 0.5 * (out.mu.pow(2) + out.logvar.exp() - 1.0 - out.logvar).mean(-2)  # ([K,] L): batch-mean KL
         floored = per_dim.clamp(min=cfg.free_bits)
-        kl = floored.mean() if cfg.loss_reduction == "mean" else floored.sum()
+        kl = floored.mean(-1) if cfg.loss_reduction == "mean" else floored.sum(-1)
     terms["total"] = terms["total"] - cfg.beta * terms["kl"] + weight * kl
     return terms
 

@@ -8,9 +8,10 @@ stopping and best checkpoint. The members' weights are stacked along a leading a
 members gives each member its own gradient, and Adam (elementwise) updates each as if it were alone. A member that
 stopped early keeps its weights: its updates are masked to zero until the last member stops.
 
-The results equal separate training within floating-point reordering for deterministic models (the AE's weights
-agree to ~1e-5 after some epochs); a VAE's noise and an AAE's prior samples are drawn for all members at once, so
-they equal separate training in distribution, not draw for draw (tests/test_members.py states the tolerances).
+Each member draws its random numbers (a VAE's noise, an AAE's prior samples) from a generator of its own, seeded as
+a training alone seeds the global one, so a member gets the same draws as its training alone, whichever members
+train beside it. The results therefore equal separate training up to floating-point reordering in the batched
+matrix products (tests/train/test_members.py states the tolerances).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from tqdm.auto import tqdm
 
 from aecompare.core.runtime import inference_rows, resolve_device
 from aecompare.errors import ConfigError, TrainingError
-from aecompare.models import Autoencoder
+from aecompare.models import Autoencoder, AutoencoderOutput
+from aecompare.models.stacked import stackable, stacked_critic, stacked_encode, stacked_forward
 from aecompare.train.distributed import world
 from aecompare.train.loop import (
     TrainConfig,
@@ -54,6 +56,16 @@ def members_unsupported(models: list[Autoencoder], config: TrainConfig) -> str:
     if world()[1] > 1:
         return "data-parallel training (torchrun) trains one model at a time"
     return ""
+
+
+def worth_stacking(models: list[Autoencoder], config: TrainConfig) -> bool:
+    """Whether training ``models`` as one program pays: several members that can be stacked, and either dense
+    (one batched product per layer, overhead-bound when alone) or on a GPU. Convolutional members on the CPU
+    are compute-bound: stacked under ``vmap`` three took 3.1x one member's time (benchmarks/RESULTS.md), so
+    they train one after another there, with the same results."""
+    if len(models) < 2 or members_unsupported(models, config):
+        return False
+    return stackable(models[0]) or resolve_device(config.device).type == "cuda"
 
 
 @dataclass
@@ -94,9 +106,22 @@ class MemberData:
 
 class StackedOptimizer:
     """Adam or NAdam over stacked parameters (K, ...), with torch's arithmetic (``torch.optim.Adam``/``NAdam``
-    defaults, L2 weight decay), one learning rate per member, and updates masked to zero for members that stopped."""
+    defaults, L2 weight decay), one learning rate per member, and updates masked to zero for members that stopped.
 
-    def __init__(self, params: list[torch.Tensor], lr: float, weight_decay: float = 0.0, kind: str = "adam") -> None:
+    ``flatten``: re-seat the parameters as views into one flat buffer (as :class:`~aecompare.train.steps.
+    FlatParameters` does for one model), so a step is a few operations on one tensor instead of a few per
+    parameter tensor: for small networks that overhead, not the arithmetic, sets the speed. A parameter can live
+    in one buffer only, so of optimisers sharing parameters (the AAE's) only one flattens them.
+    """
+
+    def __init__(
+        self,
+        params: list[torch.Tensor],
+        lr: float,
+        weight_decay: float = 0.0,
+        kind: str = "adam",
+        flatten: bool = False,
+    ) -> None:
         self.params, self.kind = params, kind
         self.k = params[0].shape[0]
         self.lr = torch.full((self.k,), float(lr), dtype=torch.float64)  # on the CPU: read every epoch for the history
@@ -104,21 +129,48 @@ class StackedOptimizer:
         self.beta1, self.beta2, self.eps, self.momentum_decay = 0.9, 0.999, 1e-8, 4e-3
         self.step_count = 0
         self.mu_product = torch.ones(())  # NAdam's, in float32 as torch keeps it
-        self.exp_avg = [torch.zeros_like(p) for p in params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
+        self.flat = torch.cat([p.detach().reshape(-1) for p in params]) if flatten else None
+        if self.flat is not None:
+            offset = 0
+            for p in params:  # each parameter's (K, ...) block, contiguous: member k's rows are p[k]
+                p.data = self.flat[offset : offset + p.numel()].view_as(p)
+                offset += p.numel()
+            device = self.flat.device
+            self.member = torch.cat(
+                [torch.arange(self.k, device=device).repeat_interleave(p[0].numel()) for p in params]
+            )
+        self.tensors = [self.flat] if self.flat is not None else list(params)
+        self._scales: tuple[torch.Tensor, list[torch.Tensor]] | None = None  # (active, lr x active per tensor)
+        self.exp_avg = [torch.zeros_like(t) for t in self.tensors]
+        self.exp_avg_sq = [torch.zeros_like(t) for t in self.tensors]
 
-    def _per_member(self, values: torch.Tensor, active: torch.Tensor) -> list[torch.Tensor]:
-        """(K,) step sizes, zero where a member stopped, shaped to multiply each parameter (K, 1, ...)."""
-        values = values.to(active.device, self.params[0].dtype) * active
-        return [values.view(-1, *([1] * (p.ndim - 1))) for p in self.params]
+    def set_lr(self, k: int, value: float) -> None:
+        """Member ``k``'s learning rate from now on (the plateau schedule's)."""
+        self.lr[k] = value
+        self._scales = None
+
+    def _scaled(self, updates: list[torch.Tensor], factor: float, active: torch.Tensor) -> None:
+        """Multiply ``updates`` in place by each member's learning rate times ``factor``, zero where a member
+        stopped. lr x active is expanded to the tensors' shapes once per change of either (an epoch at most)."""
+        if self._scales is None or self._scales[0] is not active:
+            values = self.lr.to(active.device, self.tensors[0].dtype) * active
+            if self.flat is not None:
+                expanded = [values[self.member]]  # (N,): each element's member's
+            else:
+                expanded = [values.view(-1, *([1] * (t.ndim - 1))) for t in self.tensors]
+            self._scales = (active, expanded)
+        torch._foreach_mul_(updates, self._scales[1])
+        torch._foreach_mul_(updates, factor)
 
     @torch.no_grad()
     def step(self, grads: list[torch.Tensor], active: torch.Tensor) -> None:
         """One update of every member's parameters from ``grads``; members where ``active`` is False keep theirs."""
         self.step_count += 1
         t = self.step_count
+        if self.flat is not None:
+            grads = [torch.cat([g.reshape(-1) for g in grads])]
         if self.weight_decay:
-            grads = torch._foreach_add(grads, self.params, alpha=self.weight_decay)
+            grads = torch._foreach_add(grads, self.tensors, alpha=self.weight_decay)
         torch._foreach_lerp_(self.exp_avg, grads, 1 - self.beta1)
         torch._foreach_mul_(self.exp_avg_sq, self.beta2)
         torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, 1 - self.beta2)
@@ -127,8 +179,8 @@ class StackedOptimizer:
             torch._foreach_div_(denom, math.sqrt(1 - self.beta2**t))
             torch._foreach_add_(denom, self.eps)
             updates = torch._foreach_div(self.exp_avg, denom)
-            torch._foreach_mul_(updates, self._per_member(self.lr / (1 - self.beta1**t), active))
-            torch._foreach_sub_(self.params, updates)
+            self._scaled(updates, 1 / (1 - self.beta1**t), active)
+            torch._foreach_sub_(self.tensors, updates)
             return
         # NAdam (Dozat, 2016) as torch.optim.NAdam: a momentum schedule mu_t and a Nesterov look-ahead
         mu = self.beta1 * (1.0 - 0.5 * (0.96 ** (t * self.momentum_decay)))
@@ -139,11 +191,11 @@ class StackedOptimizer:
         torch._foreach_sqrt_(denom)
         torch._foreach_add_(denom, self.eps)
         from_grad = torch._foreach_div(grads, denom)
-        torch._foreach_mul_(from_grad, self._per_member(self.lr * (1.0 - mu) / (1.0 - product), active))
+        self._scaled(from_grad, (1.0 - mu) / (1.0 - product), active)
         from_avg = torch._foreach_div(self.exp_avg, denom)
-        torch._foreach_mul_(from_avg, self._per_member(self.lr * mu_next / (1.0 - product_next), active))
-        torch._foreach_sub_(self.params, from_grad)
-        torch._foreach_sub_(self.params, from_avg)
+        self._scaled(from_avg, mu_next / (1.0 - product_next), active)
+        torch._foreach_sub_(self.tensors, from_grad)
+        torch._foreach_sub_(self.tensors, from_avg)
 
 
 @dataclass
@@ -167,7 +219,7 @@ class PlateauSchedule:
                 for optimizer in optimizers:
                     old = float(optimizer.lr[k])
                     if old - old * self.factor > 1e-8:
-                        optimizer.lr[k] = old * self.factor
+                        optimizer.set_lr(k, old * self.factor)
                 self.bad[k] = 0
 
 
@@ -209,22 +261,91 @@ def _submodule(prefix: str, params: dict[str, torch.Tensor]) -> dict[str, torch.
     return {n[len(prefix) :]: v for n, v in params.items() if n.startswith(prefix)}
 
 
-def _forward_terms(base: Autoencoder, epoch: int):
-    """One member's training terms on its batch: a function for ``vmap``."""
+class DenseForward:
+    """The members' forward passes for dense models: every linear layer one batched matrix product
+    (:mod:`aecompare.models.stacked`), with no per-call overhead beyond one network's."""
 
-    def terms(params: dict, buffers: dict, xb: torch.Tensor) -> dict[str, torch.Tensor]:
-        return training_loss(base, xb, functional_call(base, (params, buffers), (xb,)), epoch)
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
 
-    return terms
+    def outputs(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> AutoencoderOutput:
+        """Every member's forward pass on its inputs x (K, B, ...); outputs (K, B, ...)."""
+        return stacked_forward(self.stack.base, self.stack.params, x, noise)
+
+    def terms(self, x: torch.Tensor, noise: torch.Tensor | None, epoch: int) -> dict[str, torch.Tensor]:
+        """Each member's training terms on its batch, each (K,)."""
+        return training_loss(self.stack.base, x, self.outputs(x, noise), epoch, batch_dims=2)
+
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """Each member's deterministic codes (K, B, latent)."""
+        return stacked_encode(self.stack.base, self.stack.params, x)[0]
+
+    def critic(self, z: torch.Tensor) -> torch.Tensor:
+        """Each member's mean critic score of its codes z (K, B, latent) -> (K,)."""
+        return stacked_critic(self.stack.base, self.stack.params, z).mean(1)
+
+    def total(self, x: torch.Tensor, in_dim: int | None) -> torch.Tensor:
+        """Each member's summed validation loss of x ((B, ...) shared, or (K, B, ...) with ``in_dim`` 0)."""
+        k = len(next(iter(self.stack.params.values())))
+        x = x.expand(k, *x.shape) if in_dim is None else x
+        out = self.outputs(x)
+        cfg = self.stack.base.config
+        return objective_terms(cfg, x, out.recon, out.mu, out.logvar, out.recon_logvar, batch_dims=2)["total"].sum(1)
+
+
+class VmappedForward:
+    """The members' forward passes for any model (convolutional ones): ``torch.func.vmap`` over
+    ``functional_call`` of one module with each member's weights. The same methods as :class:`DenseForward`."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def terms(self, x: torch.Tensor, noise: torch.Tensor | None, epoch: int) -> dict[str, torch.Tensor]:
+        base, s = self.stack.base, self.stack
+
+        def one(params: dict, buffers: dict, xb: torch.Tensor, eps: torch.Tensor | None) -> dict[str, torch.Tensor]:
+            out = functional_call(base, (params, buffers), (xb,), {"noise": eps} if eps is not None else None)
+            return training_loss(base, xb, out, epoch)
+
+        return vmap(one, in_dims=(0, 0, 0, 0 if noise is not None else None))(s.params, s.buffers, x, noise)
+
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        base = self.stack.base
+
+        def one(params: dict, xb: torch.Tensor) -> torch.Tensor:
+            h = functional_call(base.encoder, _submodule("encoder.", params), (xb,))
+            return functional_call(base.bottleneck.proj, _submodule("bottleneck.proj.", params), (h,))
+
+        return vmap(one)(self.stack.params, x)
+
+    def critic(self, z: torch.Tensor) -> torch.Tensor:
+        base = self.stack.base
+
+        def one(params: dict, codes: torch.Tensor) -> torch.Tensor:
+            return functional_call(base.critic, _submodule("bottleneck.critic.", params), (codes,)).mean()
+
+        return vmap(one)(self.stack.params, z)
+
+    def total(self, x: torch.Tensor, in_dim: int | None) -> torch.Tensor:
+        base, s = self.stack.base, self.stack
+
+        def one(params: dict, buffers: dict, xb: torch.Tensor) -> torch.Tensor:
+            out = functional_call(base, (params, buffers), (xb,))
+            return objective_terms(base.config, xb, out.recon, out.mu, out.logvar, out.recon_logvar)["total"].sum()
+
+        return vmap(one, in_dims=(0, 0, in_dim))(s.params, s.buffers, x)
 
 
 class StackedSteps:
     """The stacked versions of the training steps: the standard step, and the AAE's three phases."""
 
-    def __init__(self, stack: Stack, config: TrainConfig) -> None:
+    def __init__(self, stack: Stack, config: TrainConfig, seeds: list[int], device: torch.device) -> None:
         self.stack, self.config = stack, config
-        base = stack.base
-        self.adversarial = base.critic is not None
+        self.forward = DenseForward(stack) if stackable(stack.base) else VmappedForward(stack)
+        # Each member's random draws (a VAE's noise, an AAE's prior samples) from its own generator, seeded as
+        # fit seeds the global one: the same draws as training it alone, whichever members train beside it.
+        self.generators = [torch.Generator(device).manual_seed(seed) for seed in seeds]
+        self.adversarial = stack.base.critic is not None
         if self.adversarial:
             self.groups = {
                 "autoencoder": stack.names(exclude="bottleneck.critic."),
@@ -239,9 +360,16 @@ class StackedSteps:
                 config.lr,
                 config.weight_decay if name == "autoencoder" else 0.0,
                 config.optimizer if name == "autoencoder" else "adam",  # the AAE's critic and encoder: Adam
+                flatten=name != "encoder",  # the encoder's parameters live in the autoencoder's buffer
             )
             for name, names in self.groups.items()
         }
+
+    def draws(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """Standard normal draws (K, *shape), member k's from its own generator."""
+        return torch.stack(
+            [torch.randn(shape, generator=g, device=like.device, dtype=like.dtype) for g in self.generators]
+        )
 
     def _update(self, group: str, loss: torch.Tensor, active: torch.Tensor) -> None:
         names = self.groups[group]
@@ -254,56 +382,40 @@ class StackedSteps:
         if self.adversarial:
             return self._adversarial(xb, active)
         s = self.stack
-        terms = vmap(_forward_terms(s.base, epoch), randomness="different")(s.params, s.buffers, xb)
+        noise = None
+        if s.base.config.bottleneck == "gaussian":  # (K, B, latent); dtype of the codes, as randn_like(mu) draws
+            noise = self.draws((xb.shape[1], s.base.config.latent_dim), next(iter(s.params.values())))
+        terms = self.forward.terms(xb, noise, epoch)
         self._update("autoencoder", terms["total"].sum(), active)
         return {"loss": terms.pop("total").detach(), **{k: v.detach() for k, v in terms.items()}}
 
     def _adversarial(self, xb: torch.Tensor, active: torch.Tensor) -> dict[str, torch.Tensor]:
         """The AAE's step for every member: reconstruction, ``critic_steps`` critic updates (clipped), encoder."""
-        s, cfg = self.stack, self.stack.base.config
-        base = s.base
-
-        def reconstruction(params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
-            out = functional_call(base, (params, buffers), (x,))
-            return objective_terms(cfg, x, out.recon, None, None, out.recon_logvar)["total"].mean()
-
-        def code(params: dict, x: torch.Tensor) -> torch.Tensor:
-            h = functional_call(base.encoder, _submodule("encoder.", params), (x,))
-            return functional_call(base.bottleneck.proj, _submodule("bottleneck.proj.", params), (h,))
-
-        def critic(params: dict, z: torch.Tensor) -> torch.Tensor:
-            return functional_call(base.critic, _submodule("bottleneck.critic.", params), (z,)).mean()
-
-        recon = vmap(reconstruction)(s.params, s.buffers, xb)
+        s, cfg, forward = self.stack, self.stack.base.config, self.forward
+        recon = forward.terms(xb, None, 1)["total"]  # the AAE's objective has no KL: reconstruction (+ variance)
         self._update("autoencoder", recon.sum(), active)
         for _ in range(cfg.critic_steps):
             with torch.no_grad():
-                z_fake = vmap(code)(s.params, xb)
-            loss_c = vmap(critic)(s.params, z_fake) - vmap(critic)(s.params, torch.randn_like(z_fake))
+                z_fake = forward.code(xb)
+            loss_c = forward.critic(z_fake) - forward.critic(self.draws(z_fake.shape[1:], z_fake))
             self._update("critic", loss_c.sum(), active)
             with torch.no_grad():
                 for n in self.groups["critic"]:
                     s.params[n].clamp_(-cfg.critic_clip, cfg.critic_clip)
-        loss_g = -cfg.adversarial_weight * vmap(critic)(s.params, vmap(code)(s.params, xb))
+        loss_g = -cfg.adversarial_weight * forward.critic(forward.code(xb))
         self._update("encoder", loss_g.sum(), active)
         return {"loss": recon.detach(), "critic": loss_c.detach(), "adversarial": loss_g.detach()}
 
 
 @torch.no_grad()
-def stacked_validation_loss(stack: Stack, data: MemberData, batch_size: int) -> torch.Tensor:
+def stacked_validation_loss(steps: StackedSteps, data: MemberData, batch_size: int) -> torch.Tensor:
     """Every member's validation loss (K,), as :func:`aecompare.train.loop.validation_loss` computes each."""
-    base = stack.base
-    base.eval()
-
-    def total(params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
-        out = functional_call(base, (params, buffers), (x,))
-        return objective_terms(base.config, x, out.recon, out.mu, out.logvar, out.recon_logvar)["total"].sum()
-
-    rows = inference_rows(base.input_shape, max(batch_size, 256))
+    stack = steps.stack
+    stack.base.eval()
+    rows = inference_rows(stack.base.input_shape, max(batch_size, 256))
     sums = torch.zeros(len(next(iter(stack.params.values()))), device=data.x.device)
     for i in range(0, len(data), rows):
-        x, in_dim = data.chunk(i, i + rows)
-        sums += vmap(total, in_dims=(0, 0, in_dim))(stack.params, stack.buffers, x)
+        sums += steps.forward.total(*data.chunk(i, i + rows))
     return sums.double() / len(data)  # float64 division, as validation_loss divides a Python float
 
 
@@ -361,19 +473,18 @@ def fit_members(
     reason = members_unsupported(models, config)
     if reason:
         raise ConfigError(f"these models cannot be trained as one program: {reason}")
-    torch.manual_seed(seeds[0])  # the members' VAE noise and AAE prior samples: one stream, seeded by member 0
     k, names = len(models), names or [f"member {i} (seed {s})" for i, s in enumerate(seeds)]
     device, train, val = _place_members(models, train_x, val_x, config)
     stack = Stack.of(models)
-    steps = StackedSteps(stack, config)
+    steps = StackedSteps(stack, config, seeds, device)
     generators = [torch.Generator().manual_seed(s) for s in seeds]  # each member's batch order, as fit draws it
     monitor = val if val is not None else train
-    state = MembersProgress.start(stack, stacked_validation_loss(stack, monitor, config.batch_size).tolist())
+    state = MembersProgress.start(stack, stacked_validation_loss(steps, monitor, config.batch_size).tolist())
     plateau = PlateauSchedule(config.lr_patience, config.lr_factor, [math.inf] * k, [0] * k)
     show = sys.stderr.isatty() if progress is None else progress
     for epoch in tqdm(range(1, config.epochs + 1), desc=f"train {k} members", disable=not show, leave=False):
         train_terms = _stacked_epoch(steps, train, generators, state.active, config, epoch)
-        val_losses = stacked_validation_loss(stack, monitor, config.batch_size).tolist() if val else None
+        val_losses = stacked_validation_loss(steps, monitor, config.batch_size).tolist() if val else None
         rows = _history_rows(train_terms, val_losses, steps, epoch)
         _check_finite(rows, state.active, names, config, epoch)
         if config.lr_patience:
@@ -520,4 +631,4 @@ def _finish_members(
     return state.results
 
 
-__all__ = ["fit_members", "members_unsupported"]
+__all__ = ["fit_members", "members_unsupported", "worth_stacking"]

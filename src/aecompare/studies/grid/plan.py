@@ -185,26 +185,39 @@ def stale_message(folder: Path, n_finished: int, stale: list[tuple[Run, list[str
     return "\n".join(lines)
 
 
+def _training_key(spec: ExperimentSpec, run: Run, *, seed: bool = True) -> str:
+    """What a run's training depends on (with or without its seed), as one string."""
+    return json.dumps(
+        [
+            run.dataset.key,
+            run.normal,
+            run.seed if seed else None,
+            run.model.name,
+            run.model.ensemble,
+            run.model.restarts,
+            spec.model_overrides(run.model, run.dataset),
+        ],
+        sort_keys=True,
+        default=str,
+    )
+
+
 def group_by_training(spec: ExperimentSpec, runs: list[Run]) -> dict[str, list[Run]]:
     """Runs that train the same model on the same data with the same seed, differing only in their score,
     grouped so that one training serves them all."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        key = json.dumps(
-            [
-                run.dataset.key,
-                run.normal,
-                run.seed,
-                run.model.name,
-                run.model.ensemble,
-                run.model.restarts,
-                spec.model_overrides(run.model, run.dataset),
-            ],
-            sort_keys=True,
-            default=str,
-        )
-        groups.setdefault(key, []).append(run)
+        groups.setdefault(_training_key(spec, run), []).append(run)
     return groups
+
+
+def batch_seeds(spec: ExperimentSpec, groups: list[list[Run]]) -> list[list[list[Run]]]:
+    """The training groups (:func:`group_by_training`) that differ only in their seed, batched: one task trains
+    all of them as one program (``fitting.train_on_splits``), each seed on its own split."""
+    batches: dict[str, list[list[Run]]] = {}
+    for group in groups:
+        batches.setdefault(_training_key(spec, group[0], seed=False), []).append(group)
+    return list(batches.values())
 
 
 def member_seed(run: Run, index: int) -> int:

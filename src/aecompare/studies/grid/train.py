@@ -10,12 +10,12 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from aecompare.data import Dataset, load_dataset, one_class_split
-from aecompare.fitting import train_models
+from aecompare.data import Dataset, OneClassSplit, load_dataset, one_class_split
+from aecompare.fitting import TrainedModel, train_on_splits
 from aecompare.runs import folder as run_folder
 from aecompare.runs.executors import ExecutorOptions, require_ray, run_tasks
 from aecompare.studies.grid.evaluate import evaluate_ensemble, evaluate_run, run_extras
-from aecompare.studies.grid.plan import Run, fit_settings, group_by_training, member_seed, run_name
+from aecompare.studies.grid.plan import Run, batch_seeds, fit_settings, group_by_training, member_seed, run_name
 from aecompare.studies.grid.spec import ExperimentSpec
 from aecompare.train.distributed import is_main
 
@@ -31,14 +31,14 @@ def execute_grid(
 ) -> None:
     """Train ``todo`` where ``executor`` says and write each run folder here, under the lock, as it arrives."""
     show = sys.stderr.isatty() if progress is None else progress
-    groups = list(group_by_training(spec, todo).values())
+    groups = batch_seeds(spec, list(group_by_training(spec, todo).values()))
     _DATASETS.update(datasets)  # in-process runs use the driver's copy
     if executor.kind == "ray":
         ray = require_ray()
         refs = {key: ray.put(data) for key, data in datasets.items()} if groups else {}  # no shared filesystem
-        tasks = [(spec, group, refs[group[0].dataset.key], None) for group in groups]
+        tasks = [(spec, batch, refs[batch[0][0].dataset.key], None) for batch in groups]
     else:
-        tasks = [(spec, group, group[0].dataset.key, data_dir) for group in groups]
+        tasks = [(spec, batch, batch[0][0].dataset.key, data_dir) for batch in groups]
     with tqdm(total=len(todo), desc=spec.name, unit="run", disable=not show) as bar:
 
         def write(_: int, files: list[tuple[str, dict[str, bytes]]]) -> None:
@@ -60,29 +60,48 @@ def _load_datasets(spec: ExperimentSpec, data_dir: str | Path | None) -> None:
 
 
 def train_group(
-    spec: ExperimentSpec, runs: list[Run], dataset: Dataset | str, data_dir: str | Path | None
+    spec: ExperimentSpec, groups: list[list[Run]], dataset: Dataset | str, data_dir: str | Path | None
 ) -> list[tuple[str, dict[str, bytes]]]:
-    """A task: train once for ``runs`` (which differ only in their scorer) and return each run folder's files
-    (relative folder, {name: bytes}).
+    """A task: train once for each group of ``groups`` (a group's runs differ only in their scorer; the groups
+    only in their seed) and return each run folder's files (relative folder, {name: bytes}). Every seed's
+    trainings (an ensemble's members, restarts) run as one program, each seed on its own split.
 
     ``dataset`` is the data itself (sent by the driver) or its key in this process's cache.
     """
     if isinstance(dataset, str):
         _load_datasets(spec, data_dir)
         dataset = _DATASETS[dataset]
-    first = runs[0]
-    split = one_class_split(dataset, first.normal, val_fraction=spec.evaluation.val_fraction, seed=first.seed)
-    settings = fit_settings(spec, first, split)
-    seeds = [member_seed(first, i) for i in range(first.model.ensemble)] if first.model.ensemble > 1 else [first.seed]
-    trainings = train_models(
-        split.x_train,
-        split.x_val,
+    firsts = [runs[0] for runs in groups]
+    splits = [
+        one_class_split(dataset, run.normal, val_fraction=spec.evaluation.val_fraction, seed=run.seed) for run in firsts
+    ]
+    settings = fit_settings(spec, firsts[0], splits[0])
+    # an ensemble's members train seeds seed * N + i; one model (restarts too: fitting derives theirs) the run's
+    seeds = [
+        [member_seed(run, i) for i in range(run.model.ensemble)] if run.model.ensemble > 1 else [run.seed]
+        for run in firsts
+    ]
+    trainings = train_on_splits(
+        [(split.x_train, split.x_val) for split in splits],
         settings,
         seeds=seeds,
         transform=dataset.transform,
         feature_names=dataset.feature_names,
-        names=[run_name(first) + (f" / member seed {seed}" if len(seeds) > 1 else "") for seed in seeds],
+        names=[
+            [run_name(run) + (f" / member seed {s}" if len(group) > 1 else "") for s in group]
+            for run, group in zip(firsts, seeds)
+        ],
     )
+    files = []
+    for runs, split, members in zip(groups, splits, trainings):
+        files += _evaluate_group(spec, runs, split, members, dataset)
+    return files
+
+
+def _evaluate_group(
+    spec: ExperimentSpec, runs: list[Run], split: OneClassSplit, trainings: list[TrainedModel], dataset: Dataset
+) -> list[tuple[str, dict[str, bytes]]]:
+    """Every run of one seed's group scored from its trainings: its run folder's files."""
     x_test = torch.from_numpy(trainings[0].scaler.transform(split.x_test))  # members share the scaler
     extras = [run_extras(t, split, x_test, dataset.kind == "image") for t in trainings]
     files = []
