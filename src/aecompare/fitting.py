@@ -24,10 +24,10 @@ from aecompare.errors import DataError
 from aecompare.inspection import encode_codes
 from aecompare.models import Autoencoder, build_model
 from aecompare.scoring import (
+    combine_components,
     component_scores,
     fit_standardisation,
     needs_reference,
-    score,
     score_components,
     standardise,
 )
@@ -95,6 +95,23 @@ class TrainedModel:
     feature_names: tuple[str, ...] | None = None
     input_range: InputRange | None = None  # of x_train
     _codes: dict[str, np.ndarray] | None = None
+    _scores: dict[tuple, np.ndarray] = field(default_factory=dict)  # (data, component, options) -> scores
+
+    def scores(self, data: str, x: torch.Tensor, scorer: str, options: dict[str, Any]) -> np.ndarray:
+        """:func:`aecompare.scoring.score` of ``x`` by ``scorer`` with ``options`` (a :class:`DetectorFiles`'
+        score options), each component computed once per training and data: the runs of a grid cell share
+        one training and score the same data by overlapping scorers. ``data`` names ``x`` (``"test"``, ...)."""
+        parts = score_components(scorer)
+        key = (options.get("postprocess", "none"), options.get("n_samples", 100), options.get("seed", 0))
+        missing = [p for p in parts if (data, p, key) not in self._scores]
+        if missing:
+            reference = self.codes()["mu"] if any(needs_reference(p) for p in missing) else None
+            computed = component_scores(
+                self.model, x, "+".join(missing), postprocess=key[0], n_samples=key[1], seed=key[2], reference=reference
+            )
+            self._scores.update({(data, p, key): v for p, v in computed.items()})
+        values = {p: self._scores[(data, p, key)] for p in parts}
+        return combine_components(values, scorer, options.get("standardisation"))
 
     @property
     def train_seconds(self) -> float:
@@ -320,25 +337,24 @@ def finish_detector(
     """Score a trained model by ``settings.scorer`` and threshold it: the latent scores' reference codes (the
     normal training data's), a combination's standardisation and the threshold (normal validation scores),
     and with ``synthetic_seed`` the scores of synthetic anomalies made from the validation part."""
-    model, xt, xv = trained.model, trained.xt, trained.xv
+    xt, xv = trained.xt, trained.xv
     reference = trained.codes()["mu"] if needs_reference(settings.scorer) else None
     options = {"postprocess": settings.postprocess, "n_samples": settings.n_samples, "seed": trained.train_seed}
-    normal = xv if len(xv) else xt  # what standardisation and the threshold are fitted on
-    if len(score_components(settings.scorer)) > 1:  # a combination: each score standardised on normal data
-        options["standardisation"] = fit_standardisation(
-            component_scores(model, normal, settings.scorer, **options, reference=reference)
-        )
-    val_scores = score(model, normal, settings.scorer, **options, reference=reference)
-    train_scores = score(model, xt, settings.scorer, **options, reference=reference)
+    normal, part = (xv, "val") if len(xv) else (xt, "train")  # what standardisation and the threshold are fitted on
+    parts = score_components(settings.scorer)
+    if len(parts) > 1:  # a combination: each score standardised on normal data
+        options["standardisation"] = fit_standardisation({p: trained.scores(part, normal, p, options) for p in parts})
+    val_scores = trained.scores(part, normal, settings.scorer, options)
+    train_scores = trained.scores("train", xt, settings.scorer, options)
     threshold = normal_threshold(val_scores, settings.contamination)
     synthetic = None
     if synthetic_seed is not None and len(xv):
         fakes = synthetic_anomalies(trained.x_val, trained.x_train, seed=synthetic_seed)
-        synthetic = score(
-            model, torch.from_numpy(trained.scaler.transform(fakes)), settings.scorer, **options, reference=reference
+        synthetic = trained.scores(
+            f"synthetic-{synthetic_seed}", torch.from_numpy(trained.scaler.transform(fakes)), settings.scorer, options
         )
     files = DetectorFiles(
-        model=model,
+        model=trained.model,
         scaler=trained.scaler,
         threshold=threshold,
         scorer=settings.scorer,

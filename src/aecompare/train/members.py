@@ -3,10 +3,12 @@ a grid cell) trained together as stacked weights.
 
 Each member keeps what a training of its own has: its initialisation (built from its seed, as :func:`fit` builds
 it), its batch order (its own generator), its data (shared, or its own split), its learning-rate schedule, early
-stopping and best checkpoint. The members' weights are stacked along a leading axis of size K and one
-``torch.func.vmap`` of ``functional_call`` runs the K forward passes as one batched program; the loss summed over
-members gives each member its own gradient, and Adam (elementwise) updates each as if it were alone. A member that
-stopped early keeps its weights: its updates are masked to zero until the last member stops.
+stopping and best checkpoint. The members' weights are stacked along a leading axis of size K; a dense model's
+K forward passes run as one batched matrix product per layer (:mod:`aecompare.models.stacked`), any other model's
+as one ``torch.func.vmap`` of ``functional_call``. The loss summed over members gives each member its own
+gradient, and Adam (elementwise, one flat buffer) updates each as if it were alone. A member that stopped early
+keeps its weights: its updates are masked to zero until the last member stops (the program runs as many epochs as
+its longest member).
 
 Each member draws its random numbers (a VAE's noise, an AAE's prior samples) from a generator of its own, seeded as
 a training alone seeds the global one, so a member gets the same draws as its training alone, whichever members

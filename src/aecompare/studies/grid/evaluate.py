@@ -24,7 +24,7 @@ from aecompare.fitting import (
 from aecompare.metrics import metrics_by_group
 from aecompare.runs import folder as run_folder
 from aecompare.runs.folder import RunRecord
-from aecompare.scoring import error_map, heaviside, reconstruct, score
+from aecompare.scoring import error_map, heaviside, reconstruct
 from aecompare.studies.grid.plan import Run, fit_settings, run_name, run_settings
 from aecompare.studies.grid.spec import ExperimentSpec
 
@@ -85,7 +85,7 @@ def evaluate_run(
         synthetic_seed=run.seed if spec.evaluation.select == "synthetic" else None,
     )
     detector, result = fitted.files, trained.result
-    test_scores = score(trained.model, x_test, detector.scorer, **detector.score_options, reference=detector.reference)
+    test_scores = trained.scores("test", x_test, detector.scorer, detector.score_options)
     diverged = divergence(result, [fitted.val_scores, test_scores, fitted.train_scores], detector.threshold)
     if diverged and not result.diverged:
         log.warning("%s: diverged: %s; its metrics are left out of the report's means", run_name(run), diverged)
