@@ -22,3 +22,33 @@ def test_the_threshold_needs_normal_scores_and_a_contamination_in_range() -> Non
         normal_threshold(np.array([]), 0.05)
     with pytest.raises(DataError, match="contamination must be within"):
         normal_threshold(np.arange(5.0), 1.5)
+
+
+def test_a_trainings_component_scores_are_computed_once_per_data(monkeypatch) -> None:
+    """The runs of a grid cell share one training and overlap in scorers: each component runs once per data."""
+    import aecompare.fitting as fitting
+    from aecompare.fitting import FitSettings, finish_detector, train_model
+    from aecompare.scoring import score
+    from aecompare.train import TrainConfig
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6)).astype(np.float32)
+    settings = FitSettings(model="vae", model_params={"hidden": (8,), "latent_dim": 2}, train=TrainConfig(epochs=1))
+    trained = train_model(x[:90], x[90:], settings, seed=0)
+    calls: list[tuple[str, int]] = []
+    original = fitting.component_scores
+
+    def counted(model, data, scorer, **kwargs):
+        calls.append((scorer, len(data)))
+        return original(model, data, scorer, **kwargs)
+
+    monkeypatch.setattr(fitting, "component_scores", counted)
+    first = finish_detector(trained, FitSettings(**{**vars(settings), "scorer": "mse+latent_knn"}))
+    second = finish_detector(trained, FitSettings(**{**vars(settings), "scorer": "loss+latent_knn"}))
+    computed = [(p, n) for scorer, n in calls for p in scorer.split("+")]
+    assert sorted(computed) == sorted({(p, n) for p, n in computed})  # nothing computed twice
+    assert {p for p, _ in computed} == {"mse", "latent_knn", "loss"}
+    options = second.files.score_options
+    direct = score(trained.model, trained.xv, "loss+latent_knn", **options, reference=second.files.reference)
+    np.testing.assert_allclose(second.val_scores, direct, rtol=1e-12)  # the cache changes no number
+    assert first.files.score_options["standardisation"]["latent_knn"] == options["standardisation"]["latent_knn"]
