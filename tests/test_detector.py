@@ -112,6 +112,33 @@ def test_an_ensemble_scores_by_its_members_standardised_mean_and_saves_whole(tab
         loaded.to_onnx(tmp_path / "ens.onnx")
 
 
+def test_saving_over_an_ensemble_or_a_detector_leaves_only_the_new_one_loadable(table_data, tmp_path: Path) -> None:
+    import json
+
+    normal, _ = table_data
+    folder = tmp_path / "det"
+    three = Detector("ae", epochs=1, ensemble=3, model_params=SMALL, random_state=0).fit(normal)
+    two = Detector("ae", epochs=1, ensemble=2, model_params=SMALL, random_state=1).fit(normal)
+    single = Detector("ae", epochs=1, model_params=SMALL, random_state=2).fit(normal)
+    three.save(folder)
+    two.save(folder)  # a smaller ensemble: member-2 of the old one must not be read as one of its members
+    assert len(Detector.load(folder).members_) == 2
+    assert not (folder / "member-2").exists()
+    single.save(folder)  # the old ensemble.json must not win over the new detector
+    loaded = Detector.load(folder)
+    assert loaded.members_ is None
+    np.testing.assert_allclose(loaded.decision_function(normal), single.decision_function(normal), rtol=1e-6)
+    two.save(folder)
+    assert len(Detector.load(folder).members_) == 2  # and the single detector's files no longer count
+    meta = json.loads((folder / "ensemble.json").read_text())
+    (folder / "ensemble.json").write_text(json.dumps({**meta, "train_seconds_": "soon"}))
+    with pytest.raises(DataError, match="train_seconds_ must be a finite number"):
+        Detector.load(folder)
+    (folder / "ensemble.json").write_text(json.dumps({**meta, "standardisation": meta["standardisation"][:1]}))
+    with pytest.raises(DataError, match=r"\[mean, std\].*for each of the 2 member folders"):
+        Detector.load(folder)
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

@@ -52,3 +52,18 @@ def test_a_trainings_component_scores_are_computed_once_per_data(monkeypatch) ->
     direct = score(trained.model, trained.xv, "loss+latent_knn", **options, reference=second.files.reference)
     np.testing.assert_allclose(second.val_scores, direct, rtol=1e-12)  # the cache changes no number
     assert first.files.score_options["standardisation"]["latent_knn"] == options["standardisation"]["latent_knn"]
+
+
+def test_splits_of_different_sizes_train_each_on_its_own_data_and_scaler() -> None:
+    from aecompare.fitting import FitSettings, train_on_splits
+    from aecompare.train import TrainConfig
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(60, 4)).astype(np.float32), (5 + rng.normal(size=(80, 4))).astype(np.float32)
+    settings = FitSettings(model="ae", model_params={"hidden": (8,), "latent_dim": 2}, train=TrainConfig(epochs=1))
+    first, second = train_on_splits([(a[:50], a[50:]), (b[:70], b[70:])], settings, seeds=[[0, 1], [2]])
+    assert [t.seed for t in first] == [0, 1]
+    assert [t.seed for t in second] == [2]
+    assert len(first[0].xt) == 50
+    assert len(second[0].xt) == 70
+    assert abs(float(second[0].xt.mean())) < 0.5  # standardised on its own split (b's columns lie near 5)

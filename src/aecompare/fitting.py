@@ -111,7 +111,8 @@ class TrainedModel:
             )
             self._scores.update({(data, p, key): v for p, v in computed.items()})
         values = {p: self._scores[(data, p, key)] for p in parts}
-        return combine_components(values, scorer, options.get("standardisation"))
+        # a copy: the cached arrays serve every run of the training, so none may change them through a result
+        return np.array(combine_components(values, scorer, options.get("standardisation")), copy=True)
 
     @property
     def train_seconds(self) -> float:
@@ -287,7 +288,9 @@ def train_on_splits(
     one size (each member on its own split's data), otherwise split by split."""
     if len({(len(t), len(v)) for t, v in splits}) > 1:
         return [
-            train_models(t, v, settings, seeds=s, transform=transform, feature_names=feature_names, names=n)
+            train_models(
+                t, v, settings, seeds=s, transform=transform, feature_names=feature_names, progress=progress, names=n
+            )
             for (t, v), s, n in zip(splits, seeds, names or [None] * len(splits))
         ]
     names = names or [[""] * len(s) for s in seeds]

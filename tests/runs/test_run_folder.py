@@ -54,11 +54,8 @@ def test_settings_diff_and_hash_name_what_changed() -> None:
     assert settings_hash(old) == settings_hash(json.loads(json.dumps(old))) != settings_hash(new)
 
 
-def test_changed_settings_are_refused_naming_the_difference(tmp_path: Path, monkeypatch) -> None:
-    spec_path = _write(tmp_path, SPEC)
-    out = tmp_path / "out"
-    assert run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1"])[0] == 0
-    stamps = {p: p.stat().st_mtime_ns for p in (out / "small").glob("*/*/*/*/metrics.json")}
+def record_trained(monkeypatch) -> list:
+    """The runs the grid trains from now on, in order (train_group still trains them)."""
     trained: list = []
     original = grid_train.train_group
     monkeypatch.setattr(
@@ -66,6 +63,15 @@ def test_changed_settings_are_refused_naming_the_difference(tmp_path: Path, monk
         "train_group",
         lambda spec, groups, *a: trained.extend(r for g in groups for r in g) or original(spec, groups, *a),
     )
+    return trained
+
+
+def test_changed_settings_are_refused_naming_the_difference(tmp_path: Path, monkeypatch) -> None:
+    spec_path = _write(tmp_path, SPEC)
+    out = tmp_path / "out"
+    assert run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1"])[0] == 0
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "small").glob("*/*/*/*/metrics.json")}
+    trained = record_trained(monkeypatch)
 
     code, _, err = run_cli(
         [
@@ -137,13 +143,7 @@ def test_label_escapes_write_and_delete_nothing(tmp_path: Path, change: dict, me
 def test_settings_that_cannot_change_a_number_do_not_retrain(tmp_path: Path, monkeypatch) -> None:
     spec_path, out = _write(tmp_path, SPEC), tmp_path / "out"
     assert run_cli(["run", str(spec_path), "-o", str(out), "-q", "--workers", "1"])[0] == 0
-    trained: list = []
-    original = grid_train.train_group
-    monkeypatch.setattr(
-        grid_train,
-        "train_group",
-        lambda spec, groups, *a: trained.extend(r for g in groups for r in g) or original(spec, groups, *a),
-    )
+    trained = record_trained(monkeypatch)
     # a default written out, device cpu for auto, and a GPU switch that no CPU run reads
     extra = ["datasets.0.params.test_fraction=0.3", "train.device=cpu", "train.channels_last=true"]
     argv = ["run", str(spec_path), "-o", str(out), "-q", "--workers", "1"]

@@ -542,28 +542,36 @@ def _headerless(folder: Path) -> Path:
 
 
 def test_a_cells_seeds_train_as_one_program_and_each_equals_its_seed_alone(tmp_path: Path, monkeypatch) -> None:
+    dense = {"backbone": "mlp", "hidden": [16]}
     spec = parse_spec(
         {
             **TINY_SPEC,
             "seeds": [0, 1],
-            "models": ["ae", {"name": "vae", "label": "vae-x2", "ensemble": 2}],
+            "models": [
+                {"name": "ae", "label": "ae-mlp", **dense},
+                {"name": "vae", "label": "vae-x2", "ensemble": 2, **dense},
+                {"name": "ae", "label": "ae-conv"},
+            ],
             "datasets": [{"name": "digits", "normal": [0]}],
         },
         "tiny.yaml",
     )
-    batches: list[list[int]] = []
+    batches: list[tuple[str, list[int]]] = []
     original = grid_train.train_group
     monkeypatch.setattr(
         grid_train,
         "train_group",
-        lambda spec, groups, *a: batches.append([g[0].seed for g in groups]) or original(spec, groups, *a),
+        lambda spec, groups, *a: (
+            batches.append((groups[0][0].model.label, [g[0].seed for g in groups])) or original(spec, groups, *a)
+        ),
     )
     both = run_experiment(spec, tmp_path / "both", progress=False, workers=1)
-    assert sorted(batches) == [[0, 1], [0, 1]]  # one task per model: its two seeds together
+    # dense cells: one task of both seeds; the conv cell (no gain from stacking on the CPU): a task per seed
+    assert sorted(batches) == [("ae-conv", [0]), ("ae-conv", [1]), ("ae-mlp", [0, 1]), ("vae-x2", [0, 1])]
     alone = run_experiment(
         dataclasses.replace(spec, seeds=(1,)), tmp_path / "alone", progress=False, workers=1
     )  # seed 1 by itself: its own split, trained alone
-    for model in ("ae", "vae-x2"):
+    for model in ("ae-mlp", "vae-x2"):
         run = Path("digits") / model / "normal-0" / "seed-1"
         together, by_itself = (np.load(folder / run / "scores.npz")["test_scores"] for folder in (both, alone))
         np.testing.assert_allclose(together, by_itself, rtol=1e-4, atol=1e-6)

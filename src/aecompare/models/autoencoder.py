@@ -110,10 +110,14 @@ class Autoencoder(nn.Module):
     def decode_distribution(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, latent_dim) -> the decoder's mean (B, *input_shape) and, for a Gaussian decoder, its
         log-variance (B, *input_shape), clamped like the posterior's; None otherwise."""
-        out = self.decoder(z)
+        return self.split_decoder_output(self.decoder(z))
+
+    def split_decoder_output(self, out: torch.Tensor, dim: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The decoder's raw output -> its mean and (Gaussian decoder) clamped log-variance; ``dim`` is the channel
+        (or feature) axis: 1 for (B, C, ...), 2 for K stacked members' (K, B, C, ...)."""
         if not self.gaussian_decoder:
             return out, None
-        mean, logvar = out.chunk(2, dim=1)  # channels (or features) [0, C) are the mean, [C, 2C) the log-variance
+        mean, logvar = out.chunk(2, dim=dim)  # channels (or features) [0, C) the mean, [C, 2C) the log-variance
         return self.mean_activation(mean), logvar.clamp(*self.config.logvar_clamp)
 
     def forward(

@@ -60,12 +60,8 @@ def stacked_forward(
     z, mu, logvar = stacked_encode(model, params, x, noise)
     decoder = model.decoder
     out = decoder.output(_run(decoder.net, "decoder.net.", params, z))
-    out = out.view(*z.shape[:2], *decoder.output_shape)
-    recon_logvar = None
-    if model.gaussian_decoder:  # features [0, D) are the mean, [D, 2D) the log-variance
-        mean, recon_logvar = out.chunk(2, dim=2)
-        out, recon_logvar = model.mean_activation(mean), recon_logvar.clamp(*model.config.logvar_clamp)
-    return AutoencoderOutput(recon=out, z=z, mu=mu, logvar=logvar, recon_logvar=recon_logvar)
+    recon, recon_logvar = model.split_decoder_output(out.view(*z.shape[:2], *decoder.output_shape), dim=2)
+    return AutoencoderOutput(recon=recon, z=z, mu=mu, logvar=logvar, recon_logvar=recon_logvar)
 
 
 def stacked_critic(model: Autoencoder, params: dict[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:

@@ -43,6 +43,7 @@ from aecompare.core.io import (
     read_array,
     read_arrays,
     read_json,
+    refuse_planted,
     replace_folder,
     safe_name,
     write_json,
@@ -115,7 +116,9 @@ def normal_dir(normal: Sequence[str]) -> str:
 
 
 def write_detector(folder: Path, files: DetectorFiles) -> None:
-    """Write a detector's four files (weights, model config, detector.json, training scores) to ``folder``."""
+    """Write a detector's four files (weights, model config, detector.json, training scores) to ``folder``; an
+    ensemble saved there before is no longer what the folder holds (its ensemble.json goes first)."""
+    _remove_file(folder / ENSEMBLE)
     save_model(files.model, folder)
     atomic_write_bytes(folder / DECISION_SCORES, array_bytes(files.decision_scores))
     if files.reference is not None:
@@ -140,10 +143,16 @@ def write_detector(folder: Path, files: DetectorFiles) -> None:
 
 def write_ensemble(folder: Path, files: EnsembleFiles, members: bool = True) -> None:
     """Write a seed ensemble: each member's detector into ``member-<i>/`` (unless a run record wrote them
-    already: ``members=False``), then its ``ensemble.json`` and training scores."""
+    already: ``members=False``), then its ``ensemble.json`` and training scores. A single detector or a larger
+    ensemble saved there before stops being loadable first (its detector.json, its extra members go)."""
+    _remove_file(folder / DETECTOR)
     if members:
         for i, member in enumerate(files.members):
             write_detector(member_dir(folder, i), member)
+    for stale in member_dirs(folder)[len(files.members) :]:
+        if stale.is_symlink():
+            raise DataError(f"{stale} is a symbolic link; aecompare writes only folders of its own there")
+        shutil.rmtree(stale)
     atomic_write_bytes(folder / DECISION_SCORES, array_bytes(files.decision_scores))
     write_json(
         folder / ENSEMBLE,
@@ -155,6 +164,12 @@ def write_ensemble(folder: Path, files: EnsembleFiles, members: bool = True) -> 
             "train_seconds_": files.train_seconds,
         },
     )
+
+
+def _remove_file(path: Path) -> None:
+    """Delete the file ``path`` if it exists (refusing a link or a folder planted there)."""
+    refuse_planted(path)
+    path.unlink(missing_ok=True)
 
 
 def is_ensemble(folder: str | Path) -> bool:
@@ -188,9 +203,11 @@ def read_ensemble(folder: str | Path, device: Any = "cpu") -> EnsembleFiles:
         )
     if len({m.model.input_shape for m in members}) != 1:
         raise DataError(f"{folder}: the members take inputs of different shapes; the folder was changed")
+    for key in ("threshold_", "train_seconds_"):
+        value = meta[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise DataError(f"{path}: {key} must be a finite number, got {value!r}")
     threshold = meta["threshold_"]
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
-        raise DataError(f"{path}: threshold_ must be a finite number, got {threshold!r}")
     return EnsembleFiles(
         members=members,
         standardisation=pairs,

@@ -494,7 +494,8 @@ def fit_members(
         _record(state, rows, stack, config, names)
         if not any(state.active):
             break
-    return _finish_members(models, stack, state, monitor, device, names)
+    spread = val if val is not None and len(val) > 1 else train  # as fit measures collapse
+    return _finish_members(models, stack, state, spread, device, names)
 
 
 def _place_members(
@@ -610,7 +611,7 @@ def _finish_members(
     models: list[Autoencoder],
     stack: Stack,
     state: MembersProgress,
-    monitor: MemberData,
+    spread_x: MemberData,
     device: torch.device,
     names: list[str],
 ) -> list[TrainResult]:
@@ -622,7 +623,7 @@ def _finish_members(
         model.load_state_dict(stack.state(k, state.best))
         model.eval()
         result.train_seconds = seconds
-        result.output_spread = output_spread(model, monitor.member(k))
+        result.output_spread = output_spread(model, spread_x.member(k))
         if result.collapsed:
             log.warning(
                 "%s: the model gives nearly the same reconstruction for every input (spread %.3g of the inputs'): "

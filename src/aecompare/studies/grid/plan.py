@@ -211,13 +211,23 @@ def group_by_training(spec: ExperimentSpec, runs: list[Run]) -> dict[str, list[R
     return groups
 
 
-def batch_seeds(spec: ExperimentSpec, groups: list[list[Run]]) -> list[list[list[Run]]]:
-    """The training groups (:func:`group_by_training`) that differ only in their seed, batched: one task trains
-    all of them as one program (``fitting.train_on_splits``), each seed on its own split."""
+def batch_seeds(spec: ExperimentSpec, groups: list[list[Run]], datasets: dict[str, Dataset]) -> list[list[list[Run]]]:
+    """The training groups (:func:`group_by_training`) that differ only in their seed, batched where stacking
+    pays (:func:`seeds_stack`): one task trains all of them as one program (``fitting.train_on_splits``), each
+    seed on its own split. Other groups stay a task each, so the workers share them out."""
     batches: dict[str, list[list[Run]]] = {}
-    for group in groups:
-        batches.setdefault(_training_key(spec, group[0], seed=False), []).append(group)
+    for i, group in enumerate(groups):
+        together = seeds_stack(spec, group[0], datasets[group[0].dataset.key])
+        batches.setdefault(_training_key(spec, group[0], seed=False) if together else str(i), []).append(group)
     return list(batches.values())
+
+
+def seeds_stack(spec: ExperimentSpec, run: Run, dataset: Dataset) -> bool:
+    """Whether ``run``'s cell gains from training its seeds as one program: a dense model, or any model on a GPU
+    (as ``train.members.worth_stacking`` decides for the trainings themselves)."""
+    config = model_config(run.model.name, **spec.model_overrides(run.model, run.dataset))
+    dense = config.resolved_backbone(tuple(dataset.x_train.shape[1:])) == "mlp"
+    return dense or resolve_device(spec.train_config(run.dataset).device).type == "cuda"
 
 
 def member_seed(run: Run, index: int) -> int:

@@ -31,7 +31,7 @@ def execute_grid(
 ) -> None:
     """Train ``todo`` where ``executor`` says and write each run folder here, under the lock, as it arrives."""
     show = sys.stderr.isatty() if progress is None else progress
-    groups = batch_seeds(spec, list(group_by_training(spec, todo).values()))
+    groups = batch_seeds(spec, list(group_by_training(spec, todo).values()), datasets)
     _DATASETS.update(datasets)  # in-process runs use the driver's copy
     if executor.kind == "ray":
         ray = require_ray()
