@@ -180,7 +180,7 @@ def test_ssim_scores_images_per_sample_and_refuses_tables() -> None:
         score(build_model("mlp-ae", (6,)), torch.rand(4, 6), "ssim")
 
 
-@pytest.mark.parametrize("method", ["latent_knn", "latent_mahalanobis"])
+@pytest.mark.parametrize("method", ["latent_knn", "latent_mahalanobis", "latent_meanshift"])
 def test_latent_scores_rank_far_codes_higher_and_survive_save_and_load(method: str, tmp_path, table_data) -> None:
     from aecompare import Detector
 
@@ -266,3 +266,18 @@ def test_pixel_maps_follow_the_score_one_minus_ssim_or_the_squared_error() -> No
     np.testing.assert_allclose(error, ((recon - inputs) ** 2).mean(1), rtol=1e-6)
     assert ssim[:, 5:9, 5:9].mean() > 10 * ssim[:, 15:, 15:].mean()  # 1 - SSIM peaks where the defect is
     np.testing.assert_allclose(pixel_map(inputs, inputs, "ssim"), 0.0, atol=1e-5)
+
+
+def test_the_mean_shifted_score_is_the_cosine_distance_of_centred_codes_to_their_nearest() -> None:
+    torch.manual_seed(0)
+    model = build_model("mlp-ae", (6,), hidden=(8,), latent_dim=3).eval()
+    x = torch.randn(9, 6)
+    reference = np.random.default_rng(0).normal(size=(20, 3)) + 5.0  # far from the origin: centring matters
+    codes = encode_codes(model, x, 1024)["mu"].astype(np.float64)
+    centre = reference.mean(0)
+    unit = lambda v: (v - centre) / np.linalg.norm(v - centre, axis=1, keepdims=True)  # noqa: E731
+    cosine_distance = 1.0 - unit(codes) @ unit(reference).T  # (9, 20)
+    expected = np.sort(cosine_distance, axis=1)[:, :5].mean(1)
+    np.testing.assert_allclose(score(model, x, "latent_meanshift", reference=reference), expected, atol=1e-12)
+    scaled = score(model, x, "latent_meanshift", reference=(reference - centre) * 7.0 + centre)
+    np.testing.assert_allclose(scaled, score(model, x, "latent_meanshift", reference=reference), atol=1e-12)

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from aecompare.core.runtime import resolve_device
 from aecompare.core.validation import check_int
-from aecompare.data.preprocessing import precise_dtype
+from aecompare.data.preprocessing import SCALINGS, precise_dtype
 from aecompare.data.split import validation_split
 from aecompare.errors import ConfigError, DataError, DataTypeError, DataWarning, unknown_name
 from aecompare.fitting import (
@@ -57,6 +57,9 @@ class Detector(BaseEstimator):
             ``"mse+latent_knn"``: the mean of each score standardised on the validation split). ``score=`` is
             its old name, kept for one release with a FutureWarning: as an attribute it hid scikit-learn's
             ``score()``.
+        scaling: how inputs are scaled, fitted on the training part: ``"auto"`` (standard per column for tables,
+            one [0, 1] range for images) or a kind of :data:`aecompare.data.preprocessing.SCALINGS`, e.g.
+            ``"robust"`` (median and interquartile range per column).
         restarts: train this many seeds and keep the model with the lowest best validation loss (the training
             loss without a validation split), so a training stuck on the mean-image plateau is dropped;
             ``restart_losses_`` lists each one's loss and ``train_seconds_`` counts them all.
@@ -87,6 +90,7 @@ class Detector(BaseEstimator):
         contamination: float = 0.1,
         validation_fraction: float = 0.1,
         scorer: str = "mse",
+        scaling: str = "auto",
         restarts: int = 1,
         ensemble: int = 1,
         model_params: dict[str, Any] | None = None,
@@ -111,6 +115,7 @@ class Detector(BaseEstimator):
         if deprecated:
             raise TypeError(f"Detector() got an unexpected keyword argument {next(iter(deprecated))!r}")
         self.scorer = scorer
+        self.scaling = scaling
         self.restarts = restarts
         self.ensemble = ensemble
         self.model_params = model_params
@@ -419,6 +424,8 @@ class Detector(BaseEstimator):
         ):
             raise ConfigError(f"lr must be a positive, finite number, got {self.lr!r}")
         score_components(self.scorer)
+        if self.scaling != "auto" and self.scaling not in SCALINGS:
+            raise unknown_name("scaling", self.scaling, ("auto", *SCALINGS))
         if self.model == "auto" and self.scorer != "mse":  # else the scorer asked for would be ignored silently
             raise ConfigError(
                 f"model='auto' chooses the scorer too (among AUTO_CANDIDATES), so scorer="

@@ -556,6 +556,7 @@ def params_from_settings(settings: FitSettings, seed: int) -> dict[str, Any]:
         "contamination": settings.contamination,
         "validation_fraction": settings.validation_fraction,
         "scorer": settings.scorer,
+        "scaling": settings.scaling,
         "restarts": settings.restarts,
         "ensemble": settings.ensemble,
         "model_params": dict(settings.model_params) or None,
@@ -566,8 +567,8 @@ def params_from_settings(settings: FitSettings, seed: int) -> dict[str, Any]:
 
 
 def settings_from_params(params: dict[str, Any], input_ndim: int) -> FitSettings:
-    """The fit settings of a Detector's constructor arguments, for inputs of ``input_ndim`` dimensions: tables
-    are standardised per column, images scaled to [0, 1] by their range."""
+    """The fit settings of a Detector's constructor arguments, for inputs of ``input_ndim`` dimensions: with
+    scaling "auto" (or none recorded) tables are standardised per column, images scaled to [0, 1] by their range."""
     device = params.get("device") or "auto"
     return FitSettings(
         model=params["model"],
@@ -580,5 +581,12 @@ def settings_from_params(params: dict[str, Any], input_ndim: int) -> FitSettings
         validation_fraction=params["validation_fraction"],
         restarts=params["restarts"],
         ensemble=params.get("ensemble", 1),
-        scaling="standard" if input_ndim == 2 else "minmax",
+        scaling=default_scaling(params.get("scaling", "auto"), input_ndim),
     )
+
+
+def default_scaling(scaling: str, input_ndim: int) -> str:
+    """``scaling`` itself, or for "auto" the kind a Detector's inputs get: standard for tables, minmax for images."""
+    if scaling != "auto":
+        return scaling
+    return "standard" if input_ndim == 2 else "minmax"

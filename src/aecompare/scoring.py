@@ -213,12 +213,39 @@ def latent_knn_score(
     """Mean Euclidean distance of each code to its 5 nearest codes of the normal training data (N,), found by
     scikit-learn's exact search (a k-d tree for small codes: 5x faster than all pairwise distances on 25k codes
     of 8 dimensions, and the same distances to 1e-15)."""
-    ref = _reference(reference, "latent_knn")
     codes = _codes(model, x, batch_size, postprocess).numpy()
+    return _nearest_distances(_reference(reference, "latent_knn"), codes).mean(1)
+
+
+def _nearest_distances(reference: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Euclidean distances (N, k) of each code to its k = 5 nearest reference codes (fewer if fewer exist)."""
     if not len(codes):
-        return np.empty(0)
-    search = NearestNeighbors(n_neighbors=min(KNN_NEIGHBOURS, len(ref))).fit(ref.astype(np.float64))
-    return search.kneighbors(codes, return_distance=True)[0].mean(1)
+        return np.empty((0, 1))
+    search = NearestNeighbors(n_neighbors=min(KNN_NEIGHBOURS, len(reference))).fit(reference)
+    return search.kneighbors(codes, return_distance=True)[0]
+
+
+def latent_meanshift_score(
+    model: Autoencoder,
+    x: torch.Tensor,
+    batch_size: int = 1024,
+    postprocess: str = "none",
+    reference: np.ndarray | None = None,
+) -> np.ndarray:
+    """Mean-shifted angular kNN (Reiss & Hoshen, 2023, on the autoencoder's code): every code centred on the
+    normal training codes' mean and scaled to unit length; the mean cosine distance (1 - cos) to the 5 nearest
+    normal training codes so treated (N,). A code exactly at the centre counts as orthogonal to all (0.5)."""
+    ref = _reference(reference, "latent_meanshift")
+    codes = _codes(model, x, batch_size, postprocess).numpy()
+    centre = ref.mean(0)
+
+    def unit(v: np.ndarray) -> np.ndarray:
+        v = v - centre
+        norm = np.linalg.norm(v, axis=1, keepdims=True)
+        return v / np.where(norm > 0, norm, 1.0)
+
+    # on unit vectors the squared Euclidean distance is 2 (1 - cos), so the nearest by one are the nearest by both
+    return (_nearest_distances(unit(ref), unit(codes)) ** 2 / 2.0).mean(1)
 
 
 def latent_mahalanobis_score(
@@ -257,9 +284,10 @@ SCORERS: dict[str, Callable[..., np.ndarray]] = {
     "reconstruction_probability": reconstruction_probability_score,
     "latent_knn": latent_knn_score,
     "latent_mahalanobis": latent_mahalanobis_score,
+    "latent_meanshift": latent_meanshift_score,
 }
 SAMPLING_SCORERS = ("reconstruction_probability",)  # take n_samples and seed
-REFERENCE_SCORERS = ("latent_knn", "latent_mahalanobis")  # take the normal training codes
+REFERENCE_SCORERS = ("latent_knn", "latent_mahalanobis", "latent_meanshift")  # take the normal training codes
 
 
 COMBINE = "+"  # "mse+latent_knn": the mean of the named scores, each standardised on normal validation data

@@ -157,6 +157,18 @@ def test_standard_scaler_leaves_constant_columns_unscaled() -> None:
     assert np.array_equal(restored.transform(train), scaler.transform(train))
 
 
+def test_robust_scaler_centres_on_the_median_and_divides_by_the_interquartile_range() -> None:
+    train = np.array([[1.0, 7.0, 2.0], [2.0, 7.0, 2.0], [3.0, 7.0, 2.0], [4.0, 7.0, 2.0], [1000.0, 7.0, 6.0]])
+    scaler = Scaler.fit(train, "robust")
+    out = scaler.transform(np.array([[3.0, 8.0, 4.0]]))
+    assert out[0, 0] == pytest.approx((3.0 - 3.0) / (4.0 - 2.0))  # the outlier row moves neither statistic
+    assert out[0, 1] == pytest.approx(1.0)  # a constant column: the raw deviation
+    assert out[0, 2] == pytest.approx((4.0 - 2.0) / 1.6)  # IQR 0: its standard deviation (1.6) instead
+    restored = Scaler.from_dict(scaler.to_dict())
+    assert restored.kind == "robust"
+    assert np.array_equal(restored.transform(train), scaler.transform(train))
+
+
 def test_minmax_scaler_maps_training_range_to_unit_interval() -> None:
     x = np.array([[[0.0, 255.0]], [[51.0, 102.0]]])
     out = Scaler.fit(x, "minmax").transform(x)

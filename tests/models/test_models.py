@@ -152,6 +152,8 @@ def test_mlp_matches_patuzzo_a1_layer_sizes() -> None:
         ({"latnt_dim": 3}, "unknown key 'latnt_dim'"),
         ({"activation": "swish"}, "choose one of: relu, leaky_relu"),
         ({"hidden": "64"}, "expected a list"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+        ({"input_noise": -0.1}, "input_noise must be 0"),
     ],
 )
 def test_bad_model_config_is_a_clear_error(kwargs: dict, message: str) -> None:
@@ -206,3 +208,50 @@ def test_gaussian_nll_needs_a_gaussian_decoder() -> None:
     model = build_model("vae", (6,), reconstruction="gaussian_nll", decoder_output="gaussian")
     out = model(torch.randn(3, 6))
     assert out.recon_logvar.shape == out.recon.shape == (3, 6)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "kinds"),
+    [
+        ({"dropout": 0.3}, {torch.nn.Dropout}),
+        ({"batch_norm": True}, {torch.nn.BatchNorm1d}),
+        ({"batch_norm": True, "dropout": 0.2}, {torch.nn.BatchNorm1d, torch.nn.Dropout}),
+    ],
+)
+def test_dropout_and_batch_norm_act_in_training_only(overrides: dict, kinds: set) -> None:
+    torch.manual_seed(0)
+    model = build_model("ae", (12,), hidden=(16, 8), latent_dim=4, **overrides)
+    present = {type(m) for m in model.modules()}
+    assert kinds <= present
+    # after each hidden layer of the encoder (2) and the decoder (2), never after the code or the output
+    assert sum(type(m) in kinds for m in model.modules()) == 4 * len(kinds)
+    x = torch.randn(32, 12)
+    model.train()
+    a, b = model(x).recon, model(x).recon
+    if torch.nn.Dropout in kinds:
+        assert not torch.equal(a, b)  # fresh masks each call
+    model.eval()
+    torch.testing.assert_close(model(x).recon, model(x).recon, rtol=0, atol=0)
+    plain = build_model("ae", (12,), hidden=(16, 8), latent_dim=4)
+    assert {type(m) for m in plain.modules()}.isdisjoint(kinds)  # off: no module, saved weights keep their names
+
+
+def test_batch_norm_in_a_conv_backbone_follows_each_hidden_conv() -> None:
+    model = build_model("ae", (1, 12, 12), channels=(4, 8), batch_norm=True)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert [n.num_features for n in norms] == [4, 8, 4]  # two encoder convs, the decoder's inner deconv
+    assert all(float(n.running_mean.abs().sum()) == 0 and float(n.running_var.sum()) == n.num_features for n in norms)
+    assert model(torch.rand(3, 1, 12, 12)).recon.shape == (3, 1, 12, 12)
+
+
+def test_input_noise_corrupts_what_the_encoder_sees_in_training_only() -> None:
+    model = build_model("ae", (5,), hidden=(8,), latent_dim=5, input_noise=0.5)
+    x = torch.zeros(4, 5)
+    seen = []
+    model.encoder.register_forward_hook(lambda module, args, out: seen.append(args[0].clone()))
+    model.train()
+    model(x)
+    assert float(seen[-1].std()) == pytest.approx(0.5, rel=0.5)  # the encoder saw noisy inputs
+    model.eval()
+    model(x)
+    assert torch.equal(seen[-1], x)  # scoring sees the clean ones

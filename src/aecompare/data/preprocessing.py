@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-ScalingKind = Literal["standard", "minmax", "gcn-minmax", "none"]
-SCALINGS = ("standard", "minmax", "gcn-minmax", "none")
+ScalingKind = Literal["standard", "robust", "minmax", "gcn-minmax", "none"]
+SCALINGS = ("standard", "robust", "minmax", "gcn-minmax", "none")
 
 
 def global_contrast_normalise(x: np.ndarray) -> np.ndarray:
@@ -46,7 +46,8 @@ def precise_dtype(x: np.ndarray) -> type:
 
 @dataclass
 class Scaler:
-    """``standard`` (per column, for tables), ``minmax`` (one range for all pixels), ``gcn-minmax`` (global
+    """``standard`` (per column, for tables), ``robust`` (per column: the median and the interquartile range, which
+    a few extreme rows barely move), ``minmax`` (one range for all pixels), ``gcn-minmax`` (global
     contrast normalisation per image, then one range), or ``none``.
 
     A column that is constant in training keeps a scale of 1, so a test value that differs shows up as
@@ -68,6 +69,10 @@ class Scaler:
         if kind == "standard":
             std = x.std(axis=0)
             return cls(kind, x.mean(axis=0), np.where(std > 0, std, 1.0))
+        if kind == "robust":  # a column with IQR 0 (mostly one value) falls back to its std, a constant one to 1
+            q1, median, q3 = np.percentile(x, [25, 50, 75], axis=0)
+            std = x.std(axis=0)
+            return cls(kind, median, np.where(q3 > q1, q3 - q1, np.where(std > 0, std, 1.0)))
         if kind in ("minmax", "gcn-minmax"):
             lo, hi = float(x.min()), float(x.max())
             return cls(kind, lo, hi - lo if hi > lo else 1.0)

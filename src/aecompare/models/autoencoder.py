@@ -123,6 +123,8 @@ class Autoencoder(nn.Module):
     def forward(
         self, x: torch.Tensor, sample: bool | None = None, noise: torch.Tensor | None = None
     ) -> AutoencoderOutput:
+        if self.training and self.config.input_noise:  # a denoising AE: the loss still compares with clean x
+            x = x + self.config.input_noise * torch.randn_like(x)
         code = self.encode(x, sample=sample, noise=noise)
         recon, recon_logvar = self.decode_distribution(code.z)
         return AutoencoderOutput(recon=recon, z=code.z, mu=code.mu, logvar=code.logvar, recon_logvar=recon_logvar)

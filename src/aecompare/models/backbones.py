@@ -16,21 +16,35 @@ ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "tanh
 OUTPUT_ACTIVATIONS = {"sigmoid": nn.Sigmoid, "identity": nn.Identity}
 
 
-def _mlp(widths: list[int], activation: str, last_activation: bool) -> nn.Sequential:
+def _mlp(
+    widths: list[int], activation: str, last_activation: bool, batch_norm: bool = False, dropout: float = 0.0
+) -> nn.Sequential:
+    """Dense layers; each hidden one (one with an activation) is Linear [-> BatchNorm] -> activation [-> Dropout]."""
     layers: list[nn.Module] = []
     for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
         layers.append(nn.Linear(w_in, w_out))
         if last_activation or i < len(widths) - 2:
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(w_out))
             layers.append(ACTIVATIONS[activation]())
+            if dropout:  # no module at 0, so models without it keep their weights' names
+                layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
 
 
 class MLPEncoder(nn.Module):
     """Flatten, then dense layers: (B, *input_shape) -> (B, hidden[-1])."""
 
-    def __init__(self, input_shape: tuple[int, ...], hidden: tuple[int, ...], activation: str) -> None:
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        hidden: tuple[int, ...],
+        activation: str,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
-        self.net = _mlp([math.prod(input_shape), *hidden], activation, last_activation=True)
+        self.net = _mlp([math.prod(input_shape), *hidden], activation, True, batch_norm, dropout)
         self.out_features = hidden[-1] if hidden else math.prod(input_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -41,11 +55,19 @@ class MLPDecoder(nn.Module):
     """The encoder's mirror: (B, latent) -> (B, *output_shape)."""
 
     def __init__(
-        self, latent_dim: int, output_shape: tuple[int, ...], hidden: tuple[int, ...], activation: str, output: str
+        self,
+        latent_dim: int,
+        output_shape: tuple[int, ...],
+        hidden: tuple[int, ...],
+        activation: str,
+        output: str,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.output_shape = output_shape
-        self.net = _mlp([latent_dim, *reversed(hidden), math.prod(output_shape)], activation, last_activation=False)
+        widths = [latent_dim, *reversed(hidden), math.prod(output_shape)]
+        self.net = _mlp(widths, activation, False, batch_norm, dropout)
         self.output = OUTPUT_ACTIVATIONS[output]()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -65,16 +87,17 @@ class ConvEncoder(nn.Module):
         fc: tuple[int, ...],
         activation: str,
         pool: tuple[int, ...] = (),
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = input_shape[0]
         block_ends = []  # index of each conv block's last layer, where its output size is read
         for c_out, stride, factor in zip(channels, strides, pool or (1,) * len(channels)):
-            layers += [
-                nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=kernel_size // 2),
-                ACTIVATIONS[activation](),
-            ]
+            layers.append(nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=kernel_size // 2))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(ACTIVATIONS[activation]())
             if factor > 1:  # no module for factor 1, so models without pooling keep their weights' names
                 layers.append(nn.MaxPool2d(factor, ceil_mode=True))
             block_ends.append(len(layers) - 1)
@@ -85,13 +108,14 @@ class ConvEncoder(nn.Module):
         with torch.no_grad():
             h = torch.zeros(1, *input_shape)
             for i, layer in enumerate(self.convs):
-                h = layer(h)
+                if not isinstance(layer, nn.BatchNorm2d):  # keeps its shape; in training mode it would learn zeros
+                    h = layer(h)
                 if i in block_ends:
                     sizes.append(tuple(h.shape[2:]))
         self.spatial_sizes: list[tuple[int, int]] = sizes  # [(H, W), (H/2, W/2), ...]
         self.conv_shape = (c_in, *sizes[-1])  # (C_last, h, w)
         flat = math.prod(self.conv_shape)
-        self.fc = _mlp([flat, *fc], activation, last_activation=True)
+        self.fc = _mlp([flat, *fc], activation, True, batch_norm)
         self.out_features = fc[-1] if fc else flat
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -201,13 +225,14 @@ class ConvDecoder(nn.Module):
         out_channels: int,
         activation: str,
         output: str,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         self.conv_shape = encoder.conv_shape
         self.fc = (
             nn.Identity()
             if latent_dim == 0
-            else _mlp([latent_dim, *reversed(fc), math.prod(self.conv_shape)], activation, last_activation=True)
+            else _mlp([latent_dim, *reversed(fc), math.prod(self.conv_shape)], activation, True, batch_norm)
         )
         targets = list(reversed(encoder.spatial_sizes[:-1]))  # the sizes to restore, innermost first
         c_outs = [*reversed(channels[:-1]), out_channels]
@@ -223,6 +248,8 @@ class ConvDecoder(nn.Module):
                 nn.ConvTranspose2d(c_in, c_out, kernel_size, stride=stride, padding=pad, output_padding=output_padding)
             )
             if i < len(c_outs) - 1:
+                if batch_norm:
+                    layers.append(nn.BatchNorm2d(c_out))
                 layers.append(ACTIVATIONS[activation]())
             c_in, size = c_out, target
         self.deconvs = nn.Sequential(*layers)
@@ -247,25 +274,17 @@ def build_backbone(
     output_shape = (input_shape[0] * (2 if gaussian else 1), *input_shape[1:])
     backbone = config.resolved_backbone(input_shape)
     if backbone == "mlp":
-        encoder = MLPEncoder(input_shape, config.hidden, config.activation)
-        decoder = MLPDecoder(config.latent_dim, output_shape, config.hidden, config.activation, output)
+        regularise = {"batch_norm": config.batch_norm, "dropout": config.dropout}
+        encoder = MLPEncoder(input_shape, config.hidden, config.activation, **regularise)
+        decoder = MLPDecoder(config.latent_dim, output_shape, config.hidden, config.activation, output, **regularise)
         return encoder, decoder, encoder.out_features
     if backbone == "vgg16":
         encoder = VGG16Encoder(input_shape, config.vgg_blocks)
         if config.pretrained and pretrained_weights:
             load_imagenet_vgg16(encoder)
-        decoder = ConvDecoder(
-            encoder,
-            config.latent_dim,
-            encoder.block_channels,
-            (2,) * config.vgg_blocks,
-            config.kernel_size,
-            config.fc,
-            output_shape[0],
-            config.activation,
-            output,
-        )
-        return encoder, decoder, encoder.out_features
+        channels, strides = encoder.block_channels, (2,) * config.vgg_blocks
+        tail = (config.kernel_size, config.fc, output_shape[0], config.activation, output, config.batch_norm)
+        return encoder, ConvDecoder(encoder, config.latent_dim, channels, strides, *tail), encoder.out_features
     # each block shrinks by its stride times its pooling factor; the decoder undoes both in one step
     strides = tuple(s * p for s, p in zip(config.resolved_strides(), config.resolved_pool()))
     encoder = ConvEncoder(
@@ -276,6 +295,7 @@ def build_backbone(
         config.fc,
         config.activation,
         config.pool,
+        config.batch_norm,
     )
     decoder = ConvDecoder(
         encoder,
@@ -287,5 +307,6 @@ def build_backbone(
         output_shape[0],
         config.activation,
         output,
+        config.batch_norm,
     )
     return encoder, decoder, encoder.out_features

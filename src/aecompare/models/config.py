@@ -27,6 +27,13 @@ class ModelConfig:
     kernel_size: int = 3
     fc: tuple[int, ...] = ()  # dense widths between the flattened conv features and the bottleneck
     activation: Activation = "leaky_relu"
+    # Regularisers active in training only (early stopping, checkpoints and scores use the deterministic net):
+    # dropout after each hidden dense layer (Yong & Brintrup's no-bottleneck AEs), batch normalisation after
+    # each hidden dense or conv layer, and Gaussian noise of this std added to the inputs while the loss
+    # compares with the clean ones (a denoising AE).
+    dropout: float = 0.0
+    batch_norm: bool = False
+    input_noise: float = 0.0
     # "kaiming" suits deep stacks: with PyTorch's default, Schneider's 9-layer MNIST net passes almost no
     # signal (codes vary by ~2e-4 over a batch) and trains to the mean image. The default stays PyTorch's:
     # on the small `quick` models Kaiming lowered the VAE (digits) and the AAE (lines); benchmarks/RESULTS.md.

@@ -368,6 +368,10 @@ def _check_config(config: ModelConfig, input_shape: tuple[int, ...]) -> None:
             "reconstruction 'gaussian_nll' needs a decoder that gives a variance; "
             "set decoder_output: gaussian (or reconstruction: mse)"
         )
+    if not 0 <= config.dropout < 1:
+        raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
+    if not (math.isfinite(config.input_noise) and config.input_noise >= 0):
+        raise ConfigError(f"input_noise must be 0 (off) or a positive, finite std, got {config.input_noise}")
     if not config.reconstruction_weight > 0:
         raise ConfigError(f"reconstruction_weight must be positive, got {config.reconstruction_weight}")
     lo, hi = config.logvar_clamp

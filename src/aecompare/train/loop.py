@@ -163,7 +163,9 @@ class Progress:
 def _place(
     model: Autoencoder, train_x: torch.Tensor, val_x: torch.Tensor | None, config: TrainConfig
 ) -> tuple[torch.device, torch.Tensor, torch.Tensor | None]:
-    """Move the model and the data to the training device (NHWC memory for conv nets on CUDA when asked)."""
+    """Move the model and the data to the training device (NHWC memory for conv nets on CUDA when asked), after
+    refusing data the model cannot train on."""
+    _refuse_untrainable(model, len(train_x))
     device = resolve_device(config.device)
     nhwc = config.channels_last and device.type == "cuda"
     model.to(device, memory_format=torch.channels_last if nhwc else torch.preserve_format)
@@ -249,6 +251,12 @@ def fit(
     return _finish(model, state, val_x if val_x is not None and len(val_x) > 1 else train_x, device, start, name)
 
 
+def _refuse_untrainable(model: Autoencoder, n_train: int) -> None:
+    """A clear error for data the model cannot train on, before torch's own from deep inside a layer."""
+    if model.config.batch_norm and n_train < 2:
+        raise ConfigError(f"batch_norm needs at least 2 training rows, got {n_train}; set batch_norm: false")
+
+
 def diverged(result: TrainResult, name: str) -> bool:
     """Mark ``result`` diverged (and say so) when the last epoch's training loss has grown past
     :data:`DIVERGENCE_FACTOR` times the untrained model's loss (or the first epoch's, when that is unknown)."""
@@ -298,6 +306,8 @@ def train_epoch(
     sums, names = None, []
     for i in range(0, n, config.batch_size):  # the last batch may be partial: tiny sets keep every row
         rows = order[i : i + config.batch_size]
+        if len(rows) == 1 and n > 1 and model.config.batch_norm:  # batch statistics need two rows
+            continue
         with autocast(train_x, config):
             terms = opt.step(model, train_x, rows, epoch)
         names = list(terms)
