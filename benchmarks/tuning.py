@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from aecompare.data.split import validation_split
+
 # table name -> file under the data directory (TUNING_RULE.md's collection)
 TABLES = {
     "cardio": "tabular/6_cardio.npz",
@@ -105,16 +107,21 @@ def settings_of(training: str) -> Any:
 def split(table: str, seed: int, data_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The rule's one-class split: normal training part (capped at 20,000 seeded rows), its 20% validation part,
     and the test set (30% of the normal rows plus every anomaly) with its labels."""
+    x_normal, x_test, y = normal_and_test(table, seed, data_dir)
+    train_idx, val_idx = validation_split(len(x_normal), VALIDATION_FRACTION, seed)  # as Detector.fit splits
+    return x_normal[train_idx], x_normal[val_idx], x_test, y
+
+
+def normal_and_test(table: str, seed: int, data_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The normal training part (capped) before its validation split, the test set and its labels."""
     from aecompare.data import load_dataset
-    from aecompare.data.split import validation_split
 
     data = load_dataset("table", data_dir, path=str(Path(data_dir) / TABLES[table]), seed=seed)
     x_normal = data.x_train
     if len(x_normal) > MAX_TRAIN_ROWS:
         keep = np.random.default_rng(seed).choice(len(x_normal), MAX_TRAIN_ROWS, replace=False)
         x_normal = x_normal[np.sort(keep)]
-    train_idx, val_idx = validation_split(len(x_normal), VALIDATION_FRACTION, seed)
-    return x_normal[train_idx], x_normal[val_idx], data.x_test, np.asarray(data.y_test)
+    return x_normal, data.x_test, np.asarray(data.y_test)
 
 
 def meta_features(x: np.ndarray) -> dict[str, float]:
@@ -216,6 +223,26 @@ def run_task(table: str, seed: int, data_dir: str, out: str) -> str:
     )
 
 
+def run_detector_task(table: str, seed: int, data_dir: str, out: str) -> str:
+    """``Detector(random_state=seed)`` with every other parameter at its default, fitted on the same normal
+    rows (it makes the same validation split) and scored on the same test set: the done-when's figure."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from aecompare import Detector
+    from aecompare.core.io import write_json
+
+    torch.set_num_threads(1)
+    x_normal, x_test, y = normal_and_test(table, seed, data_dir)
+    start = time.perf_counter()
+    det = Detector(random_state=seed, device="cpu").fit(x_normal)
+    auroc = float(roc_auc_score(y, det.decision_function(x_test)))
+    record = {"table": table, "seed": seed, "auroc": auroc, "seconds": time.perf_counter() - start}
+    record["params"] = {k: v for k, v in det.get_params().items() if k not in ("random_state", "device")}
+    write_json(Path(out) / f"{table}-{seed}.detector.json", record)
+    return f"{table} seed {seed}: Detector() {auroc:.4f}"
+
+
 def load(out: Path, tables: list[str], seeds: list[int]) -> list[dict]:
     """The finished task records."""
     records = []
@@ -281,6 +308,40 @@ def leave_one_table_out(table_scores: dict[str, dict[str, float]], meta: dict[st
     return rows
 
 
+def print_detector(out: Path, done: list[str], seeds: list[int], knn_mean: float) -> None:
+    """The done-when figure: ``Detector()`` with its defaults (``--detector`` runs), where every task has one."""
+    detector = [out / f"{t}-{s}.detector.json" for t in done for s in seeds]
+    if all(f.exists() for f in detector):
+        fitted = [json.loads(f.read_text()) for f in detector]
+        mean = float(np.mean([np.mean([d["auroc"] for d in fitted if d["table"] == t]) for t in done]))
+        print(
+            f"`Detector()` with its defaults ({fitted[0]['params']}): {mean:.4f} vs 5-NN {knn_mean:.4f} "
+            f"({mean - knn_mean:+.4f}; target +0.01), {sum(d['seconds'] for d in fitted):.0f} s in all\n"
+        )
+
+
+def print_label_free(table_scores: dict[str, dict[str, float]], meta: dict[str, dict[str, float]]) -> None:
+    """The label-free (meta-learned) choice, leave-one-table-out, against the fixed choice and the oracle."""
+    if len(meta) < 5:
+        print("\n(the leave-one-table-out choice needs at least 5 finished tables)")
+        return
+    rows = leave_one_table_out(table_scores, meta)
+    means = {key: float(np.mean([r[key][1] for r in rows])) for key in ("meta", "fixed", "oracle")}
+    print("\nLabel-free choice, leave-one-table-out (3 nearest tables in meta-features):")
+    print(
+        f"- meta-learned choice {means['meta']:.4f}; best fixed candidate (chosen on the other 20) "
+        f"{means['fixed']:.4f}; per-table best (oracle) {means['oracle']:.4f}"
+    )
+    print(
+        f"- gap to the per-table best {means['oracle'] - means['meta']:.4f} (target <= 0.015); "
+        f"vs the fixed choice {means['meta'] - means['fixed']:+.4f} (target > 0)"
+    )
+    print(
+        f"- the meta choice equals the table's best on {sum(r['meta'][0] == r['oracle'][0] for r in rows)} of "
+        f"{len(rows)} tables"
+    )
+
+
 def summary(out: Path, tables: list[str], seeds: list[int]) -> None:
     """Print the candidate table, the rule's winner against the 5-NN, and the leave-one-table-out choice."""
     records = load(out, tables, seeds)
@@ -310,6 +371,7 @@ def summary(out: Path, tables: list[str], seeds: list[int]) -> None:
         f"Winner by the rule: `{winner}` {collection[winner]:.4f} vs 5-NN {knn_mean:.4f} "
         f"({collection[winner] - knn_mean:+.4f}; target +0.01)\n"
     )
+    print_detector(out, sorted(done), seeds, knn_mean)
     shown = [DEFAULT_CANDIDATE, winner, "ae/mse+latent_knn", "ae/latent_knn"]
     shown = list(dict.fromkeys(shown))
     print("| table | 5-NN | " + " | ".join(f"`{c}`" for c in shown) + " | best candidate |")
@@ -321,25 +383,7 @@ def summary(out: Path, tables: list[str], seeds: list[int]) -> None:
             + " | ".join(f"{table_scores[c][t]:.3f}" for c in shown)
             + f" | `{best}` {table_scores[best][t]:.3f} |"
         )
-    meta = {r["table"]: r["meta"] for r in records if r["seed"] == seeds[0]}
-    if len(meta) < 5:
-        print("\n(the leave-one-table-out choice needs at least 5 finished tables)")
-        return
-    rows = leave_one_table_out(table_scores, meta)
-    means = {key: float(np.mean([r[key][1] for r in rows])) for key in ("meta", "fixed", "oracle")}
-    print("\nLabel-free choice, leave-one-table-out (3 nearest tables in meta-features):")
-    print(
-        f"- meta-learned choice {means['meta']:.4f}; best fixed candidate (chosen on the other 20) "
-        f"{means['fixed']:.4f}; per-table best (oracle) {means['oracle']:.4f}"
-    )
-    print(
-        f"- gap to the per-table best {means['oracle'] - means['meta']:.4f} (target <= 0.015); "
-        f"vs the fixed choice {means['meta'] - means['fixed']:+.4f} (target > 0)"
-    )
-    print(
-        f"- the meta choice equals the table's best on {sum(r['meta'][0] == r['oracle'][0] for r in rows)} of "
-        f"{len(rows)} tables"
-    )
+    print_label_free(table_scores, {r["table"]: r["meta"] for r in records if r["seed"] == seeds[0]})
 
 
 def main() -> None:
@@ -350,19 +394,22 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--summary", action="store_true")
+    parser.add_argument("--detector", action="store_true", help="fit Detector() with its defaults instead")
     args = parser.parse_args()
     out = Path(args.out)
     if args.summary:
         summary(out, args.tables, args.seeds)
         return
     out.mkdir(parents=True, exist_ok=True)
-    todo = [(t, s) for t in args.tables for s in args.seeds if not (out / f"{t}-{s}.json").exists()]
+    suffix = ".detector.json" if args.detector else ".json"
+    todo = [(t, s) for t in args.tables for s in args.seeds if not (out / f"{t}-{s}{suffix}").exists()]
     sizes = {t: (Path(args.data_dir) / TABLES[t]).stat().st_size for t in args.tables}
     todo.sort(key=lambda task: -sizes[task[0]])  # the large tables first: the workers finish together
     print(f"{dt.date.today()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores: {len(todo)} tasks")
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = [pool.submit(run_task, t, s, args.data_dir, str(out)) for t, s in todo]
+        task = run_detector_task if args.detector else run_task
+        futures = [pool.submit(task, t, s, args.data_dir, str(out)) for t, s in todo]
         for f in as_completed(futures):
             print(f"[{time.perf_counter() - start:.0f} s] {f.result()}", flush=True)
     summary(out, args.tables, args.seeds)

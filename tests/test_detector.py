@@ -26,7 +26,7 @@ def test_init_only_stores_arguments() -> None:
 
 def test_fit_returns_self_and_separates_table_anomalies(table_data) -> None:
     normal, anomalous = table_data
-    det = Detector("vae", epochs=60, lr=3e-3, model_params=SMALL, random_state=0)
+    det = Detector("vae", epochs=60, lr=3e-3, model_params=SMALL, random_state=0, scorer="mse")
     assert det.fit(normal) is det
     assert det.decision_scores_.shape == (len(normal),)
     np.testing.assert_array_equal(det.labels_, det.decision_scores_ > det.threshold_)
@@ -61,7 +61,8 @@ def test_save_then_load_scores_identically(model: str, table_data, tmp_path: Pat
     assert np.array_equal(loaded.decision_scores_, det.decision_scores_)
     assert loaded.get_params() == det.get_params()
     names = sorted(p.name for p in (tmp_path / "det").iterdir())
-    assert names == ["decision_scores.npy", "detector.json", "model.json", "model.safetensors"]
+    # the default latent_knn score keeps the normal training codes beside the weights
+    assert names == ["decision_scores.npy", "detector.json", "model.json", "model.safetensors", "reference_codes.npy"]
 
 
 def test_the_threshold_is_the_contamination_quantile_of_the_held_out_validation_scores(table_data) -> None:
@@ -88,7 +89,7 @@ def test_an_ensemble_scores_by_its_members_standardised_mean_and_saves_whole(tab
     from aecompare.scoring import score
 
     normal, anomalous = table_data
-    det = Detector("ae", epochs=5, ensemble=3, model_params=SMALL, random_state=1).fit(normal)
+    det = Detector("ae", epochs=5, ensemble=3, model_params=SMALL, random_state=1, scorer="mse").fit(normal)
     assert len(det.members_) == 3
     assert len(det.restart_losses_) == 3
     assert [m.params["random_state"] for m in det.members_] == [3, 4, 5]  # seed * N + i, as a grid's members
@@ -98,7 +99,7 @@ def test_an_ensemble_scores_by_its_members_standardised_mean_and_saves_whole(tab
         raw = score(member.model, torch.from_numpy(member.scaler.transform(test)), "mse")
         parts.append((raw - mean) / std)
     scores = det.decision_function(test)
-    np.testing.assert_allclose(scores, np.mean(parts, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(scores, np.mean(parts, axis=0), rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(det.predict(test), scores > det.threshold_)
     assert det.labels_.mean() == pytest.approx(0.1, abs=0.05)  # the threshold is the ensemble's, on its scale
     det.save(tmp_path / "ens")
@@ -244,4 +245,21 @@ def test_auto_keeps_the_candidate_that_best_separates_synthetic_anomalies(table_
     with pytest.raises(ConfigError, match="set validation_fraction > 0"):
         Detector("auto", validation_fraction=0.0).fit(normal)
     with pytest.raises(ConfigError, match="chooses the scorer too"):
-        Detector("auto", scorer="latent_knn").fit(normal)
+        Detector("auto", scorer="mse").fit(normal)
+
+
+def test_the_default_is_the_tuned_ae_scored_by_latent_knn_and_its_blind_spot_is_real(table_data) -> None:
+    """The defaults are issue 23's winner. A code-only score cannot see a row that leaves the normal manifold
+    but encodes like a normal one; the reconstruction error can: this pins the trade-off the docs state."""
+    det = Detector()
+    assert (det.model, det.scorer, det.validation_fraction) == ("ae", "latent_knn", 0.2)
+    normal, _ = table_data
+    rng = np.random.default_rng(1)
+    off = normal[:40] + rng.normal(size=(40, 6)).astype(np.float32) * 0.6  # off the plane, near it in projection
+    y = np.r_[np.zeros(40), np.ones(40)]
+    test = np.concatenate([normal[-40:], off])
+    fitted = Detector(epochs=40, random_state=0, model_params=SMALL).fit(normal[:-40])
+    assert fitted.scorer_ == "latent_knn"
+    assert fitted.reference_codes_ is not None
+    by_error = Detector(epochs=40, random_state=0, model_params=SMALL, scorer="mse").fit(normal[:-40])
+    assert roc_auc_score(y, by_error.decision_function(test)) > roc_auc_score(y, fitted.decision_function(test))

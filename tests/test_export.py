@@ -29,12 +29,22 @@ def test_onnxruntime_scores_as_the_detector_does(bottleneck: str, kind: str, tmp
     else:
         x = np.random.default_rng(0).random((40, 1, 8, 8), dtype=np.float32)
         model, params = f"conv-{bottleneck}", {"channels": (4, 8), "latent_dim": 3}
-    det = Detector(model, epochs=2, random_state=0, model_params=params).fit(x[:30])
+    det = Detector(model, epochs=2, random_state=0, model_params=params, scorer="mse").fit(x[:30])
     path = det.to_onnx(tmp_path / "model.onnx")
     score, error_map = _onnx_scores(path, x.astype(np.float32))
     np.testing.assert_allclose(score, det.decision_function(x), atol=1e-5, rtol=1e-5)
     assert error_map.shape == x.shape
     np.testing.assert_allclose(error_map.reshape(len(x), -1).mean(1), score, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["mlp-ae", "mlp-vae"])
+def test_the_default_latent_knn_score_exports_with_its_training_codes(model: str, tmp_path: Path, table_data) -> None:
+    x = np.concatenate(table_data)
+    det = Detector(model, epochs=2, random_state=0, model_params={"hidden": (8,), "latent_dim": 2}).fit(x[:200])
+    assert det.scorer_ == "latent_knn"  # the default
+    score, error_map = _onnx_scores(det.to_onnx(tmp_path / "model.onnx"), x.astype(np.float32))
+    np.testing.assert_allclose(score, det.decision_function(x), atol=1e-5, rtol=1e-5)
+    assert error_map.shape == x.shape
 
 
 def test_the_export_command_writes_a_run_as_onnx(tmp_path: Path, table_data) -> None:

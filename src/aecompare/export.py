@@ -19,15 +19,25 @@ from aecompare.data import Scaler
 from aecompare.errors import ConfigError
 from aecompare.models import Autoencoder
 
-EXPORTABLE_SCORERS = ("mse", "mae")  # deterministic error scores; the others sample or need the loss terms
+# deterministic scores; the others sample or need the loss terms. latent_knn carries the normal training codes.
+EXPORTABLE_SCORERS = ("mse", "mae", "latent_knn")
+KNN_NEIGHBOURS = 5  # as scoring.latent_knn_score
 
 
 class ScoringGraph(nn.Module):
     """Raw input (N, *input_shape) -> (score (N,), error map (N, *input_shape)), as ``Detector.decision_function``
-    computes them: scaling, the posterior mean's reconstruction, optional Heaviside, squared or absolute error."""
+    computes them: scaling, the posterior mean's reconstruction, optional Heaviside, squared or absolute error;
+    for ``latent_knn`` the score is the mean distance of the posterior mean to its 5 nearest ``reference`` codes
+    (computed in float64, as the Detector does), the error map the squared error."""
 
     def __init__(
-        self, model: Autoencoder, scaler: Scaler, scorer: str, postprocess: str = "none", bytes_input: bool = False
+        self,
+        model: Autoencoder,
+        scaler: Scaler,
+        scorer: str,
+        postprocess: str = "none",
+        bytes_input: bool = False,
+        reference: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         if scorer not in EXPORTABLE_SCORERS:
@@ -40,6 +50,10 @@ class ScoringGraph(nn.Module):
         self.bytes_input = bytes_input
         self.register_buffer("offset", torch.as_tensor(np.asarray(scaler.offset, dtype=np.float32)))
         self.register_buffer("scale", torch.as_tensor(np.asarray(scaler.scale, dtype=np.float32)))
+        if scorer == "latent_knn":
+            if reference is None or len(reference) < 2:
+                raise ConfigError("ONNX export of a latent_knn detector needs its normal training codes; refit it")
+            self.register_buffer("reference", torch.as_tensor(np.asarray(reference, dtype=np.float64)))  # (M, L)
 
     def scaled(self, x: torch.Tensor) -> torch.Tensor:
         """The Scaler's transform, in the graph."""
@@ -55,11 +69,25 @@ class ScoringGraph(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xs = self.scaled(x)
-        recon = self.model(xs, sample=False).recon
+        out = self.model(xs, sample=False)
+        recon = out.recon
         if self.postprocess == "heaviside":
             recon = (recon > 0.5).to(recon.dtype)  # the step of the logit, as scoring.heaviside
-        error = (recon - xs).pow(2) if self.scorer == "mse" else (recon - xs).abs()
+        error = (recon - xs).abs() if self.scorer == "mae" else (recon - xs).pow(2)
+        if self.scorer == "latent_knn":
+            return self.nearest_distance(out.mu), error
         return error.flatten(1).mean(1), error
+
+    def nearest_distance(self, codes: torch.Tensor) -> torch.Tensor:
+        """(N, L) codes -> (N,) mean Euclidean distance to the k nearest reference codes. In float64: the expanded
+        square loses a float32 code's own distance 0 to rounding (1e-4 after the root)."""
+        codes = codes.double()
+        squared = (
+            codes.pow(2).sum(1, keepdim=True) - 2.0 * codes @ self.reference.T + self.reference.pow(2).sum(1)
+        )  # (N, M)
+        k = min(KNN_NEIGHBOURS, self.reference.shape[0])
+        nearest = torch.topk(squared, k, dim=1, largest=False).values
+        return nearest.clamp(min=0.0).sqrt().mean(1).float()
 
 
 def write_onnx(
@@ -70,6 +98,7 @@ def write_onnx(
     path: str | Path,
     *,
     bytes_input: bool = False,
+    reference: np.ndarray | None = None,
 ) -> Path:
     """Write the scoring graph of a fitted model to ``path`` (inputs ``x`` of any batch size; outputs ``score``
     and ``error_map``).
@@ -82,7 +111,8 @@ def write_onnx(
         import onnxscript  # noqa: F401  # torch's ONNX exporter needs it
     except ImportError:
         raise ConfigError("ONNX export needs the onnx extra: pip install 'aecompare[onnx]'") from None
-    graph = ScoringGraph(model.cpu(), scaler, scorer, score_options.get("postprocess", "none"), bytes_input).eval()
+    postprocess = score_options.get("postprocess", "none")
+    graph = ScoringGraph(model.cpu(), scaler, scorer, postprocess, bytes_input, reference).eval()
     example = torch.zeros(2, *model.input_shape, dtype=torch.uint8 if bytes_input else torch.float32)
     path = Path(path)
     refuse_planted(path)  # before minutes of exporting

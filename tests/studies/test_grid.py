@@ -75,8 +75,8 @@ def test_top_level_train_override_beats_a_dataset_setting() -> None:
         ({"datasets": [{"name": "digits", "normals": [1]}]}, "unknown key 'normals'"),
         (
             {"evaluation": {"scorer": "psnr"}},
-            "unknown scorer 'psnr'; choose one of: kl, latent_knn, latent_mahalanobis, loss, mae, mse, "
-            "reconstruction_probability, ssim",
+            "unknown scorer 'psnr'; choose one of: kl, latent_knn, latent_mahalanobis, latent_meanshift, loss, "
+            "mae, mse, reconstruction_probability, ssim",
         ),
         ({"seeds": 0}, "seeds must be 1 to 1000 seeds, got 0"),
         ({"seeds": 10**9}, "seeds must be 1 to 1000 seeds, got 1,000,000,000"),
