@@ -76,6 +76,13 @@ TRAININGS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "ae-bn": ({"model": "ae", "model_params": {"batch_norm": True}}, ("mse", "mse+latent_knn")),
 }
 DEFAULT_CANDIDATE = "vae/mse"
+# Detector.AUTO_CANDIDATES in this file's names (the benchmark's own table scores them)
+AUTO_CANDIDATES_OF_RULE = (
+    ("ae", "latent_knn"),
+    ("vae", "mse+latent_knn"),
+    ("ae", "mse+latent_knn"),
+    ("ae", "mse+latent_mahalanobis"),
+)
 
 
 def candidates() -> list[str]:
@@ -223,9 +230,9 @@ def run_task(table: str, seed: int, data_dir: str, out: str) -> str:
     )
 
 
-def run_detector_task(table: str, seed: int, data_dir: str, out: str) -> str:
-    """``Detector(random_state=seed)`` with every other parameter at its default, fitted on the same normal
-    rows (it makes the same validation split) and scored on the same test set: the done-when's figure."""
+def run_detector_task(table: str, seed: int, data_dir: str, out: str, model: str = "") -> str:
+    """``Detector(random_state=seed)`` with every other parameter at its default (``model="auto"`` when asked),
+    fitted on the same normal rows (it makes the same validation split) and scored on the same test set."""
     import torch
     from sklearn.metrics import roc_auc_score
 
@@ -235,12 +242,15 @@ def run_detector_task(table: str, seed: int, data_dir: str, out: str) -> str:
     torch.set_num_threads(1)
     x_normal, x_test, y = normal_and_test(table, seed, data_dir)
     start = time.perf_counter()
-    det = Detector(random_state=seed, device="cpu").fit(x_normal)
+    det = Detector(**({"model": model} if model else {}), random_state=seed, device="cpu").fit(x_normal)
     auroc = float(roc_auc_score(y, det.decision_function(x_test)))
     record = {"table": table, "seed": seed, "auroc": auroc, "seconds": time.perf_counter() - start}
     record["params"] = {k: v for k, v in det.get_params().items() if k not in ("random_state", "device")}
-    write_json(Path(out) / f"{table}-{seed}.detector.json", record)
-    return f"{table} seed {seed}: Detector() {auroc:.4f}"
+    if model == "auto":
+        record["selection"] = det.selection_
+        record["chosen"] = f"{'vae' if det.model_.config.bottleneck == 'gaussian' else 'ae'}/{det.scorer_}"
+    write_json(Path(out) / f"{table}-{seed}.{model or 'detector'}.json", record)
+    return f"{table} seed {seed}: Detector({model}) {auroc:.4f}"
 
 
 def load(out: Path, tables: list[str], seeds: list[int]) -> list[dict]:
@@ -320,6 +330,28 @@ def print_detector(out: Path, done: list[str], seeds: list[int], knn_mean: float
         )
 
 
+def print_auto(out: Path, records: list[dict], table_scores: dict[str, dict[str, float]]) -> None:
+    """``Detector(model="auto")`` (``--auto`` runs): its mean, and how its label-free choice ranks on test labels."""
+    files = [out / f"{r['table']}-{r['seed']}.auto.json" for r in records]
+    if not all(f.exists() for f in files):
+        return
+    runs = [json.loads(f.read_text()) for f in files]
+    tables = sorted({r["table"] for r in runs})
+    auto = float(np.mean([np.mean([r["auroc"] for r in runs if r["table"] == t]) for t in tables]))
+    oracle = float(np.mean([max(v[t] for v in table_scores.values()) for t in tables]))
+    own = [f"{m}/{s}" for m, s in AUTO_CANDIDATES_OF_RULE]
+    own_best = float(np.mean([max(table_scores[c][t] for c in own) for t in tables]))
+    right = 0
+    for r in runs:  # was the choice the best of its candidates on this task's test labels?
+        task = next(q for q in records if q["table"] == r["table"] and q["seed"] == r["seed"])
+        right += max(own, key=lambda c: task["candidates"][c]["auroc"]) == r["chosen"]
+    print(
+        f'\n`Detector(model="auto")`: {auto:.4f} (default {np.mean(list(table_scores["ae/latent_knn"].values())):.4f}; '
+        f"the per-table best of its 4 candidates {own_best:.4f}; of all 23 {oracle:.4f}); its choice was the best of "
+        f"its 4 on the test labels in {right} of {len(runs)} runs; {sum(r['seconds'] for r in runs):.0f} s in all"
+    )
+
+
 def print_label_free(table_scores: dict[str, dict[str, float]], meta: dict[str, dict[str, float]]) -> None:
     """The label-free (meta-learned) choice, leave-one-table-out, against the fixed choice and the oracle."""
     if len(meta) < 5:
@@ -383,6 +415,7 @@ def summary(out: Path, tables: list[str], seeds: list[int]) -> None:
             + " | ".join(f"{table_scores[c][t]:.3f}" for c in shown)
             + f" | `{best}` {table_scores[best][t]:.3f} |"
         )
+    print_auto(out, records, table_scores)
     print_label_free(table_scores, {r["table"]: r["meta"] for r in records if r["seed"] == seeds[0]})
 
 
@@ -395,21 +428,28 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--summary", action="store_true")
     parser.add_argument("--detector", action="store_true", help="fit Detector() with its defaults instead")
+    parser.add_argument("--auto", action="store_true", help="fit Detector(model='auto') instead")
     args = parser.parse_args()
     out = Path(args.out)
     if args.summary:
         summary(out, args.tables, args.seeds)
         return
     out.mkdir(parents=True, exist_ok=True)
-    suffix = ".detector.json" if args.detector else ".json"
+    suffix = ".auto.json" if args.auto else ".detector.json" if args.detector else ".json"
     todo = [(t, s) for t in args.tables for s in args.seeds if not (out / f"{t}-{s}{suffix}").exists()]
     sizes = {t: (Path(args.data_dir) / TABLES[t]).stat().st_size for t in args.tables}
     todo.sort(key=lambda task: -sizes[task[0]])  # the large tables first: the workers finish together
     print(f"{dt.date.today()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores: {len(todo)} tasks")
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
-        task = run_detector_task if args.detector else run_task
-        futures = [pool.submit(task, t, s, args.data_dir, str(out)) for t, s in todo]
+        task, extra = (
+            (run_detector_task, ("auto",))
+            if args.auto
+            else (run_detector_task, ())
+            if args.detector
+            else (run_task, ())
+        )
+        futures = [pool.submit(task, t, s, args.data_dir, str(out), *extra) for t, s in todo]
         for f in as_completed(futures):
             print(f"[{time.perf_counter() - start:.0f} s] {f.result()}", flush=True)
     summary(out, args.tables, args.seeds)

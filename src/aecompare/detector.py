@@ -26,9 +26,12 @@ from aecompare.fitting import (
     FitSettings,
     FittedDetector,
     FittedEnsemble,
+    ensemble_seeds,
+    finish_scorers,
     fit_detector,
     mean_standardised,
     settings_from_params,
+    train_models,
 )
 from aecompare.models import available_models
 from aecompare.runs.folder import is_ensemble, read_detector, read_ensemble, write_detector, write_ensemble
@@ -227,14 +230,30 @@ class Detector(BaseEstimator):
 
     def _fit_best_candidate(self, X: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, seed: int) -> Detector:
         """``model="auto"``: fit each of :data:`AUTO_CANDIDATES` and keep the one that best separates the
-        validation split from synthetic anomalies made from it (no anomaly label is used)."""
+        validation split from synthetic anomalies made from it (no anomaly label is used). Candidates of one
+        model share its training (the same seed trains the same weights) and differ in their scorer only."""
         if not len(val_idx):
             raise ConfigError("model='auto' ranks candidates on the validation split; set validation_fraction > 0")
+        by_model: dict[str, list[str]] = {}
+        for model, scorer in AUTO_CANDIDATES:
+            by_model.setdefault(model, []).append(scorer)
+        done: dict[tuple[str, str], FittedDetector | FittedEnsemble] = {}
+        names = getattr(self, "feature_names_in_", None)
+        for model, scorers in by_model.items():
+            settings = self._settings(X, model=model)
+            trainings = train_models(
+                X[train_idx],
+                X[val_idx],
+                settings,
+                seeds=ensemble_seeds(seed, settings.ensemble),
+                feature_names=tuple(map(str, names)) if names is not None else None,
+                progress=self.verbose,
+            )
+            fits = finish_scorers(trainings, settings, scorers, seed=seed, synthetic_seed=seed)
+            done.update({(model, s): f for s, f in zip(scorers, fits)})
         selection, fitted = [], []
         for model, scorer in AUTO_CANDIDATES:
-            candidate = self._fit_one(
-                X, train_idx, val_idx, self._settings(X, model=model, scorer=scorer), seed, synthetic=True
-            )
+            candidate = done[(model, scorer)]
             selection.append(
                 {
                     "model": model,

@@ -10,7 +10,7 @@ validation scores), and how synthetic anomalies of the validation part rank a ca
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -221,8 +221,25 @@ def fit_detector(
         progress=progress,
         names=[name] if len(seeds) == 1 else [f"{name} / member seed {s}".lstrip(" /") for s in seeds],
     )
-    members = [finish_detector(t, settings, synthetic_seed=synthetic_seed) for t in trainings]
-    return members[0] if len(members) == 1 else combine_members(members, settings, seed)
+    return finish_scorers(trainings, settings, [settings.scorer], seed=seed, synthetic_seed=synthetic_seed)[0]
+
+
+def finish_scorers(
+    trainings: list[TrainedModel],
+    settings: FitSettings,
+    scorers: list[str],
+    *,
+    seed: int,
+    synthetic_seed: int | None = None,
+) -> list[FittedDetector | FittedEnsemble]:
+    """One fitted detector per scorer from the same training(s) (an ensemble's members): each component is
+    scored once (:meth:`TrainedModel.scores`), so ranking scorers costs one training, not one per scorer."""
+    fitted: list[FittedDetector | FittedEnsemble] = []
+    for scorer in scorers:
+        scored = replace(settings, scorer=scorer)
+        members = [finish_detector(t, scored, synthetic_seed=synthetic_seed) for t in trainings]
+        fitted.append(members[0] if len(members) == 1 else combine_members(members, scored, seed))
+    return fitted
 
 
 def train_model(
