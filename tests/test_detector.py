@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -238,10 +239,19 @@ def test_auto_keeps_the_candidate_that_best_separates_synthetic_anomalies(table_
     assert det.scorer_ == best["scorer"]
     alone = Detector(best["model"], epochs=15, random_state=0, scorer=best["scorer"]).fit(normal)
     np.testing.assert_array_equal(det.decision_function(anomalous), alone.decision_function(anomalous))
+    assert det.chosen_model_ == best["model"]
     det.save(tmp_path / "auto")
-    np.testing.assert_array_equal(
-        Detector.load(tmp_path / "auto").decision_function(anomalous), det.decision_function(anomalous)
-    )
+    loaded = Detector.load(tmp_path / "auto")
+    np.testing.assert_array_equal(loaded.decision_function(anomalous), det.decision_function(anomalous))
+    assert loaded.selection_ == det.selection_  # the choice and every candidate's figure survive saving
+    assert (loaded.chosen_model_, loaded.scorer_) == (det.chosen_model_, det.scorer_)
+    assert not hasattr(alone, "selection_")
+    meta_path = tmp_path / "auto" / "detector.json"
+    meta = json.loads(meta_path.read_text())
+    meta["selection_"] = [{"model": 3}]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="selection_ must be a list of candidates"):
+        Detector.load(tmp_path / "auto")
     with pytest.raises(ConfigError, match="set validation_fraction > 0"):
         Detector("auto", validation_fraction=0.0).fit(normal)
     with pytest.raises(ConfigError, match="chooses the scorer too"):

@@ -218,6 +218,8 @@ class Detector(BaseEstimator):
         self.transform_ = files.transform
         self.input_range_ = files.input_range
         self.members_ = None
+        if files.selection is not None:
+            self._set_selection(files.selection)
 
     def _set_ensemble(self, files: EnsembleFiles) -> None:
         """A seed ensemble's fitted state: member 0's inputs, scaling and model attributes, ``members_`` (each
@@ -265,8 +267,15 @@ class Detector(BaseEstimator):
             fitted.append(candidate)
         best = max(range(len(fitted)), key=lambda i: (selection[i]["synthetic_auroc"] or 0.0, -i))
         self._take(fitted[best], train_idx, val_idx)
-        self.selection_ = selection
+        self._set_selection(selection)
         return self
+
+    def _set_selection(self, selection: list[dict[str, Any]]) -> None:
+        """``model="auto"``'s choice: ``selection_`` (every candidate) and ``chosen_model_`` (the kept model's
+        name; ``scorer_`` is its scorer), from a fit or a saved detector."""
+        self.selection_ = selection
+        best = max(range(len(selection)), key=lambda i: (selection[i].get("synthetic_auroc") or 0.0, -i))
+        self.chosen_model_ = selection[best]["model"]
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly scores (n_samples,); higher = more anomalous.
@@ -370,6 +379,7 @@ class Detector(BaseEstimator):
                 transform=self.transform_,
                 feature_names=tuple(map(str, names)) if names is not None else None,
                 input_range=self.input_range_,
+                selection=getattr(self, "selection_", None),
             ),
         )
         return folder

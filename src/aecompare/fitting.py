@@ -74,6 +74,7 @@ class DetectorFiles:
     transform: LoaderTransform = field(default_factory=LoaderTransform)  # the dataset loader's, for raw inputs
     feature_names: tuple[str, ...] | None = None  # a table's column names, where its file had them
     input_range: InputRange | None = None  # of the training inputs after the transform
+    selection: list[dict[str, Any]] | None = None  # model="auto": every candidate's synthetic AUROC
 
 
 @dataclass

@@ -137,6 +137,7 @@ def write_detector(folder: Path, files: DetectorFiles) -> None:
             "input_range": files.input_range.to_dict() if files.input_range is not None else None,
             "train_seconds_": files.train_seconds,
             "history_": files.history,
+            **({"selection_": files.selection} if files.selection is not None else {}),
         },
     )
 
@@ -230,6 +231,7 @@ DETECTOR_KEYS = (
     "input_range",
     "train_seconds_",
     "history_",
+    "selection_",
 )
 SCALE_BOUNDS = (1e-30, 1e30)  # a fitted scale is a spread of real data; beyond these inputs become inf or 0
 SCORE_OPTION_TYPES = {"postprocess": str, "n_samples": int, "seed": int, "standardisation": dict}
@@ -276,8 +278,20 @@ def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
         history=meta.get("history_", []),
         train_seconds=meta.get("train_seconds_", 0.0),
         reference=reference,
+        selection=_checked_selection(meta.get("selection_"), folder / DETECTOR),
         **_checked_inputs(meta, model.input_shape, folder / DETECTOR),
     )
+
+
+def _checked_selection(selection: Any, path: Path) -> list[dict[str, Any]] | None:
+    """``model="auto"``'s candidate list as saved: a list of {model, scorer, synthetic_auroc, ...} or absent."""
+    if selection is None:
+        return None
+    if not isinstance(selection, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("model"), str) and isinstance(c.get("scorer"), str) for c in selection
+    ):
+        raise DataError(f"{path}: selection_ must be a list of candidates with a model and a scorer; save it again")
+    return selection
 
 
 def _checked_scores(path: Path, threshold: float) -> np.ndarray:
