@@ -252,6 +252,12 @@ def test_auto_keeps_the_candidate_that_best_separates_synthetic_anomalies(table_
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(DataError, match="selection_ must be a list of candidates"):
         Detector.load(tmp_path / "auto")
+    ensemble = Detector("auto", epochs=3, ensemble=2, random_state=0).fit(normal)
+    ensemble.save(tmp_path / "auto-ensemble")
+    loaded = Detector.load(tmp_path / "auto-ensemble")
+    assert len(loaded.members_) == 2
+    assert loaded.selection_ == ensemble.selection_
+    assert loaded.chosen_model_ == ensemble.chosen_model_
     with pytest.raises(ConfigError, match="set validation_fraction > 0"):
         Detector("auto", validation_fraction=0.0).fit(normal)
     with pytest.raises(ConfigError, match="chooses the scorer too"):

@@ -229,6 +229,8 @@ class Detector(BaseEstimator):
         self.member_standardisation_ = files.standardisation
         self.threshold_ = files.threshold
         self.train_seconds_ = files.train_seconds
+        if files.selection is not None:
+            self._set_selection(files.selection)
 
     def _fit_best_candidate(self, X: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, seed: int) -> Detector:
         """``model="auto"``: fit each of :data:`AUTO_CANDIDATES` and keep the one that best separates the
@@ -359,6 +361,7 @@ class Detector(BaseEstimator):
                     params=self.get_params(),
                     decision_scores=self.decision_scores_,
                     train_seconds=self.train_seconds_,
+                    selection=getattr(self, "selection_", None),
                 ),
             )
             return folder

@@ -160,6 +160,7 @@ class EnsembleFiles:
     params: dict[str, Any]  # the Detector's constructor arguments
     decision_scores: np.ndarray  # (N,) the ensemble's scores of the normal training data
     train_seconds: float = 0.0
+    selection: list[dict[str, Any]] | None = None  # model="auto": every candidate's synthetic AUROC
 
 
 @dataclass

@@ -163,6 +163,7 @@ def write_ensemble(folder: Path, files: EnsembleFiles, members: bool = True) -> 
             "threshold_": files.threshold,
             "standardisation": files.standardisation,
             "train_seconds_": files.train_seconds,
+            **({"selection_": files.selection} if files.selection is not None else {}),
         },
     )
 
@@ -188,7 +189,11 @@ def read_ensemble(folder: str | Path, device: Any = "cpu") -> EnsembleFiles:
     _refuse_failed_run(folder)
     path = folder / ENSEMBLE
     meta = read_json(path)
-    if not isinstance(meta, dict) or set(meta) != set(ENSEMBLE_KEYS) or not isinstance(meta["params"], dict):
+    if (
+        not isinstance(meta, dict)
+        or set(meta) - {"selection_"} != set(ENSEMBLE_KEYS)
+        or not isinstance(meta["params"], dict)
+    ):
         raise DataError(f"{path}: expected exactly the keys {', '.join(ENSEMBLE_KEYS)}; the file was changed")
     members = [read_detector(member, device) for member in member_dirs(folder)]
     pairs = meta["standardisation"]
@@ -216,6 +221,7 @@ def read_ensemble(folder: str | Path, device: Any = "cpu") -> EnsembleFiles:
         params=meta["params"],
         decision_scores=_checked_scores(folder / DECISION_SCORES, float(threshold)),
         train_seconds=float(meta["train_seconds_"]),
+        selection=_checked_selection(meta.get("selection_"), path),
     )
 
 
