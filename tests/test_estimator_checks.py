@@ -71,6 +71,9 @@ def test_labels_are_pyods_and_probabilities_and_confidences_are_bounded(table_da
         assert proba[20:, 1].mean() > proba[:20, 1].mean()  # anomalies look more anomalous
     confidence = det.predict_confidence(x)
     assert ((confidence >= 0) & (confidence <= 1)).all()
+    labels, with_confidence = det.predict(x, return_confidence=True)  # PyOD's signature
+    np.testing.assert_array_equal(labels, det.predict(x))
+    np.testing.assert_array_equal(with_confidence, confidence)
 
 
 def test_reordered_dataframe_columns_are_refused_also_after_save_and_load(table_data, tmp_path) -> None:

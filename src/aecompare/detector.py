@@ -310,9 +310,12 @@ class Detector(BaseEstimator):
         ]
         return mean_standardised(member_scores, self.member_standardisation_)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """1 for samples scored above ``threshold_`` (anomalies), else 0 (PyOD's labels)."""
-        return (self.decision_function(X) > self.threshold_).astype(int)
+    def predict(self, X: Any, return_confidence: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """1 for samples scored above ``threshold_`` (anomalies), else 0 (PyOD's labels); with
+        ``return_confidence=True``, as in PyOD, also each label's confidence (:meth:`predict_confidence`)."""
+        scores = self.decision_function(X)
+        labels = (scores > self.threshold_).astype(int)
+        return (labels, self._confidence(scores)) if return_confidence else labels
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit on ``X`` and return its labels ``labels_``: 1 anomaly, 0 normal."""
@@ -339,8 +342,11 @@ class Detector(BaseEstimator):
         """(n,): how confident each label of :meth:`predict` is, in [0, 1] (PyOD's ExCeeD, Perini et al., 2020):
         the chance that the sample's rank among the training scores puts it on the same side of the threshold."""
         check_is_fitted(self, "model_")
+        return self._confidence(self.decision_function(X))
+
+    def _confidence(self, test: np.ndarray) -> np.ndarray:
+        """ExCeeD's confidence of the labels of the scores ``test`` (N,)."""
         n = len(self.decision_scores_)
-        test = self.decision_function(X)
         below = np.searchsorted(np.sort(self.decision_scores_), test, side="right")  # training scores <= each
         posterior = (1.0 + below) / (2.0 + n)
         confidence = 1.0 - binom.cdf(n - int(n * self.contamination), n, posterior)
