@@ -279,3 +279,21 @@ def test_the_default_is_the_tuned_ae_scored_by_latent_knn_and_its_blind_spot_is_
     assert fitted.reference_codes_ is not None
     by_error = Detector(epochs=40, random_state=0, model_params=SMALL, scorer="mse").fit(normal[:-40])
     assert roc_auc_score(y, by_error.decision_function(test)) > roc_auc_score(y, fitted.decision_function(test))
+
+
+def test_collapsed_and_diverged_are_attributes_that_survive_saving(table_data, tmp_path: Path) -> None:
+    normal, _ = table_data
+    healthy = Detector(epochs=20, random_state=0, model_params=SMALL).fit(normal)
+    assert (healthy.collapsed_, healthy.diverged_) == (False, False)
+    # a KL weight of 1000 pushes every code onto the prior: the decoder gives the mean row for every input
+    collapsed = Detector("vae", epochs=5, random_state=0, model_params={**SMALL, "beta": 1000.0, "free_bits": 0.0})
+    collapsed.fit(normal)
+    assert collapsed.collapsed_ is True
+    loaded = Detector.load(collapsed.save(tmp_path / "c"))
+    assert (loaded.collapsed_, loaded.diverged_) == (True, False)
+    meta = json.loads((tmp_path / "c" / "detector.json").read_text())
+    del meta["collapsed_"], meta["diverged_"]  # a file saved before the flags were recorded
+    (tmp_path / "c" / "detector.json").write_text(json.dumps(meta))
+    assert Detector.load(tmp_path / "c").collapsed_ is None
+    ensemble = Detector(epochs=3, ensemble=2, random_state=0, model_params=SMALL).fit(normal)
+    assert Detector.load(ensemble.save(tmp_path / "e")).collapsed_ == ensemble.collapsed_

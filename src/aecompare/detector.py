@@ -96,6 +96,11 @@ class Detector(BaseEstimator):
     Labels follow PyOD, not scikit-learn's outlier detectors: ``predict``, ``labels_`` and ``fit_predict`` give
     1 for an anomaly and 0 for a normal sample.
 
+    Besides PyOD's fitted attributes (``decision_scores_``, ``threshold_``, ``labels_``): ``collapsed_`` (the model
+    gives nearly one reconstruction for every input: it learned the mean) and ``diverged_`` (its loss or scores
+    blew up), both saved (None for files saved before they were recorded); with ``model="auto"``
+    ``selection_`` and ``chosen_model_``.
+
     Example:
         >>> det = Detector(model="vae", epochs=20, random_state=0).fit(X_train)  # doctest: +SKIP
         >>> scores = det.decision_function(X_test)  # doctest: +SKIP
@@ -217,6 +222,7 @@ class Detector(BaseEstimator):
         self.train_seconds_ = files.train_seconds
         self.transform_ = files.transform
         self.input_range_ = files.input_range
+        self.collapsed_, self.diverged_ = files.collapsed, files.diverged
         self.members_ = None
         if files.selection is not None:
             self._set_selection(files.selection)
@@ -229,6 +235,9 @@ class Detector(BaseEstimator):
         self.member_standardisation_ = files.standardisation
         self.threshold_ = files.threshold
         self.train_seconds_ = files.train_seconds
+        flags = [(m.collapsed, m.diverged) for m in files.members]
+        self.collapsed_ = None if any(c is None for c, _ in flags) else any(c for c, _ in flags)
+        self.diverged_ = None if any(d is None for _, d in flags) else any(d for _, d in flags)
         if files.selection is not None:
             self._set_selection(files.selection)
 
@@ -389,6 +398,8 @@ class Detector(BaseEstimator):
                 feature_names=tuple(map(str, names)) if names is not None else None,
                 input_range=self.input_range_,
                 selection=getattr(self, "selection_", None),
+                collapsed=self.collapsed_,
+                diverged=self.diverged_,
             ),
         )
         return folder

@@ -75,6 +75,10 @@ class DetectorFiles:
     feature_names: tuple[str, ...] | None = None  # a table's column names, where its file had them
     input_range: InputRange | None = None  # of the training inputs after the transform
     selection: list[dict[str, Any]] | None = None  # model="auto": every candidate's synthetic AUROC
+    # what the fitting saw: the model gives nearly one reconstruction for every input / its loss or scores
+    # blew up; None in files saved before these were recorded
+    collapsed: bool | None = None
+    diverged: bool | None = None
 
 
 @dataclass
@@ -390,14 +394,9 @@ def finish_detector(
         feature_names=trained.feature_names,
         input_range=trained.input_range,
     )
-    return FittedDetector(
-        files,
-        trained,
-        train_scores,
-        val_scores,
-        divergence(trained.result, [val_scores, train_scores], threshold),
-        synthetic,
-    )
+    diverged = divergence(trained.result, [val_scores, train_scores], threshold)
+    files.collapsed, files.diverged = bool(trained.result.collapsed), bool(diverged)
+    return FittedDetector(files, trained, train_scores, val_scores, diverged, synthetic)
 
 
 def ensemble_seeds(seed: int, n: int) -> list[int]:

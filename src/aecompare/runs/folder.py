@@ -138,6 +138,7 @@ def write_detector(folder: Path, files: DetectorFiles) -> None:
             "train_seconds_": files.train_seconds,
             "history_": files.history,
             **({"selection_": files.selection} if files.selection is not None else {}),
+            **{k: v for k, v in (("collapsed_", files.collapsed), ("diverged_", files.diverged)) if v is not None},
         },
     )
 
@@ -238,6 +239,8 @@ DETECTOR_KEYS = (
     "train_seconds_",
     "history_",
     "selection_",
+    "collapsed_",
+    "diverged_",
 )
 SCALE_BOUNDS = (1e-30, 1e30)  # a fitted scale is a spread of real data; beyond these inputs become inf or 0
 SCORE_OPTION_TYPES = {"postprocess": str, "n_samples": int, "seed": int, "standardisation": dict}
@@ -285,8 +288,18 @@ def read_detector(folder: str | Path, device: Any = "cpu") -> DetectorFiles:
         train_seconds=meta.get("train_seconds_", 0.0),
         reference=reference,
         selection=_checked_selection(meta.get("selection_"), folder / DETECTOR),
+        collapsed=_checked_flag(meta, "collapsed_", folder / DETECTOR),
+        diverged=_checked_flag(meta, "diverged_", folder / DETECTOR),
         **_checked_inputs(meta, model.input_shape, folder / DETECTOR),
     )
+
+
+def _checked_flag(meta: dict[str, Any], key: str, path: Path) -> bool | None:
+    """A saved true/false flag, or None where the file predates it."""
+    value = meta.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise DataError(f"{path}: {key} must be true or false, got {value!r}; save the detector again")
+    return value
 
 
 def _checked_selection(selection: Any, path: Path) -> list[dict[str, Any]] | None:
