@@ -252,6 +252,10 @@ def test_auto_keeps_the_candidate_that_best_separates_synthetic_anomalies(table_
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(DataError, match="selection_ must be a list of candidates"):
         Detector.load(tmp_path / "auto")
+    meta["selection_"] = [{"model": "ae", "scorer": "mse", "synthetic_auroc": "high"}]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="numeric synthetic_auroc"):
+        Detector.load(tmp_path / "auto")
     ensemble = Detector("auto", epochs=3, ensemble=2, random_state=0).fit(normal)
     ensemble.save(tmp_path / "auto-ensemble")
     loaded = Detector.load(tmp_path / "auto-ensemble")

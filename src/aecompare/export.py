@@ -18,10 +18,10 @@ from aecompare.core.io import atomic_write_bytes, refuse_planted
 from aecompare.data import Scaler
 from aecompare.errors import ConfigError
 from aecompare.models import Autoencoder
+from aecompare.scoring import KNN_NEIGHBOURS
 
 # deterministic scores; the others sample or need the loss terms. latent_knn carries the normal training codes.
 EXPORTABLE_SCORERS = ("mse", "mae", "latent_knn")
-KNN_NEIGHBOURS = 5  # as scoring.latent_knn_score
 
 
 class ScoringGraph(nn.Module):

@@ -154,6 +154,7 @@ def test_mlp_matches_patuzzo_a1_layer_sizes() -> None:
         ({"hidden": "64"}, "expected a list"),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
         ({"input_noise": -0.1}, "input_noise must be 0"),
+        ({"dropout": 0.2}, "dropout follows the hidden layers of a dense"),  # IMAGE: a conv backbone
     ],
 )
 def test_bad_model_config_is_a_clear_error(kwargs: dict, message: str) -> None:

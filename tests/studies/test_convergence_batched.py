@@ -57,6 +57,9 @@ def test_beta_reaches_the_batched_network() -> None:
 def test_settings_it_cannot_honour_are_refused() -> None:
     with pytest.raises(ConfigError, match="Gaussian decoder"):
         build_seeds("patuzzo-a2", (4,), [0], decoder_output="gaussian")
+    for regulariser in ({"dropout": 0.1}, {"batch_norm": True}, {"input_noise": 0.1}):
+        with pytest.raises(ConfigError, match="no dropout, batch normalisation or input noise"):
+            build_seeds("patuzzo-a1", (4,), [0], **regulariser)
 
 
 SQUARES = torch.from_numpy(load_dataset("squares").x_train)

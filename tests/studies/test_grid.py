@@ -575,3 +575,18 @@ def test_a_cells_seeds_train_as_one_program_and_each_equals_its_seed_alone(tmp_p
         run = Path("digits") / model / "normal-0" / "seed-1"
         together, by_itself = (np.load(folder / run / "scores.npz")["test_scores"] for folder in (both, alone))
         np.testing.assert_allclose(together, by_itself, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(("overrides", "batched"), [({}, True), ({"dropout": 0.1}, False)])
+def test_dense_seeds_share_a_task_unless_regularisers_make_them_train_alone(overrides: dict, batched: bool) -> None:
+    from aecompare.data import load_dataset
+    from aecompare.studies.grid.plan import batch_seeds, expand_runs, group_by_training
+
+    spec = parse_spec(
+        {**TINY_SPEC, "seeds": 2, "models": ["mlp-ae"], "model": {"hidden": [8], **overrides}}, "tiny.yaml"
+    )
+    datasets = {d.key: load_dataset(d.name, None, **d.params) for d in spec.datasets}
+    groups = list(group_by_training(spec, list(expand_runs(spec, datasets))).values())
+    tasks = batch_seeds(spec, groups, datasets)
+    assert len(groups) == 4  # two normal sets x two seeds
+    assert len(tasks) == (2 if batched else 4)  # a task per normal set, or one per seed where members can't stack

@@ -70,6 +70,12 @@ class ModelConfig:
             return self.backbone
         return "conv" if len(input_shape) == 3 else "mlp"
 
+    @property
+    def regularised(self) -> bool:
+        """Whether dropout, batch normalisation or input noise act in training: their random draws and batch
+        statistics belong to one model, so such models train one at a time, never stacked or batched."""
+        return bool(self.dropout or self.batch_norm or self.input_noise)
+
     def resolved_strides(self) -> tuple[int, ...]:
         """One stride per conv layer."""
         return self.strides or (2,) * len(self.channels)

@@ -370,6 +370,11 @@ def _check_config(config: ModelConfig, input_shape: tuple[int, ...]) -> None:
         )
     if not 0 <= config.dropout < 1:
         raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
+    if config.dropout and backbone != "mlp":
+        raise ConfigError(
+            f"dropout follows the hidden layers of a dense (mlp) backbone; this model's backbone is {backbone}: "
+            "set dropout: 0, or batch_norm: true to regularise convolutions"
+        )
     if not (math.isfinite(config.input_noise) and config.input_noise >= 0):
         raise ConfigError(f"input_noise must be 0 (off) or a positive, finite std, got {config.input_noise}")
     if not config.reconstruction_weight > 0:

@@ -306,10 +306,17 @@ def _checked_selection(selection: Any, path: Path) -> list[dict[str, Any]] | Non
     """``model="auto"``'s candidate list as saved: a list of {model, scorer, synthetic_auroc, ...} or absent."""
     if selection is None:
         return None
-    if not isinstance(selection, list) or not all(
-        isinstance(c, dict) and isinstance(c.get("model"), str) and isinstance(c.get("scorer"), str) for c in selection
-    ):
-        raise DataError(f"{path}: selection_ must be a list of candidates with a model and a scorer; save it again")
+
+    def valid(c: Any) -> bool:
+        auroc = c.get("synthetic_auroc") if isinstance(c, dict) else None
+        number = auroc is None or (isinstance(auroc, (int, float)) and not isinstance(auroc, bool))
+        return isinstance(c, dict) and isinstance(c.get("model"), str) and isinstance(c.get("scorer"), str) and number
+
+    if not isinstance(selection, list) or not selection or not all(valid(c) for c in selection):
+        raise DataError(
+            f"{path}: selection_ must be a list of candidates, each with a model, a scorer and a numeric "
+            "synthetic_auroc (or null); save it again"
+        )
     return selection
 
 

@@ -57,8 +57,7 @@ def members_unsupported(models: list[Autoencoder], config: TrainConfig) -> str:
         return "the members differ in their architecture"
     if world()[1] > 1:
         return "data-parallel training (torchrun) trains one model at a time"
-    cfg = first.config
-    if cfg.dropout or cfg.batch_norm or cfg.input_noise:  # their random draws and batch statistics are per model
+    if first.config.regularised:
         return "dropout, batch normalisation and input noise train one model at a time"
     return ""
 

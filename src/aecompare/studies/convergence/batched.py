@@ -74,6 +74,11 @@ class BatchedMLP:
             raise ConfigError(
                 "the batched trainer implements relu hidden layers and a sigmoid output (Patuzzo's A1/A2)"
             )
+        if first.config.regularised:
+            raise ConfigError(
+                "the batched trainer has no dropout, batch normalisation or input noise; set dropout: 0, "
+                "batch_norm: false and input_noise: 0"
+            )
         if first.gaussian_decoder or first.config.reconstruction == "gaussian_nll":
             raise ConfigError(
                 "the batched trainer has no Gaussian decoder; use decoder_output: mean with a "

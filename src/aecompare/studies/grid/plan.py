@@ -223,9 +223,11 @@ def batch_seeds(spec: ExperimentSpec, groups: list[list[Run]], datasets: dict[st
 
 
 def seeds_stack(spec: ExperimentSpec, run: Run, dataset: Dataset) -> bool:
-    """Whether ``run``'s cell gains from training its seeds as one program: a dense model, or any model on a GPU
-    (as ``train.members.worth_stacking`` decides for the trainings themselves)."""
+    """Whether ``run``'s cell gains from training its seeds as one program: a dense model, or any model on a GPU,
+    without training-time regularisers (as ``train.members.worth_stacking`` decides for the trainings themselves)."""
     config = model_config(run.model.name, **spec.model_overrides(run.model, run.dataset))
+    if config.regularised:
+        return False
     dense = config.resolved_backbone(tuple(dataset.x_train.shape[1:])) == "mlp"
     return dense or resolve_device(spec.train_config(run.dataset).device).type == "cuda"
 
