@@ -368,6 +368,16 @@ def _check_config(config: ModelConfig, input_shape: tuple[int, ...]) -> None:
             "reconstruction 'gaussian_nll' needs a decoder that gives a variance; "
             "set decoder_output: gaussian (or reconstruction: mse)"
         )
+    _check_regularisers(config, backbone)
+    if not config.reconstruction_weight > 0:
+        raise ConfigError(f"reconstruction_weight must be positive, got {config.reconstruction_weight}")
+    lo, hi = config.logvar_clamp
+    if not lo < hi:
+        raise ConfigError(f"logvar_clamp must be (low, high) with low < high, got {config.logvar_clamp}")
+
+
+def _check_regularisers(config: ModelConfig, backbone: str) -> None:
+    """Refuse a dropout rate or an input noise the model cannot apply."""
     if not 0 <= config.dropout < 1:
         raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
     if config.dropout and backbone != "mlp":
@@ -377,11 +387,6 @@ def _check_config(config: ModelConfig, input_shape: tuple[int, ...]) -> None:
         )
     if not (math.isfinite(config.input_noise) and config.input_noise >= 0):
         raise ConfigError(f"input_noise must be 0 (off) or a positive, finite std, got {config.input_noise}")
-    if not config.reconstruction_weight > 0:
-        raise ConfigError(f"reconstruction_weight must be positive, got {config.reconstruction_weight}")
-    lo, hi = config.logvar_clamp
-    if not lo < hi:
-        raise ConfigError(f"logvar_clamp must be (low, high) with low < high, got {config.logvar_clamp}")
 
 
 def _check_vgg16(config: ModelConfig, input_shape: tuple[int, ...]) -> None:
