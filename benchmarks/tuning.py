@@ -423,7 +423,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench-runs/tuning")
     parser.add_argument("--data-dir", default=os.environ.get("AECOMPARE_DATA", "../shared/datasets"))
-    parser.add_argument("--tables", nargs="*", default=list(TABLES))
+    parser.add_argument("--tables", nargs="*", default=list(TABLES), choices=list(TABLES))
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--summary", action="store_true")

@@ -233,6 +233,7 @@ def test_dropout_and_batch_norm_act_in_training_only(overrides: dict, kinds: set
         assert not torch.equal(a, b)  # fresh masks each call
     model.eval()
     torch.testing.assert_close(model(x).recon, model(x).recon, rtol=0, atol=0)
+    assert not torch.equal(model(x).recon, a)  # eval uses running statistics and no masks, training does not
     plain = build_model("ae", (12,), hidden=(16, 8), latent_dim=4)
     assert {type(m) for m in plain.modules()}.isdisjoint(kinds)  # off: no module, saved weights keep their names
 
