@@ -13,7 +13,15 @@ from sklearn.utils.estimator_checks import check_estimator
 from aecompare import Detector
 from aecompare.errors import DataError, DataWarning
 
+# PyOD's conventions, kept on purpose (docs/library.md): the checks of scikit-learn's own outlier detectors want
+# predict in {-1, +1} (inliers +1) and a decision_function that is higher for inliers.
+PYOD_LABELS = (
+    "labels are PyOD's, 1 for an anomaly and 0 for normal, where scikit-learn's outlier detectors give -1 and +1; "
+    "its other outlier checks (scores, shapes, malformed input) pass"
+)
 EXPECTED_FAILED_CHECKS = {
+    "check_outliers_fit_predict": PYOD_LABELS,
+    "check_outliers_train": PYOD_LABELS,
     "check_do_not_raise_errors_in_init_or_set_params": (
         "__init__ takes **deprecated only to accept the old name score= for one release; the check passes a "
         "keyword called 'deprecated', which is refused like any unknown argument"
@@ -40,6 +48,29 @@ def test_detector_passes_scikit_learns_estimator_checks() -> None:
     failed = [f"{r['check_name']}: {r['exception']}" for r in results if r["status"] == "failed"]
     assert failed == []
     assert sum(r["status"] == "passed" for r in results) >= 38
+
+
+def test_scikit_learn_sees_an_outlier_detector_and_tunes_it_by_auroc_with_shuffled_folds(table_data) -> None:
+    from sklearn.base import is_outlier_detector
+    from sklearn.metrics import get_scorer, roc_auc_score
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    assert is_outlier_detector(Detector())
+    normal, anomalous = table_data
+    X = np.concatenate([normal, anomalous])  # stored normal rows first, as tables often are
+    y = np.repeat([0, 1], [len(normal), len(anomalous)])
+    det = Detector("mlp-ae", epochs=2, random_state=0).fit(normal)
+    # the roc_auc scorer calls decision_function (higher = more anomalous), so it agrees with the AUROC by hand
+    assert get_scorer("roc_auc")(det, X, y) == pytest.approx(roc_auc_score(y, det.decision_function(X)))
+    search = GridSearchCV(
+        Detector("mlp-ae", epochs=2, random_state=0),
+        {"scorer": ["mse", "latent_knn"]},
+        scoring="roc_auc",
+        cv=StratifiedKFold(n_splits=2, shuffle=True, random_state=0),
+    ).fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_params_["scorer"] in ("mse", "latent_knn")
+    assert set(np.unique(search.predict(X))) <= {0, 1}  # PyOD's labels, not scikit-learn's -1/+1
 
 
 def test_it_works_in_a_pipeline_whose_score_is_scikit_learns(table_data) -> None:

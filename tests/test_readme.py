@@ -25,12 +25,16 @@ def test_python_snippets_run(page: Path, tmp_path, monkeypatch, table_data) -> N
         "x_train": images[:32],
         "x_val": images[32:40],
         "x_test": images[40:],
+        "X": np.concatenate([normal, anomalous]),  # labelled data, normal rows first (docs/library.md's search)
+        "y": np.repeat([0, 1], [len(normal), len(anomalous)]),
     }
     for code in blocks:
         exec(compile(code, str(page), "exec"), namespace)
     if "labels" in namespace:
         assert namespace["labels"].shape == (50,)
         assert (tmp_path / "my_detector" / "model.safetensors").exists()
+    if "search" in namespace:
+        assert set(namespace["search"].best_params_) == {"model_params", "scorer"}
     if "maps" in namespace:
         assert namespace["maps"].shape == (8, 1, 28, 28)
 

@@ -94,7 +94,8 @@ class Detector(BaseEstimator):
         verbose: show a progress bar.
 
     Labels follow PyOD, not scikit-learn's outlier detectors: ``predict``, ``labels_`` and ``fit_predict`` give
-    1 for an anomaly and 0 for a normal sample.
+    1 for an anomaly and 0 for a normal sample, and a higher ``decision_function`` is more anomalous. Like PyOD's
+    detectors it declares itself an outlier detector (``sklearn.base.is_outlier_detector`` is True).
 
     Besides PyOD's fitted attributes (``decision_scores_``, ``threshold_``, ``labels_``): ``collapsed_`` (the model
     gives nearly one reconstruction for every input: it learned the mean) and ``diverged_`` (its loss or scores
@@ -535,6 +536,9 @@ class Detector(BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
+        # an outlier detector to scikit-learn (is_outlier_detector; scorers call decision_function), as PyOD's
+        # detectors are, with PyOD's labels: predict gives 1 for an anomaly, 0 for normal
+        tags.estimator_type = "outlier_detector"
         tags.non_deterministic = self.random_state is None
         tags.input_tags.allow_nan = False
         return tags
