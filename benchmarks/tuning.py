@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from aecompare.data.split import validation_split
+from aecompare.report.verdict import compare, headline
 
 # table name -> file under the data directory (TUNING_RULE.md's collection)
 TABLES = {
@@ -328,6 +329,13 @@ def print_detector(out: Path, done: list[str], seeds: list[int], knn_mean: float
             f"`Detector()` with its defaults ({fitted[0]['params']}): {mean:.4f} vs 5-NN {knn_mean:.4f} "
             f"({mean - knn_mean:+.4f}; target +0.01), {sum(d['seconds'] for d in fitted):.0f} s in all\n"
         )
+        # the report's paired verdict, with the tables as blocks (each the mean over its seeds, as in Demšar 2006)
+        knn = per_table(load(out, done, seeds), "knn5")
+        values = {
+            "Detector()": {t: float(np.mean([d["auroc"] for d in fitted if d["table"] == t])) for t in done},
+            "5-NN": knn,
+        }
+        print(headline(compare(values), "Detector() vs 5-NN", blocks="tables") + "\n")
 
 
 def print_auto(out: Path, records: list[dict], table_scores: dict[str, dict[str, float]]) -> None:

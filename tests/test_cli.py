@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -75,10 +77,24 @@ def test_report_has_tables_figures_and_is_self_contained(quick_run) -> None:
     assert "AUROC by anomaly group (normal: line)" in markdown
     html = (folder / "report.html").read_text()
     images = re.findall(r"<img [^>]*src='([^']*)'", html)
-    # ROC, histograms, reconstructions, training curves x 2 datasets, and PR curves per anomaly group for lines
-    # (one normal class, two groups); no anomaly maps at 12 pixels
-    assert len(images) == 9
+    # ROC, histograms, reconstructions, training curves, mean-rank diagrams x 2 datasets, and PR curves per anomaly
+    # group for lines (one normal class, two groups); no anomaly maps at 12 pixels
+    assert len(images) == 11
     assert all(src.startswith("data:image/png;base64,") for src in images)
+
+
+def test_the_report_opens_with_the_verdict_and_keeps_the_models_notes_for_the_end(quick_run) -> None:
+    folder, lines = quick_run
+    markdown = (folder / "report.md").read_text()
+    sections = re.findall(r"^#+ (.+)$", markdown, re.M)
+    assert sections[:2] == ["aecompare report: quick", "Verdict"]  # results first
+    verdict = markdown.split("### Verdict")[1].split("\n\n")[1]
+    assert [row.split(" | ")[0] for row in verdict.splitlines()[2:]] == ["| digits", "| lines", "| all datasets"]
+    assert re.search(r"\| \*\*(\w+ wins|\w+ leads \(.*\)|no significant difference)\*\* \|", verdict)
+    # quick runs generic models: their notes are not called the paper's, and come after every dataset
+    assert sections[-1] == "Notes on the models"
+    assert "Choices where the paper is ambiguous" not in markdown
+    assert sum(line.startswith("verdict: digits: ") for line in lines) == 1  # one line on the terminal
 
 
 def test_report_command_rewrites_from_run_folders(quick_run, capsys) -> None:
@@ -196,14 +212,35 @@ def test_tables_compares_the_families_on_a_users_csv(tmp_path: Path) -> None:
         ]
     )
     assert code == 0, err
-    with open(tmp_path / "out" / "tables" / "results.csv") as f:
+    folder = tmp_path / "out" / "tables" / "fraud"  # one folder per input table
+    assert Path(out.strip().splitlines()[-1]) == folder / "report.html"
+    with open(folder / "results.csv") as f:
         pooled = [r for r in csv.DictReader(f) if r["group"] == "all"]
     assert [r["model"] for r in pooled] == ["AAE", "AE", "AE-error", "VAE"]
-    spec = json.loads((tmp_path / "out" / "tables" / "experiment.json").read_text())
+    spec = json.loads((folder / "experiment.json").read_text())
     assert spec["evaluation"]["scorer"] == "latent_knn"  # the tuned default; AE-error alone says mse
     assert [m.get("scorer") for m in spec["models"]] == [None, None, None, "mse"]
     assert {r["dataset"] for r in pooled} == {"fraud"}
     assert re.search(r"fraud +VAE  mean AUROC", out)
+    assert re.search(r"^verdict: fraud: ", out, re.M)  # one summary line for the comparison
+
+
+def test_tables_on_two_inputs_keep_a_report_each(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    for name in ("first table", "second"):
+        rows = np.concatenate([rng.normal(size=(60, 3)), 3 + rng.normal(size=(6, 3))])
+        lines = ["a,b,c,label", *(f"{r[0]:.3f},{r[1]:.3f},{r[2]:.3f},{int(i >= 60)}" for i, r in enumerate(rows))]
+        (tmp_path / f"{name}.csv").write_text("\n".join(lines) + "\n")
+        code, _, err = run_cli(
+            ["tables", "--table", str(tmp_path / f"{name}.csv"), "--output", str(tmp_path / "out"), "--seeds", "1"]
+            + ["--set", "train.epochs=1", "--workers", "1", "-q"]
+        )
+        assert code == 0, err
+    # a name with a space goes through the one safe-name function
+    assert sorted(p.name for p in (tmp_path / "out" / "tables").iterdir()) == ["first_table", "second"]
+    for folder in (tmp_path / "out" / "tables").iterdir():
+        assert (folder / "report.html").exists()
+        assert f"aecompare report: {folder.name}" in (folder / "report.md").read_text()
 
 
 def test_select_recommends_a_model_without_labels_and_says_how_it_ranks(tmp_path: Path) -> None:
@@ -214,3 +251,16 @@ def test_select_recommends_a_model_without_labels_and_says_how_it_ranks(tmp_path
     code, _, err = run_cli(["run", "patuzzo-convergence", "--output", str(tmp_path), "--select"])
     assert code == 2
     assert "--select ranks the models of a comparison" in err
+
+
+def test_import_and_version_need_no_torch() -> None:
+    # `import aecompare` and `aecompare --version` are instant: torch loads on first use of what needs it
+    code = (
+        "import sys, aecompare, aecompare.cli\n"
+        "try:\n    aecompare.cli.main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules and 'scipy' not in sys.modules, 'imported eagerly'\n"
+        "assert aecompare.Detector.__name__ == 'Detector' and 'torch' in sys.modules  # lazily, on use\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"aecompare {__version__}"

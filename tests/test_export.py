@@ -55,6 +55,13 @@ def test_the_export_command_writes_a_run_as_onnx(tmp_path: Path, table_data) -> 
     assert out.strip() == str(tmp_path / "saved" / "model.onnx")
     score, _ = _onnx_scores(tmp_path / "saved" / "model.onnx", table_data[1])
     np.testing.assert_allclose(score, det.decision_function(table_data[1]), atol=1e-5, rtol=1e-5)
+    # -o writes one self-contained file where asked; -q leaves the path as the only output, no exporter chatter
+    code, out, err = run_cli(["export", str(tmp_path / "saved"), "-o", str(tmp_path / "out" / "det.onnx"), "-q"])
+    assert code == 0, err
+    assert (out, err) == (f"{tmp_path / 'out' / 'det.onnx'}\n", "")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["det.onnx"]  # no det.onnx.data beside it
+    score, _ = _onnx_scores(tmp_path / "out" / "det.onnx", table_data[1])
+    np.testing.assert_allclose(score, det.decision_function(table_data[1]), atol=1e-5, rtol=1e-5)
 
 
 def test_a_sampling_scorer_is_refused_clearly(tmp_path: Path, table_data) -> None:

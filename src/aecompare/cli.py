@@ -13,6 +13,9 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from aecompare.errors import AecompareError, ConfigError
 from aecompare.version import __version__
 
@@ -254,7 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tables": _tables,
     }
     try:
-        with warnings.catch_warnings():  # a warning is one line on standard error, as errors are
+        # a warning or log line is one line on standard error, as errors are, written above a progress bar
+        with warnings.catch_warnings(), logging_redirect_tqdm():
             warnings.showwarning = _show_warning
             return commands[args.command](args)
     except KeyboardInterrupt:
@@ -269,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
-    print(f"aecompare: warning: {message}", file=sys.stderr)
+    tqdm.write(f"aecompare: warning: {message}", file=sys.stderr)
 
 
 def describe_error(error: BaseException) -> tuple[str, int]:
@@ -369,39 +373,75 @@ def _write_and_print_report(folder: Path, args: argparse.Namespace, lines: Seque
     return 0
 
 
-def _run_grid(spec, args: argparse.Namespace) -> int:
-    """Run a grid experiment, write its report, print a summary and the report's path (last)."""
+def _run_grid(spec, args: argparse.Namespace, output: Path | None = None) -> int:
+    """Run a grid experiment under ``output`` (default: ``--output``), write its report, print a summary and
+    the report's path (last)."""
+    import dataclasses
+
     from aecompare.studies.registry import STUDIES
     from aecompare.train.distributed import is_main
 
-    folder = STUDIES["grid"].run(spec, _run_options(args))
-    if not args.quiet and is_main():
-        _print_summary(folder, [m.label for m in spec.models])
+    options = _run_options(args)
+    if output is not None:
+        options = dataclasses.replace(options, output=output)
+    folder = STUDIES["grid"].run(spec, options)
+    if is_main():
+        failed = _failed_line(folder)
+        if failed:  # said even with -q: a result that is not what was asked for is never silent
+            print(f"aecompare: warning: {failed}", file=sys.stderr)
+        if not args.quiet:
+            _print_summary(folder, [m.label for m in spec.models])
     return _write_and_print_report(folder, args, [f"results: {folder / 'results.csv'}"])
 
 
 def _print_summary(folder: Path, model_order: list[str]) -> None:
+    """Each dataset's mean AUROC per model, one line for runs that failed, the verdict in one line, and the
+    label-free recommendations."""
     from collections import defaultdict
 
     import numpy as np
 
+    from aecompare.report.verdict import short
     from aecompare.studies.grid.results import collect_results
+    from aecompare.studies.grid.verdicts import grid_verdicts
 
+    rows = collect_results(folder)
+    pooled = [r for r in rows if r.group == "all"]
     cells: dict[tuple[str, str], list[float]] = defaultdict(list)
     failed: dict[tuple[str, str], int] = defaultdict(int)
-    for r in collect_results(folder):
-        if r.group == "all":
-            if r.diverged:
-                failed[(r.dataset, r.model)] += 1
-            else:
-                cells[(r.dataset, r.model)].append(r.auroc)
-    keys = sorted({*cells, *failed}, key=lambda k: (k[0], model_order.index(k[1])))
+    for r in pooled:
+        if r.diverged:
+            failed[(r.dataset, r.model)] += 1
+        else:
+            cells[(r.dataset, r.model)].append(r.auroc)
+    keys = sorted(
+        {*cells, *failed}, key=lambda k: (k[0], model_order.index(k[1]) if k[1] in model_order else len(model_order))
+    )
     wide = [max((len(k[i]) for k in keys), default=0) for i in (0, 1)]
     for key in keys:
         values, note = cells[key], f", {failed[key]} diverged run(s) left out" if failed[key] else ""
         mean = f"{np.mean(values):.3f}" if values else "–"
         print(f"{key[0]:>{wide[0]}} {key[1]:>{wide[1]}}  mean AUROC {mean} over {len(values)} runs{note}")
-    _print_recommendations(collect_results(folder), model_order)
+    verdicts = grid_verdicts(rows, model_order)
+    if verdicts:
+        print("verdict: " + "; ".join(f"{name}: {short(v)}" for name, v in verdicts.items()))
+    _print_recommendations(rows, model_order)
+
+
+def _failed_line(folder: Path) -> str:
+    """One line for the runs that diverged (left out) or collapsed (kept), or none when every run is sound."""
+    from aecompare.studies.grid.results import collect_results
+
+    pooled = [r for r in collect_results(folder) if r.group == "all"]
+    parts = []
+    for what, runs in (
+        ("diverged (left out)", [r for r in pooled if r.diverged]),
+        ("collapsed (kept)", [r for r in pooled if r.collapsed and not r.diverged]),
+    ):
+        if runs:  # a few are named; many are counted
+            names = f": {', '.join(f'{r.dataset} / {r.model} / {r.normal} / seed {r.seed}' for r in runs)}"
+            parts.append(f"{len(runs)} {what}{names if len(runs) <= 3 else ''}")
+    return f"of {len(pooled)} runs {'; '.join(parts)}. See the report's 'Runs that failed'" if parts else ""
 
 
 def _print_recommendations(rows: list, model_order: list[str]) -> None:
@@ -478,9 +518,8 @@ def _images(args: argparse.Namespace) -> int:
 
     folder = locate(args.images, args.data_dir).resolve()
     device = _flag_overrides(args)
-    return _run_grid(
-        load_spec("images", [*args.overrides, f"datasets.0.params.path={folder}", *device], args.seeds), args
-    )
+    spec = load_spec("images", [*args.overrides, f"datasets.0.params.path={folder}", *device], args.seeds)
+    return _run_grid(_named_after(spec, folder.name, "image folder"), args, Path(args.output) / "images")
 
 
 def _tables(args: argparse.Namespace) -> int:
@@ -497,7 +536,21 @@ def _tables(args: argparse.Namespace) -> int:
         f"datasets.0.label={table.stem}",
         *device,
     ]
-    return _run_grid(load_spec("tables", overrides, args.seeds), args)
+    return _run_grid(
+        _named_after(load_spec("tables", overrides, args.seeds), table.stem, "table"),
+        args,
+        Path(args.output) / "tables",
+    )
+
+
+def _named_after(spec, name: str, what: str):
+    """``spec`` named after its input, so that runs on other inputs get folders of their own
+    (``runs/tables/<stem>``, ``runs/images/<folder>``)."""
+    import dataclasses
+
+    from aecompare.core.io import safe_name
+
+    return dataclasses.replace(spec, name=safe_name(name, f"{what} name"))
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -104,7 +104,7 @@ def test_images_command_on_an_mvtec_folder_gives_pixel_auroc(tmp_path: Path) -> 
         ]
     )
     assert code == 0
-    folder = tmp_path / "runs" / "images"
+    folder = tmp_path / "runs" / "images" / "bottle"  # one folder per input folder
     assert Path(out.splitlines()[-1]) == folder / "report.html"
     metrics = json.loads((folder / "images" / "CAE" / "normal-good" / "seed-42" / "metrics.json").read_text())
     assert 0.0 <= metrics["pixel_auroc"] <= 1.0

@@ -118,6 +118,4 @@ def _link(text: str) -> str:
 
 def _inline(text: str) -> str:
     """Escape text, turning Markdown's **bold** into <b>."""
-    if text.startswith("**") and text.endswith("**") and len(text) > 4:
-        return f"<b>{html.escape(text[2:-2])}</b>"
-    return html.escape(text)
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))

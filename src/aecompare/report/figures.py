@@ -231,6 +231,39 @@ def write_training_curves(histories: dict[str, list[dict[str, float]]], path: Pa
     return _save(fig, path)
 
 
+def write_critical_difference(mean_ranks: dict[str, float], critical_difference: float, path: Path) -> Path:
+    """Demšar's critical-difference diagram: each model at its mean rank (1 = best, on the left), a bar as long
+    as the critical difference, and a thick line joining models whose ranks differ by less (not significantly
+    different)."""
+    order = sorted(mean_ranks, key=mean_ranks.get)
+    k = len(order)
+    fig, ax = plt.subplots(figsize=(5.2, 0.9 + 0.28 * k))
+    ax.set_xlim(0.8, k + 0.2)
+    ax.set_ylim(-(k + 1) * 0.3, 0.9)
+    ax.axhline(0, color="0.2", lw=1)
+    for r in range(1, k + 1):
+        ax.plot([r, r], [0, 0.08], color="0.2", lw=1)
+        ax.text(r, 0.14, str(r), ha="center", va="bottom", fontsize=8)
+    ax.plot([1, 1 + critical_difference], [0.6, 0.6], color="0.2", lw=1.5)
+    ax.text(1 + critical_difference / 2, 0.66, f"CD = {critical_difference:.2f}", ha="center", fontsize=8)
+    for i, m in enumerate(order):  # the better half labelled on the left, the rest on the right
+        y, left = -(i % ((k + 1) // 2) + 1) * 0.3, i < (k + 1) // 2
+        x_text = 0.85 if left else k + 0.15
+        ax.plot([mean_ranks[m], mean_ranks[m], x_text], [0, y, y], color=COLORS[i % len(COLORS)], lw=1)
+        label = f"{_literal(m)} ({mean_ranks[m]:.2f})"
+        ax.text(x_text, y, label, ha="left" if not left else "right", va="center", fontsize=8)
+    groups = [
+        (mean_ranks[a], max(mean_ranks[b] for b in order if mean_ranks[b] - mean_ranks[a] < critical_difference))
+        for a in order
+    ]
+    groups = [g for g in dict.fromkeys(groups) if g[1] > g[0]]
+    groups = [g for g in groups if not any(o != g and o[0] <= g[0] and g[1] <= o[1] for o in groups)]
+    for j, (low, high) in enumerate(groups):  # cliques: not significantly different from each other
+        ax.plot([low - 0.03, high + 0.03], [-0.12 - 0.08 * j] * 2, color="0.1", lw=3, solid_capstyle="round")
+    ax.axis("off")
+    return _save(fig, path)
+
+
 def write_sweep_figure(sweep, image_shape: tuple[int, ...], path: Path) -> Path:
     """Patuzzo's Figs. 4-8: for up to 16 outputs, each output against the bottleneck with its flip points;
     for images, decoded images along the sweep and a histogram of where the pixels flip."""

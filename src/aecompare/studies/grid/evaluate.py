@@ -88,7 +88,8 @@ def evaluate_run(
     test_scores = trained.scores("test", x_test, detector.scorer, detector.score_options)
     diverged = divergence(result, [fitted.val_scores, test_scores, fitted.train_scores], detector.threshold)
     if diverged and not result.diverged:
-        log.warning("%s: diverged: %s; its metrics are left out of the report's means", run_name(run), diverged)
+        # the grid counts diverged runs once, at the end; the run records why
+        log.debug("%s: diverged: %s; its metrics are left out of the report's means", run_name(run), diverged)
     settings = run_settings(spec, run)
     config = {  # the labels and sizes; everything that identifies the run is in its settings, once
         "format_version": run_folder.FORMAT_VERSION,

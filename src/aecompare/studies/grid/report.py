@@ -15,11 +15,13 @@ from aecompare.errors import DataNotFoundError
 from aecompare.metrics import POOLED
 from aecompare.report import figures
 from aecompare.report.document import FIGURES, Block
-from aecompare.report.tables import fmt, mean_std, model_notes
+from aecompare.report.tables import flags, fmt, is_best, mean_std, model_notes
+from aecompare.report.verdict import ALPHA, TIE_DIGITS, Verdict, headline, margin_text, outcome_text, p_text
 from aecompare.runs import folder as run_folder
 from aecompare.scoring import pixel_map
 from aecompare.studies.grid.results import RunSummary, collect_results, write_results
 from aecompare.studies.grid.selection import recommendations, weak_lead
+from aecompare.studies.grid.verdicts import grid_verdicts
 from aecompare.version import __version__
 
 
@@ -38,7 +40,9 @@ def report_blocks(folder: Path) -> list[Block]:
     write_results(folder)  # keep results.csv in step with the run folders
     spec = read_json(folder / run_folder.EXPERIMENT) if (folder / run_folder.EXPERIMENT).exists() else {}
     name = spec.get("name", folder.name)
-    blocks = [Block("h1", f"aecompare report: {name}")]
+    model_order = [m["label"] for m in spec.get("models", [])]
+    verdicts = grid_verdicts(rows, model_order)
+    blocks = [Block("h1", f"aecompare report: {name}"), *_verdict_blocks(verdicts)]
     if spec.get("description"):
         blocks.append(Block("p", spec["description"]))
     seeds = sorted({r.seed for r in rows})
@@ -52,9 +56,6 @@ def report_blocks(folder: Path) -> list[Block]:
             f"{dt.date.today().isoformat()}.",
         )
     )
-    present = {r.model for r in rows}  # notes only about the models this report shows
-    blocks += model_notes([m["name"] for m in spec.get("models", []) if m.get("label", m["name"]) in present])
-    model_order = [m["label"] for m in spec.get("models", [])]
     for dataset in dict.fromkeys(r.dataset for r in rows):
         blocks += _dataset_section(
             folder,
@@ -63,8 +64,35 @@ def report_blocks(folder: Path) -> list[Block]:
             model_order,
             spec.get("published") or {},
             (spec.get("evaluation") or {}).get("threshold_percentile", 95.0),
+            verdicts.get(dataset),
         )
-    return blocks
+    present = {r.model for r in rows}  # notes only about the models this report shows, after the results
+    used = [m["name"] for m in spec.get("models", []) if m.get("label", m["name"]) in present]
+    return blocks + model_notes(used)
+
+
+def _verdict_blocks(verdicts: dict[str, Verdict]) -> list[Block]:
+    """The report's first section: who wins on each dataset (and over all of them), by how much, how sure."""
+    if not verdicts:
+        return []
+    table = Block("table", header=["dataset", "verdict", "mean AUROC, best first", "margin", "test"])
+    for name, v in verdicts.items():
+        test = f"{v.test} {p_text(v.p_value)}, n = {v.n_blocks}" if v.test else f"none (n = {v.n_blocks})"
+        table.rows.append(
+            [name, f"**{outcome_text(v)}**", ", ".join(f"{m} {v.means[m]:.3f}" for m in v.models), margin_text(v), test]
+        )
+    return [
+        Block("h3", "Verdict"),
+        table,
+        Block(
+            "p",
+            "Each model is paired with the others on the same split (normal class and seed) by its AUROC with "
+            f"every anomaly pooled; n counts those pairs. Significant means p < {ALPHA:g}; ties are equal at "
+            f"{TIE_DIGITS} decimals; the 95% CI is a t-interval of the mean paired difference. Two models: the "
+            "Wilcoxon signed-rank test; more: the Friedman test, then Nemenyi's post-hoc test (Demšar 2006); "
+            "scipy.stats computes them. Each dataset's section says more.",
+        ),
+    ]
 
 
 def _paper_comparison(published: dict[str, Any], rows: list[RunSummary], models: list[str]) -> list[Block]:
@@ -179,8 +207,9 @@ def _dataset_section(
     model_order: list[str],
     published: dict[str, Any],
     percentile: float = 95.0,
+    verdict: Verdict | None = None,
 ) -> list[Block]:
-    failed = _failed_runs(rows)
+    failed = _failed_runs(folder, rows)
     rows = [r for r in rows if not r.diverged]  # a diverged run's numbers mean nothing
     if not rows:
         return [Block("h2", f"Dataset: {dataset}"), *failed]
@@ -195,6 +224,7 @@ def _dataset_section(
     )
     blocks = [
         Block("h2", f"Dataset: {dataset}"),
+        *([Block("p", headline(verdict, "Verdict"))] if verdict else []),
         Block(
             "p",
             f"Models: {', '.join(models)}. Normal class choices: {len(normals)}. "
@@ -210,6 +240,7 @@ def _dataset_section(
             Block("h3", f"{title} by normal class (all anomalies pooled)"),
             _metric_table(pooled, metric, models, normals),
         ]
+    blocks += _critical_difference(folder, dataset, verdict)
     blocks += _ensembles_against_members(folder, dataset, pooled, models)
     blocks += _recommendation(rows, models)
     blocks += _decisions(pooled, models, percentile)
@@ -224,6 +255,24 @@ def _dataset_section(
     blocks += _figures(folder, dataset, models, normals, seeds[0], best)
     blocks += _views_inside(folder, dataset, models, normals[0], best)
     return blocks
+
+
+def _critical_difference(folder: Path, dataset: str, verdict: Verdict | None) -> list[Block]:
+    """Demšar's diagram of the mean ranks, for three or more models with enough runs for the test."""
+    if verdict is None or verdict.critical_difference is None:
+        return []
+    path = figures.write_critical_difference(
+        verdict.mean_ranks, verdict.critical_difference, folder / FIGURES / f"{dataset}-ranks.png"
+    )
+    return [
+        Block(
+            "figure",
+            f"Mean rank by AUROC over {verdict.n_blocks} paired runs (1 = best; Friedman {p_text(verdict.p_value)}). "
+            "Models joined by a thick line are not significantly different (Nemenyi, "
+            f"critical difference {verdict.critical_difference:.2f})",
+            path=path.relative_to(folder),
+        )
+    ]
 
 
 def _decisions(pooled: list[RunSummary], models: list[str], percentile: float) -> list[Block]:
@@ -421,7 +470,7 @@ def _settings_table(
     return [Block("h3", "Settings"), table]
 
 
-def _failed_runs(rows: list[RunSummary]) -> list[Block]:
+def _failed_runs(folder: Path, rows: list[RunSummary]) -> list[Block]:
     """The runs that diverged (left out of every table and mean) or collapsed (kept, flagged); when none did,
     one line says so."""
     pooled = [r for r in rows if r.group == POOLED]
@@ -435,7 +484,9 @@ def _failed_runs(rows: list[RunSummary]) -> list[Block]:
             r.model,
             r.normal,
             str(r.seed),
-            "diverged: left out" if r.diverged else "collapsed to one reconstruction: kept",
+            f"diverged ({_why_diverged(folder, r)}): left out"
+            if r.diverged
+            else "collapsed to one reconstruction: kept",
         ]
         for r in failed
     ]
@@ -449,6 +500,12 @@ def _failed_runs(rows: list[RunSummary]) -> list[Block]:
         ),
         table,
     ]
+
+
+def _why_diverged(folder: Path, run: RunSummary) -> str:
+    """What the run recorded when it diverged (e.g. the loss that grew, the scores that were not finite)."""
+    metrics = run_folder.read_metrics(_run_dir(folder, run.dataset, run.model, run.normal, run.seed))
+    return str(metrics.get("diverged") or "no reason recorded")
 
 
 def best_seed(folder: Path, dataset: str, model: str, normal: str, seeds: list[int]) -> int:
@@ -540,22 +597,44 @@ def _pixel_table(folder: Path, dataset: str, models: list[str]) -> list[Block]:
 
 
 def _metric_table(pooled: list[RunSummary], metric: str, models: list[str], normals: list[str]) -> Block:
-    by_cell: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    """Mean ± std over seeds per normal-class choice; every entry tied with the best at the printed precision
+    in bold, an AUROC below chance and collapsed runs flagged beside the number."""
+    by_cell: dict[tuple[str, str], dict[int, RunSummary]] = defaultdict(dict)
     for r in pooled:
-        by_cell[(r.normal, r.model)][r.seed] = float(getattr(r, metric))
+        by_cell[(r.normal, r.model)][r.seed] = r
     table = Block("table", header=["normal", *models])
     for normal in normals:
-        stats = [mean_std(list(by_cell[(normal, m)].values())) if by_cell[(normal, m)] else None for m in models]
+        cells = [list(by_cell[(normal, m)].values()) for m in models]
+        stats = [mean_std([float(getattr(r, metric)) for r in runs]) if runs else None for runs in cells]
         best = max((s[0] for s in stats if s), default=None)
-        table.rows.append([normal, *[fmt(*s, bold=s[0] == best) if s else "–" for s in stats]])
+        table.rows.append(
+            [
+                normal,
+                *[
+                    fmt(*s, bold=is_best(s[0], best))
+                    + flags(s[0], sum(bool(r.collapsed) for r in runs), len(runs), metric == "auroc")
+                    if s
+                    else "–"
+                    for s, runs in zip(stats, cells)
+                ],
+            ]
+        )
     if len(normals) > 1:  # the mean over classes, computed per seed, then mean ± std over seeds
         stats = []
         for m in models:
             seeds = set.intersection(*(set(by_cell[(n, m)]) for n in normals))
-            per_seed = [np.mean([by_cell[(n, m)][s] for n in normals]) for s in sorted(seeds)]
+            per_seed = [np.mean([float(getattr(by_cell[(n, m)][s], metric)) for n in normals]) for s in sorted(seeds)]
             stats.append(mean_std(per_seed) if per_seed else None)
         best = max((s[0] for s in stats if s), default=None)
-        table.rows.append(["**mean**", *[fmt(*s, bold=s[0] == best) if s else "–" for s in stats]])
+        table.rows.append(
+            [
+                "**mean**",
+                *[
+                    fmt(*s, bold=is_best(s[0], best)) + flags(s[0], auroc=metric == "auroc") if s else "–"
+                    for s in stats
+                ],
+            ]
+        )
     return table
 
 
@@ -585,9 +664,18 @@ def _cost_table(pooled: list[RunSummary], models: list[str]) -> Block:
 def _group_table(rows: list[RunSummary], models: list[str], groups: list[str]) -> Block:
     table = Block("table", header=["anomaly group", *models])
     for g in groups:
-        stats = [mean_std([float(r.auroc) for r in rows if r.group == g and r.model == m]) for m in models]
+        runs = [[r for r in rows if r.group == g and r.model == m] for m in models]
+        stats = [mean_std([float(r.auroc) for r in mine]) for mine in runs]
         best = max(s[0] for s in stats)
-        table.rows.append([g, *[fmt(*s, bold=s[0] == best) for s in stats]])
+        table.rows.append(
+            [
+                g,
+                *[
+                    fmt(*s, bold=is_best(s[0], best)) + flags(s[0], sum(bool(r.collapsed) for r in mine), len(mine))
+                    for s, mine in zip(stats, runs)
+                ],
+            ]
+        )
     return table
 
 

@@ -3,7 +3,10 @@ returned as run-folder files, which the driver writes as they arrive."""
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -71,6 +74,26 @@ def train_group(
     if isinstance(dataset, str):
         _load_datasets(spec, data_dir)
         dataset = _DATASETS[dataset]
+    with _failures_summarised():
+        return _train_and_evaluate(spec, groups, dataset)
+
+
+@contextmanager
+def _failures_summarised() -> Iterator[None]:
+    """Training's per-run warnings (collapsed, diverged) and notes held back: the grid says how many runs failed
+    once, at the end (a line on the terminal, the report's 'Runs that failed'), instead of a line per run."""
+    logger = logging.getLogger("aecompare.train")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _train_and_evaluate(
+    spec: ExperimentSpec, groups: list[list[Run]], dataset: Dataset
+) -> list[tuple[str, dict[str, bytes]]]:
     firsts = [runs[0] for runs in groups]
     splits = [
         one_class_split(dataset, run.normal, val_fraction=spec.evaluation.val_fraction, seed=run.seed) for run in firsts

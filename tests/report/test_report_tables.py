@@ -1,0 +1,41 @@
+"""Tables that don't mislead: every entry tied with the best at the printed precision is bold, an AUROC below
+chance and collapsed runs are flagged beside the number."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from aecompare.report.document import _inline
+from aecompare.studies.grid.report import _metric_table
+from aecompare.studies.grid.results import RunSummary
+
+ROW = RunSummary(
+    experiment="e", dataset="d", model="ae", normal="0", seed=0, group="all", auroc=0.9, auprc=0.9, precision=1.0,
+    recall=1.0, f1=1.0, tp=1.0, fp=0.0, tn=1.0, fn=0.0, threshold=0.1, n_normal=10, n_anomalous=10,
+    train_seconds=1.0, best_epoch=1, epochs_run=1.0, collapsed=False, diverged=False, synthetic_auroc=None,
+)  # fmt: skip
+
+
+def _rows(cells: dict[tuple[str, str], list[float]], collapsed: set[tuple[str, str, int]] = frozenset()) -> list:
+    return [
+        dataclasses.replace(ROW, normal=n, model=m, seed=s, auroc=v, collapsed=(n, m, s) in collapsed)
+        for (n, m), values in cells.items()
+        for s, v in enumerate(values)
+    ]
+
+
+def test_entries_equal_to_the_best_at_the_printed_precision_are_all_bold() -> None:
+    rows = _rows({("0", "ae"): [1.0, 1.0], ("0", "vae"): [0.99996, 1.0], ("0", "aae"): [0.98, 0.99]})
+    table = _metric_table(rows, "auroc", ["ae", "vae", "aae"], ["0"])
+    assert table.rows[0] == ["0", "**1.000 ± 0.000**", "**1.000 ± 0.000**", "0.985 ± 0.005"]
+
+
+def test_an_auroc_below_chance_and_collapsed_runs_are_flagged_beside_the_number() -> None:
+    rows = _rows({("0", "ae"): [0.26, 0.27], ("0", "vae"): [0.11, 0.12]}, collapsed={("0", "vae", 1)})
+    table = _metric_table(rows, "auroc", ["ae", "vae"], ["0"])
+    assert table.rows[0] == ["0", "**0.265 ± 0.005** (below 0.5)", "0.115 ± 0.005 (below 0.5; 1 of 2 collapsed)"]
+    assert _metric_table(rows, "auprc", ["ae", "vae"], ["0"]).rows[0][1] == "**0.900 ± 0.000**"  # AUROC's flag only
+
+
+def test_bold_inside_a_flagged_cell_renders_as_html_bold() -> None:
+    assert _inline("**0.265** (below 0.5) <x>") == "<b>0.265</b> (below 0.5) &lt;x&gt;"
