@@ -39,3 +39,12 @@ def test_an_auroc_below_chance_and_collapsed_runs_are_flagged_beside_the_number(
 
 def test_bold_inside_a_flagged_cell_renders_as_html_bold() -> None:
     assert _inline("**0.265** (below 0.5) <x>") == "<b>0.265</b> (below 0.5) &lt;x&gt;"
+
+
+def test_numbers_are_right_aligned_and_words_left_in_html_tables() -> None:
+    from aecompare.report.document import _cell
+
+    assert _cell("**0.991 ± 0.001** (below 0.5)", first=False) == "<td class='n'><b>0.991 ± 0.001</b> (below 0.5)</td>"
+    assert _cell("-0.003", first=False).startswith("<td class='n'>")
+    assert _cell("no significant difference", first=False) == "<td>no significant difference</td>"
+    assert _cell("0", first=True) == "<td>0</td>"  # the row's label

@@ -76,8 +76,8 @@ def render_markdown(blocks: list[Block]) -> str:
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}img{max-width:100%}
+table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+th{background:#f2f2f2}td.n{text-align:right}figure{margin:1em 0}img{max-width:100%}
 figcaption{font-style:italic;color:#555}"""
 
 
@@ -96,7 +96,7 @@ def render_html(blocks: list[Block], folder: Path, title: str) -> str:
             out.append("<ul>" + "".join(f"<li>{_link(item)}</li>" for (item,) in b.rows) + "</ul>")
         elif b.kind == "table":
             head = "".join(f"<th>{_inline(h)}</th>" for h in b.header)
-            body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in b.rows)
+            body = "".join("<tr>" + "".join(_cell(c, first=i == 0) for i, c in enumerate(r)) + "</tr>" for r in b.rows)
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif b.kind == "figure":
             data = base64.b64encode(read_file(folder / b.path)).decode("ascii")
@@ -114,6 +114,12 @@ def _link(text: str) -> str:
     if match:
         return f"<a href='{match.group(2)}'>{html.escape(match.group(1))}</a>"
     return html.escape(text)
+
+
+def _cell(text: str, first: bool) -> str:
+    """A table cell; numbers (after the row's label) right-aligned so their digits line up, words left."""
+    numeric = not first and re.match(r"^(\*\*)?[-+−]?\d", text)
+    return f"<td class='n'>{_inline(text)}</td>" if numeric else f"<td>{_inline(text)}</td>"
 
 
 def _inline(text: str) -> str:
