@@ -87,6 +87,8 @@ def test_a_leader_not_ahead_of_everyone_leads_and_the_headline_names_who_it_is_l
     assert v.better == {"b": False, "c": True}
     assert v.outcome == "leads"
     assert "significantly ahead of c but not of b" in headline(v, "x")
+    assert outcome_text(v) == "a leads (not significantly ahead of b)"
+    assert short(v).startswith("a leads, not significantly ahead of b (")
 
 
 def test_blocks_without_a_value_for_every_model_are_left_out_and_counted() -> None:
@@ -102,6 +104,7 @@ def test_one_block_is_too_few_for_a_test_and_says_so() -> None:
     assert v.p_value is None
     assert v.outcome == "tie"
     assert "too few paired runs for a test" in headline(v, "x")
+    assert short(v) == "a ahead, too few runs for a test (+0.100 over b; n=1)"
 
 
 def test_identical_models_tie_without_an_error_from_the_tests() -> None:

@@ -211,14 +211,16 @@ def _test_text(v: Verdict) -> str:
     return f"{text}; Nemenyi, {v.leader} against {parts}"
 
 
-def outcome_text(v: Verdict) -> str:
-    """The verdict in a few words: ``ae wins``, ``ae leads (not ahead of aae)``, ``no significant difference``."""
+def outcome_text(v: Verdict, terse: bool = False) -> str:
+    """The verdict in a few words: ``ae wins``, ``ae leads (not significantly ahead of aae)``, ``no significant
+    difference``; ``terse`` drops the parentheses (the terminal adds its own)."""
     if not v.test:
-        return "too few runs for a test"
+        return f"{v.leader} ahead, too few runs for a test"
     if v.outcome == "wins":
         return f"{v.leader} wins"
     if v.outcome == "leads":
-        return f"{v.leader} leads (not significantly ahead of {_and([m for m, b in v.better.items() if not b])})"
+        level = f"not significantly ahead of {_and([m for m, b in v.better.items() if not b])}"
+        return f"{v.leader} leads, {level}" if terse else f"{v.leader} leads ({level})"
     return "no significant difference"
 
 
@@ -227,4 +229,4 @@ def short(v: Verdict) -> str:
     evidence = f"{v.test.split()[0]} {p_text(v.p_value)}, n={v.n_blocks}" if v.test else f"n={v.n_blocks}"
     tied = round(v.margin, TIE_DIGITS) == 0
     margin = f"{v.leader} = {v.models[1]} at {TIE_DIGITS} decimals" if tied else f"{v.margin:+.3f} over {v.models[1]}"
-    return f"{outcome_text(v)} ({margin}; {evidence})"
+    return f"{outcome_text(v, terse=True)} ({margin}; {evidence})"
