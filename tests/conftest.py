@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -64,3 +66,16 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     with redirect_stdout(out), redirect_stderr(err):
         code = main(argv)
     return code, out.getvalue(), err.getvalue()
+
+
+def result_row(**changes: Any) -> Any:
+    """A row of results.csv (a finished run's pooled metrics) with ``changes``: hand-made tables for the report."""
+    from aecompare.studies.grid.results import RunSummary
+
+    row = RunSummary(
+        experiment="e", dataset="d", model="ae", normal="0", seed=0, group="all", auroc=0.9, auprc=0.9,
+        precision=1.0, recall=1.0, f1=1.0, tp=1.0, fp=0.0, tn=1.0, fn=0.0, threshold=0.1, n_normal=10,
+        n_anomalous=10, train_seconds=1.0, best_epoch=1, epochs_run=1.0, collapsed=False, diverged=False,
+        synthetic_auroc=None,
+    )  # fmt: skip
+    return dataclasses.replace(row, **changes)

@@ -3,22 +3,14 @@ chance and collapsed runs are flagged beside the number."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from aecompare.report.document import _inline
 from aecompare.studies.grid.report import _metric_table
-from aecompare.studies.grid.results import RunSummary
-
-ROW = RunSummary(
-    experiment="e", dataset="d", model="ae", normal="0", seed=0, group="all", auroc=0.9, auprc=0.9, precision=1.0,
-    recall=1.0, f1=1.0, tp=1.0, fp=0.0, tn=1.0, fn=0.0, threshold=0.1, n_normal=10, n_anomalous=10,
-    train_seconds=1.0, best_epoch=1, epochs_run=1.0, collapsed=False, diverged=False, synthetic_auroc=None,
-)  # fmt: skip
+from conftest import result_row
 
 
 def _rows(cells: dict[tuple[str, str], list[float]], collapsed: set[tuple[str, str, int]] = frozenset()) -> list:
     return [
-        dataclasses.replace(ROW, normal=n, model=m, seed=s, auroc=v, collapsed=(n, m, s) in collapsed)
+        result_row(normal=n, model=m, seed=s, auroc=v, collapsed=(n, m, s) in collapsed)
         for (n, m), values in cells.items()
         for s, v in enumerate(values)
     ]

@@ -119,3 +119,19 @@ def test_fewer_than_two_models_or_no_shared_block_is_refused() -> None:
         compare({"a": {0: 0.9}})
     with pytest.raises(ValueError, match="no block"):
         compare({"a": {0: 0.9}, "b": {1: 0.8}})
+
+
+def test_a_grid_whose_model_diverged_everywhere_compares_the_others_and_skips_what_cannot_be_compared() -> None:
+    from aecompare.studies.grid.verdicts import ALL_DATASETS, grid_verdicts
+    from conftest import result_row
+
+    def row(dataset: str, model: str, normal: str, seed: int, auroc: float, diverged: bool = False):
+        return result_row(dataset=dataset, model=model, normal=normal, seed=seed, auroc=auroc, diverged=diverged)
+
+    rows = [row("d", m, "0", s, 0.9 - 0.1 * i) for i, m in enumerate(("ae", "vae")) for s in range(3)]
+    rows += [row("d", "aae", "0", s, math.nan, diverged=True) for s in range(3)]  # every aae run diverged
+    rows += [row("e", "ae", "0", 0, 0.8), row("e", "vae", "1", 0, 0.7)]  # no normal class in common
+    verdicts = grid_verdicts(rows, ["ae", "vae", "aae"])
+    assert list(verdicts) == ["d"]  # e has nothing to pair; no "all datasets" from one dataset
+    assert verdicts["d"].models == ["ae", "vae"]
+    assert ALL_DATASETS not in verdicts
