@@ -533,7 +533,6 @@ def _tables(args: argparse.Namespace) -> int:
         *args.overrides,
         f"datasets.0.params.path={table}",
         f"datasets.0.params.label={args.label}",
-        f"datasets.0.label={table.stem}",
         *device,
     ]
     return _run_grid(
@@ -544,13 +543,15 @@ def _tables(args: argparse.Namespace) -> int:
 
 
 def _named_after(spec, name: str, what: str):
-    """``spec`` named after its input, so that runs on other inputs get folders of their own
-    (``runs/tables/<stem>``, ``runs/images/<folder>``)."""
+    """``spec`` and its one dataset named after the input, so that runs on other inputs get folders of their own
+    (``runs/tables/<stem>/<stem>/...``, ``runs/images/<folder>/<folder>/...``) and the report names the input."""
     import dataclasses
 
     from aecompare.core.io import safe_name
 
-    return dataclasses.replace(spec, name=safe_name(name, f"{what} name"))
+    name = safe_name(name, f"{what} name")
+    dataset = dataclasses.replace(spec.datasets[0], label=name)
+    return dataclasses.replace(spec, name=name, datasets=(dataset, *spec.datasets[1:]))
 
 
 def _generate(args: argparse.Namespace) -> int:

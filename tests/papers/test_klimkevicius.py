@@ -106,6 +106,9 @@ def test_images_command_on_an_mvtec_folder_gives_pixel_auroc(tmp_path: Path) -> 
     assert code == 0
     folder = tmp_path / "runs" / "images" / "bottle"  # one folder per input folder
     assert Path(out.splitlines()[-1]) == folder / "report.html"
-    metrics = json.loads((folder / "images" / "CAE" / "normal-good" / "seed-42" / "metrics.json").read_text())
+    metrics = json.loads((folder / "bottle" / "CAE" / "normal-good" / "seed-42" / "metrics.json").read_text())
     assert 0.0 <= metrics["pixel_auroc"] <= 1.0
-    assert "pixel-level AUROC" in (folder / "report.md").read_text()
+    report = (folder / "report.md").read_text()
+    assert "pixel-level AUROC" in report
+    # the CVAE by error + latent kNN (TUNING_RULE.md), the same training by its error alone beside it
+    assert "Scores: CAE by mse, CVAE by mse+latent_knn, CVAE-error by mse." in report

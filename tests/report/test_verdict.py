@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from aecompare.report.verdict import compare, headline, outcome_text, short
+from aecompare.report.verdict import compare, headline, outcome_text, p_text, short
 
 
 def _values(table: np.ndarray, names: str = "abcdef") -> dict[str, dict[int, float]]:
@@ -135,3 +135,8 @@ def test_a_grid_whose_model_diverged_everywhere_compares_the_others_and_skips_wh
     assert list(verdicts) == ["d"]  # e has nothing to pair; no "all datasets" from one dataset
     assert verdicts["d"].models == ["ae", "vae"]
     assert ALL_DATASETS not in verdicts
+
+
+def test_a_p_value_is_never_rounded_across_the_significance_level() -> None:
+    assert p_text(0.0498) == "p = 0.0498"  # not "0.05", which would read as not significant
+    assert (p_text(0.027), p_text(0.0004), p_text(0.41)) == ("p = 0.027", "p < 0.001", "p = 0.41")

@@ -151,8 +151,12 @@ def _margin(diff: np.ndarray) -> tuple[float | None, tuple[float, float] | None]
 
 
 def p_text(p: float) -> str:
-    """A p-value as a reader wants it: two significant digits, or ``< 0.001``."""
-    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+    """A p-value as a reader wants it: two significant digits (three where two would round it across
+    :data:`ALPHA`, so 0.0498 never reads as 0.05), or ``< 0.001``."""
+    if p < 0.001:
+        return "p < 0.001"
+    text = f"{p:.2g}"
+    return f"p = {p:.3g}" if (float(text) < ALPHA) != (p < ALPHA) else f"p = {text}"
 
 
 def headline(verdict: Verdict, where: str, metric: str = "AUROC", blocks: str = "normal class x seed") -> str:

@@ -90,7 +90,9 @@ def _verdict_blocks(verdicts: dict[str, Verdict]) -> list[Block]:
             f"every anomaly pooled; n counts those pairs. Significant means p < {ALPHA:g}; ties are equal at "
             f"{TIE_DIGITS} decimals; the 95% CI is a t-interval of the mean paired difference. Two models: the "
             "Wilcoxon signed-rank test; more: the Friedman test, then Nemenyi's post-hoc test (Demšar 2006); "
-            "scipy.stats computes them. Each dataset's section says more.",
+            "scipy.stats computes them. With few pairs (one table x 3 seeds is n = 3) only a large, consistent "
+            "difference can be significant: more seeds (--seeds) sharpen the verdict. Each dataset's section "
+            "says more.",
         ),
     ]
 
