@@ -395,8 +395,8 @@ def _run_grid(spec, args: argparse.Namespace, output: Path | None = None) -> int
 
 
 def _print_summary(folder: Path, model_order: list[str]) -> None:
-    """Each dataset's mean AUROC per model, one line for runs that failed, the verdict in one line, and the
-    label-free recommendations."""
+    """Each dataset's mean AUROC per model, the verdict in one line, and the label-free recommendations (the
+    failed runs' line is :func:`_failed_line`, said even with -q)."""
     from collections import defaultdict
 
     import numpy as np

@@ -138,7 +138,8 @@ def _tests(table: np.ndarray) -> tuple[str, float | None, list[float], float | N
 
 
 def _margin(diff: np.ndarray) -> tuple[float | None, tuple[float, float] | None]:
-    """The mean of the paired differences and its 95% t-interval (scipy's ``ttest_rel``)."""
+    """The mean of the paired differences and its 95% t-interval (scipy: a one-sample t-test of the differences,
+    the paired t-test)."""
     from scipy import stats
 
     margin = float(diff.mean())
