@@ -87,8 +87,8 @@ def test_a_leader_not_ahead_of_everyone_leads_and_the_headline_names_who_it_is_l
     assert v.better == {"b": False, "c": True}
     assert v.outcome == "leads"
     assert "significantly ahead of c but not of b" in headline(v, "x")
-    assert outcome_text(v) == "a leads (not significantly ahead of b)"
-    assert short(v).startswith("a leads, not significantly ahead of b (")
+    assert outcome_text(v) == "a leads (significantly ahead of c, not of b)"
+    assert short(v).startswith("a leads, significantly ahead of c, not of b (")
 
 
 def test_blocks_without_a_value_for_every_model_are_left_out_and_counted() -> None:

@@ -217,15 +217,16 @@ def _test_text(v: Verdict) -> str:
 
 
 def outcome_text(v: Verdict, terse: bool = False) -> str:
-    """The verdict in a few words: ``ae wins``, ``ae leads (not significantly ahead of aae)``, ``no significant
-    difference``; ``terse`` drops the parentheses (the terminal adds its own)."""
+    """The verdict in a few words: ``ae wins``, ``ae leads (significantly ahead of vae, not of aae)``, ``no
+    significant difference``; ``terse`` drops the parentheses (the terminal adds its own)."""
     if not v.test:
         return f"{v.leader} ahead, too few runs for a test"
     if v.outcome == "wins":
         return f"{v.leader} wins"
     if v.outcome == "leads":
-        level = f"not significantly ahead of {_and([m for m, b in v.better.items() if not b])}"
-        return f"{v.leader} leads, {level}" if terse else f"{v.leader} leads ({level})"
+        beaten = _and([m for m, b in v.better.items() if b])
+        which = f"significantly ahead of {beaten}, not of {_and([m for m, b in v.better.items() if not b])}"
+        return f"{v.leader} leads, {which}" if terse else f"{v.leader} leads ({which})"
     return "no significant difference"
 
 
