@@ -200,9 +200,8 @@ def _add_generate_parser(sub: argparse._SubParsersAction) -> None:
     generate.add_argument(
         "--output",
         "-o",
-        default=str(Path("runs") / "generate"),
-        help="folder for the model, figures and report (default: runs/generate); an interrupted "
-        "run resumes from its checkpoint there",
+        help="folder for the model, figures and report (default: runs/generate/<the image folder's name>, so "
+        "other folders keep theirs); an interrupted run resumes from its checkpoint there",
     )
     generate.add_argument(
         "--set",
@@ -560,12 +559,20 @@ def _generate(args: argparse.Namespace) -> int:
 
     device = _flag_overrides(args)
     spec = load_generation_spec("fiorino-faces", [*args.overrides, f"images={args.images}", *device])
-    folder = run_generation(spec, Path(args.output), data_dir=args.data_dir, progress=None if not args.quiet else False)
+    output = Path(args.output) if args.output else Path("runs") / "generate" / _input_name(args.images)
+    folder = run_generation(spec, output, data_dir=args.data_dir, progress=None if not args.quiet else False)
     return _write_and_print_report(
         folder,
         args,
         [f"{name}: {folder / 'figures' / f'{name}.png'}" for name in ("samples", "reconstructions", "interpolation")],
     )
+
+
+def _input_name(path: str) -> str:
+    """An input folder's name as one safe folder name (``.`` is the current folder's name)."""
+    from aecompare.core.io import safe_name
+
+    return safe_name(Path(path).resolve().name or "input", "image folder name")
 
 
 def _score(args: argparse.Namespace) -> int:

@@ -53,6 +53,17 @@ def test_generate_writes_samples_reconstructions_and_interpolation(tmp_path: Pat
     assert (folder / "model" / "model.safetensors").exists()
 
 
+def test_generate_on_two_folders_keeps_a_folder_each_by_default(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("faces", "my cats"):
+        write_images(tmp_path / name, n=6)
+        code, out, err = run_cli(["generate", "--images", name, *TINY_FACE, "-q"])
+        assert code == 0, err
+    # named through the one safe-name function, as tables and images are
+    assert sorted(p.name for p in (tmp_path / "runs" / "generate").iterdir()) == ["faces", "my_cats"]
+    assert Path(out.splitlines()[-1]) == Path("runs") / "generate" / "my_cats" / "report.html"
+
+
 def test_generate_resumes_a_longer_run_from_the_checkpoint(tmp_path: Path) -> None:
     write_images(tmp_path / "faces", n=8)
     args = ["--images", str(tmp_path / "faces"), "--output", str(tmp_path / "gen"), *TINY_FACE, "-q"]
