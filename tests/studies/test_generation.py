@@ -62,6 +62,11 @@ def test_generate_on_two_folders_keeps_a_folder_each_by_default(tmp_path: Path, 
     # named through the one safe-name function, as tables and images are
     assert sorted(p.name for p in (tmp_path / "runs" / "generate").iterdir()) == ["faces", "my_cats"]
     assert Path(out.splitlines()[-1]) == Path("runs") / "generate" / "my_cats" / "report.html"
+    # one folder, another input of the same size: refused, never resumed from the other's checkpoint
+    code, _, err = run_cli(["generate", "--images", "faces", "-o", "runs/generate/my_cats", *TINY_FACE, "-q"])
+    assert code == 2
+    assert "holds a generation run on" in err
+    assert "pass another --output" in err
 
 
 def test_generate_resumes_a_longer_run_from_the_checkpoint(tmp_path: Path) -> None:

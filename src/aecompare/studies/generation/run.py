@@ -29,6 +29,7 @@ from aecompare.train import fit
 from aecompare.train.distributed import is_main, world
 
 CHECKPOINT, MODEL, SUMMARY = "checkpoint", "model", "summary.json"
+INPUT = "input.json"  # the image folder this output folder holds a run on
 
 
 def run_generation(
@@ -38,13 +39,11 @@ def run_generation(
     ``folder``; resumes from ``folder/checkpoint`` when a run was interrupted. Returns ``folder``."""
     folder = Path(folder)
     x, n_files, source = _read_folder(spec, data_dir)  # (N, 3, S, S) in [0, 1], in memory or on disk
-    train_idx, val_idx = validation_split(len(x), spec.val_fraction, spec.seed)
-    if isinstance(x, DiskImages):
-        x_val, x_train = x.subset(val_idx), x.subset(train_idx)
-    else:
-        x_val, x_train = x[val_idx], x[train_idx]
+    x_train, x_val = _split(x, spec)
     writer = is_main()  # under torchrun every process trains, one writes
     with OutputLock(folder) if writer else nullcontext():
+        if writer:
+            _claim(folder, source)
         seed_everything(spec.seed)  # weight initialisation
         model = build_model(spec.model, tuple(x.shape[1:]), **spec.model_params)
         result = fit(
@@ -90,6 +89,33 @@ def run_generation(
             },
         )
     return folder
+
+
+def _split(x: Any, spec: GenerationSpec) -> tuple[Any, Any]:
+    """The seeded training and validation parts of the images (tensors, or views of the on-disk cache)."""
+    train_idx, val_idx = validation_split(len(x), spec.val_fraction, spec.seed)
+    if isinstance(x, DiskImages):
+        return x.subset(train_idx), x.subset(val_idx)
+    return x[train_idx], x[val_idx]
+
+
+def _claim(folder: Path, source: Path) -> None:
+    """Record which image folder ``folder`` holds a run on, refusing a folder that holds another's: its checkpoint
+    would otherwise be resumed on different images of the same count.
+
+    Raises:
+        ConfigError: when ``folder`` holds a run on another image folder.
+    """
+    path, mine = folder / INPUT, str(source.resolve())
+    if path.exists():
+        other = read_json(path).get("images")
+        if other != mine:
+            raise ConfigError(
+                f"{folder} holds a generation run on {other}, not {mine}; pass another --output (or delete the "
+                "folder to start over)"
+            )
+    else:
+        write_json(path, {"images": mine})
 
 
 def _read_folder(spec: GenerationSpec, data_dir: str | Path | None) -> tuple[Any, int, Path]:
