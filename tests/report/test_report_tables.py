@@ -40,3 +40,14 @@ def test_numbers_are_right_aligned_and_words_left_in_html_tables() -> None:
     assert _cell("-0.003", first=False).startswith("<td class='n'>")
     assert _cell("no significant difference", first=False) == "<td>no significant difference</td>"
     assert _cell("0", first=True) == "<td>0</td>"  # the row's label
+
+
+def test_the_verdict_counts_the_collapsed_runs_it_rests_on() -> None:
+    from aecompare.studies.grid.report import _verdict_blocks
+    from aecompare.studies.grid.verdicts import grid_verdicts
+
+    rows = _rows({("0", "ae"): [0.9, 0.91, 0.92], ("0", "vae"): [0.5, 0.52, 0.51]}, collapsed={("0", "vae", 2)})
+    table = _verdict_blocks(grid_verdicts(rows, ["ae", "vae"]), rows)[1]
+    assert table.rows[0][1].endswith("(1 of 6 runs collapsed, kept: see 'Runs that failed')")
+    clean = _rows({("0", "ae"): [0.9, 0.91, 0.92], ("0", "vae"): [0.5, 0.52, 0.51]})
+    assert "collapsed" not in _verdict_blocks(grid_verdicts(clean, ["ae", "vae"]), clean)[1].rows[0][1]

@@ -21,7 +21,7 @@ from aecompare.runs import folder as run_folder
 from aecompare.scoring import pixel_map
 from aecompare.studies.grid.results import RunSummary, collect_results, write_results
 from aecompare.studies.grid.selection import recommendations, weak_lead
-from aecompare.studies.grid.verdicts import grid_verdicts
+from aecompare.studies.grid.verdicts import ALL_DATASETS, grid_verdicts
 from aecompare.version import __version__
 
 
@@ -42,7 +42,7 @@ def report_blocks(folder: Path) -> list[Block]:
     name = spec.get("name", folder.name)
     model_order = [m["label"] for m in spec.get("models", [])]
     verdicts = grid_verdicts(rows, model_order)
-    blocks = [Block("h1", f"aecompare report: {name}"), *_verdict_blocks(verdicts)]
+    blocks = [Block("h1", f"aecompare report: {name}"), *_verdict_blocks(verdicts, rows)]
     if spec.get("description"):
         blocks.append(Block("p", spec["description"]))
     seeds = sorted({r.seed for r in rows})
@@ -71,16 +71,23 @@ def report_blocks(folder: Path) -> list[Block]:
     return blocks + model_notes(used)
 
 
-def _verdict_blocks(verdicts: dict[str, Verdict]) -> list[Block]:
-    """The report's first section: who wins on each dataset (and over all of them), by how much, how sure."""
+def _verdict_blocks(verdicts: dict[str, Verdict], rows: list[RunSummary]) -> list[Block]:
+    """The report's first section: who wins on each dataset (and over all of them), by how much, how sure; runs
+    that collapsed (kept in the comparison) are counted beside the verdict they are part of."""
     if not verdicts:
         return []
     table = Block("table", header=["dataset", "verdict", "mean AUROC, best first", "margin", "test"])
     for name, v in verdicts.items():
         test = f"{v.test} {p_text(v.p_value)}, n = {v.n_blocks}" if v.test else f"none (n = {v.n_blocks})"
-        table.rows.append(
-            [name, f"**{outcome_text(v)}**", ", ".join(f"{m} {v.means[m]:.3f}" for m in v.models), margin_text(v), test]
-        )
+        compared = [
+            r
+            for r in rows
+            if r.group == POOLED and not r.diverged and r.model in v.models and name in (r.dataset, ALL_DATASETS)
+        ]
+        collapsed = sum(bool(r.collapsed) for r in compared)
+        note = f" ({collapsed} of {len(compared)} runs collapsed, kept: see 'Runs that failed')" if collapsed else ""
+        means = ", ".join(f"{m} {v.means[m]:.3f}" for m in v.models)
+        table.rows.append([name, f"**{outcome_text(v)}**{note}", means, margin_text(v), test])
     return [
         Block("h3", "Verdict"),
         table,
