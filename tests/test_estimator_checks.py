@@ -68,8 +68,8 @@ def test_scikit_learn_sees_an_outlier_detector_and_tunes_it_by_auroc_with_shuffl
         scoring="roc_auc",
         cv=StratifiedKFold(n_splits=2, shuffle=True, random_state=0),
     ).fit(X, y)
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    assert search.best_params_["scorer"] in ("mse", "latent_knn")
+    # each fold's AUROC is defined (both classes in every shuffled fold) and finds the anomalies off the plane
+    assert (search.cv_results_["mean_test_score"] > 0.9).all()
     assert set(np.unique(search.predict(X))) <= {0, 1}  # PyOD's labels, not scikit-learn's -1/+1
 
 

@@ -34,7 +34,7 @@ def test_python_snippets_run(page: Path, tmp_path, monkeypatch, table_data) -> N
         assert namespace["labels"].shape == (50,)
         assert (tmp_path / "my_detector" / "model.safetensors").exists()
     if "search" in namespace:
-        assert set(namespace["search"].best_params_) == {"model_params", "scorer"}
+        assert namespace["search"].best_score_ > 0.9  # shuffled folds: AUROC is defined and finds the anomalies
     if "maps" in namespace:
         assert namespace["maps"].shape == (8, 1, 28, 28)
 
